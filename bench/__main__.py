@@ -1,0 +1,44 @@
+"""``python -m bench``: evaluate one model with one embedding strategy on a task or suite.
+
+A thin shell: argument checks (bench.cli), Hydra composition, :func:`bench.run.run`, and a table of
+main scores. User errors print one clear message and exit with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from bench.cli import rewrite_overrides
+from bench.errors import BenchError
+
+log = logging.getLogger("bench")
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    from bench.report import scores_frame, to_markdown
+    from bench.run import run
+
+    try:
+        records = run(cfg)
+    except BenchError as exc:
+        log.error("%s", exc)
+        sys.exit(2)
+    print(to_markdown(scores_frame(records), digits=2), flush=True)
+
+
+def entry() -> None:
+    try:
+        sys.argv[1:] = rewrite_overrides(sys.argv[1:])
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    main()
+
+
+if __name__ == "__main__":
+    entry()

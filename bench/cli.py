@@ -1,0 +1,53 @@
+"""Command-line conveniences in front of Hydra.
+
+Hydra treats ``model=X`` as a config file name, so a hub id or local path there would fail. Before
+Hydra parses the command line, :func:`rewrite_overrides`:
+
+* turns ``model=ORG/NAME`` or ``model=./path`` (anything that is not a config name but looks like a
+  hub id or an existing path) into ``model=hf model.name_or_path=...``;
+* rejects unknown names in the ``model``, ``pooling`` and ``task`` groups with the valid choices and
+  a "did you mean" suggestion (comma-separated multirun values are checked one by one).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.errors import BenchError, unknown_choice
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+CHECKED_GROUPS = ("model", "pooling", "task")
+SWEEP_SYNTAX = ("(", "[", "${")
+
+
+def group_choices(group: str, conf_dir: Path = CONF_DIR) -> list[str]:
+    """Config names in a group; names starting with '_' are shared fragments, not choices."""
+    return sorted(p.stem for p in (conf_dir / group).glob("*.yaml") if not p.stem.startswith("_"))
+
+
+def _looks_like_model_ref(value: str) -> bool:
+    return "/" in value or os.path.isdir(os.path.expanduser(value))
+
+
+def rewrite_overrides(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> list[str]:
+    out: list[str] = []
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if not sep or key not in CHECKED_GROUPS or value.startswith(SWEEP_SYNTAX):
+            out.append(arg)
+            continue
+        choices = group_choices(key, conf_dir)
+        values = value.split(",")
+        unknown = [v for v in values if v not in choices]
+        if not unknown:
+            out.append(arg)
+        elif key == "model" and len(values) == 1 and _looks_like_model_ref(value):
+            out += ["model=hf", f"model.name_or_path={value}"]
+        else:
+            error = unknown_choice(key, unknown[0], choices)
+            if key == "model":
+                error = BenchError(f"{error} A hub id (org/name) or a local model directory also works.")
+            raise error
+    return out

@@ -1,0 +1,120 @@
+"""Typed views of the ``model`` and ``pooling`` config groups."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from dataclasses import asdict, dataclass
+
+from omegaconf import DictConfig, OmegaConf
+
+from bench.errors import BenchError
+from bench.pooling import PIPELINE_STRATEGIES, STRATEGIES, get_pooler
+
+
+def _plain(cfg: DictConfig | dict) -> dict:
+    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What to load and how to feed it.
+
+    ``name_or_path`` is a hub id, a local directory, or ``pkg://MODULE`` for weights shipped in
+    an installed Python package (the embedded default). ``hub_id``/``revision`` identify the
+    weights for provenance; for a hub id they are also what is downloaded.
+    """
+
+    name: str
+    name_or_path: str
+    hub_id: str | None = None
+    revision: str = "main"
+    max_seq_length: int = 512
+    prefix: str = ""
+    default_pooling: str = "mean"
+    has_sbert: bool = False
+    trust_remote_code: bool = False
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig | dict) -> ModelSpec:
+        c = _plain(cfg)
+        if not c.get("name_or_path"):
+            raise BenchError("model.name_or_path is empty: give a hub id, a local directory or pkg://MODULE.")
+        path = str(c["name_or_path"])
+        is_local = path.startswith(("pkg://", "/", ".", "~")) or Path(path).expanduser().is_dir()
+        hub_id = c.get("hub_id") or (None if is_local else path)
+        max_len = c.get("max_seq_length", 512)
+        if not isinstance(max_len, int) or max_len < 2:
+            raise BenchError(f"model.max_seq_length must be an integer >= 2, got {max_len!r}.")
+        return cls(
+            name=str(c.get("name") or hub_id or path),
+            name_or_path=path,
+            hub_id=hub_id,
+            revision=str(c.get("revision") or "main"),
+            max_seq_length=max_len,
+            prefix=str(c.get("prefix") or ""),
+            default_pooling=str(c.get("default_pooling") or "mean"),
+            has_sbert=bool(c.get("has_sbert", False)),
+            trust_remote_code=bool(c.get("trust_remote_code", False)),
+        )
+
+    @property
+    def slug(self) -> str:
+        """Folder name for results, MTEB-style (``org__name``)."""
+        return re.sub(r"[^A-Za-z0-9._-]+", "_", (self.hub_id or self.name).replace("/", "__"))
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PoolingSpec:
+    """One embedding strategy: a pooling function over the average of ``layers``.
+
+    ``name`` labels the strategy in results (``first_last_avg`` is ``fn: mean`` over layers
+    ``[1, -1]``); ``fn`` is ``cls``, ``mean``, ``max``, ``mean_max`` or ``sbert``.
+    """
+
+    name: str
+    fn: str
+    layers: tuple[int, ...] = (-1,)
+    normalize: bool = False
+
+    def __post_init__(self) -> None:
+        if self.fn not in PIPELINE_STRATEGIES:
+            get_pooler(self.fn)  # raises with the valid names
+        elif self.layers != (-1,):
+            raise BenchError(
+                f"pooling.layers={list(self.layers)} does not apply to '{self.fn}', which runs the model's "
+                f"own sentence-transformers pipeline; use one of {', '.join(s for s in STRATEGIES if s != 'sbert')}."
+            )
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig | dict) -> PoolingSpec:
+        c = _plain(cfg)
+        fn = str(c.get("fn") or c.get("name"))
+        layers = c.get("layers", [-1])
+        if isinstance(layers, int):
+            layers = [layers]
+        if not isinstance(layers, list) or not all(isinstance(x, int) for x in layers):
+            raise BenchError(f"pooling.layers must be a list of integers, e.g. [-1] or [-4,-3,-2,-1]; got {layers!r}.")
+        if not layers:
+            raise BenchError("pooling.layers must name at least one hidden layer, e.g. [-1].")
+        return cls(name=str(c.get("name") or fn), fn=fn, layers=tuple(layers), normalize=bool(c.get("normalize", False)))
+
+    @property
+    def uses_pipeline(self) -> bool:
+        return self.fn in PIPELINE_STRATEGIES
+
+    @property
+    def slug(self) -> str:
+        """Folder name for results: the name, plus non-default layer choice and normalisation."""
+        slug = self.name
+        if self.layers != (-1,):
+            slug += "-layers_" + "_".join(str(i) for i in self.layers)
+        if self.normalize:
+            slug += "-norm"
+        return slug
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "fn": self.fn, "layers": list(self.layers), "normalize": self.normalize}

@@ -1,0 +1,94 @@
+"""Result records in MTEB's layout, plus bench's provenance block, written atomically.
+
+Layout: ``RESULTS_DIR/<model slug>/<revision>/<pooling slug>/<task>.json`` -- one file per
+(model, revision, pooling, task). The top level follows MTEB (``task_name``, ``dataset_revision``,
+``evaluation_time``, ``scores.<split>[...]`` with ``main_score``, ``hf_subset``, ``languages``) so
+MTEB tooling can read the scores; everything bench adds sits under ``bench``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+from pathlib import Path
+
+from bench.errors import BenchError
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+
+def result_path(results_dir: str | Path, model_slug: str, revision: str, pooling_slug: str, task: str) -> Path:
+    return Path(results_dir) / model_slug / revision / pooling_slug / f"{task}.json"
+
+
+def _finite(value):
+    """JSON has no NaN: a correlation that is undefined (constant input) is stored as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def build_record(*, task, split: str, scores: dict, main_score_name: str, dataset_revision: str | None,
+                 evaluation_time: float, provenance: dict) -> dict:
+    subset = task.lang if len(task.languages) > 1 else "default"
+    entry = {**scores, "hf_subset": subset, "languages": [task.language_code]}
+    return _finite({
+        "task_name": task.mteb_name,
+        "dataset_revision": dataset_revision,
+        "evaluation_time": round(evaluation_time, 3),
+        "mteb_version": None,
+        "scores": {split: [entry]},
+        "bench": {"schema_version": SCHEMA_VERSION, "task": task.result_name, "main_score_name": main_score_name,
+                  **provenance},
+    })
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: Path, payload: dict) -> None:
+    write_text_atomic(path, json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def read_result(path: Path) -> dict:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BenchError(f"cannot read result file {path}: {exc}") from None
+    if "scores" not in record or "bench" not in record:
+        raise BenchError(f"{path} is not a bench result (no 'scores'/'bench' keys).")
+    return record
+
+
+def iter_results(results_dir: str | Path) -> list[tuple[Path, dict]]:
+    """Every readable bench result below ``results_dir``; unreadable files are reported, not used."""
+    out = []
+    for path in sorted(Path(results_dir).glob("**/*.json")):
+        if path.name.startswith("."):
+            continue
+        try:
+            out.append((path, read_result(path)))
+        except BenchError as exc:
+            log.warning("skipping %s", exc)
+    return out

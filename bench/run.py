@@ -1,0 +1,136 @@
+"""One evaluation: a model, one embedding strategy, a task or suite -> result files.
+
+``run(cfg)`` takes the composed Hydra config and returns the result records it wrote, so tests and
+other programs call it without the CLI. All task data is read and validated before the model is
+loaded: bad data fails fast, and no result file is written for a run that failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from datetime import datetime, timezone
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+
+from bench.data.schema import PairData
+from bench.encode import Encoded, HiddenStateBackend, SentenceTransformerBackend, encode_distinct, pick_device, pick_dtype
+from bench.errors import BenchError
+from bench.models.loading import ResolvedModel, load_sentence_transformer, load_transformer, resolve
+from bench.models.spec import ModelSpec, PoolingSpec
+from bench.provenance import git_commit, package_versions
+from bench.report import write_leaderboard
+from bench.results import build_record, result_path, write_json_atomic
+from bench.scoring import MAIN_SCORES, SCORERS
+from bench.tasks import TaskSpec, load_task, task_specs
+
+log = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_backend(resolved: ResolvedModel, pooling: PoolingSpec, device: str, dtype):
+    if pooling.uses_pipeline:
+        return SentenceTransformerBackend(load_sentence_transformer(resolved, device, dtype), pooling)
+    tokenizer, model = load_transformer(resolved, device, dtype)
+    return HiddenStateBackend(tokenizer, model, device, resolved.spec.max_seq_length, [pooling])
+
+
+def revision_folder(resolved: ResolvedModel) -> str:
+    if resolved.source == "local":
+        return f"local-{resolved.weights_sha256[:12]}"
+    return resolved.resolved_revision or resolved.spec.revision
+
+
+def _dataset_revision(split: PairData) -> str | None:
+    return split.source.get("revision") or split.source.get("sha256")
+
+
+def _overrides() -> list[str]:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return list(HydraConfig.get().overrides.task)
+    except ValueError:  # not running under Hydra (tests, library use)
+        return []
+
+
+def run(cfg: DictConfig) -> list[dict]:
+    seed_everything(int(cfg.seed))
+    model_spec = ModelSpec.from_config(cfg.model)
+    pooling = PoolingSpec.from_config(cfg.pooling)
+    if pooling.uses_pipeline and not model_spec.has_sbert:
+        raise BenchError(
+            f"model '{model_spec.name}' has no sentence-transformers pipeline, so pooling=sbert is not available; "
+            f"use cls, mean, max, mean_max or first_last_avg (set has_sbert: true in its config if it ships one)."
+        )
+    specs = task_specs(cfg.task)
+    root = cfg.data.root
+    data: dict[str, dict[str, PairData]] = {spec.result_name: load_task(spec, root) for spec in specs}
+
+    resolved = resolve(model_spec)
+    device = pick_device(str(cfg.encode.device))
+    dtype = pick_dtype(device, bool(cfg.encode.half))
+    log.info("model %s (%s) on %s, strategy %s", model_spec.name, resolved.path, device, pooling.slug)
+    backend = build_backend(resolved, pooling, device, dtype)
+
+    texts = [t for spec in specs for t in data[spec.result_name][spec.eval_split].sentences]
+    encoded = encode_distinct(texts, backend, prefix=model_spec.prefix, batch_size=int(cfg.encode.batch_size),
+                              progress=bool(cfg.encode.progress))
+    log.info("encoded %d distinct of %d sentences in %.1fs (%d truncated)",
+             encoded.n_distinct, encoded.n_input, encoded.seconds, encoded.n_truncated)
+
+    shared = {
+        "model": resolved.provenance(),
+        "pooling": {**pooling.as_dict(), "slug": pooling.slug},
+        "encoding": {**encoded.stats(), "device": device, "dtype": str(dtype or "float32"),
+                     "batch_size": int(cfg.encode.batch_size), "shared_by_tasks": [s.result_name for s in specs]},
+        "versions": package_versions(),
+        "git": git_commit(),
+        "seed": int(cfg.seed),
+        "overrides": _overrides(),
+    }
+    records = []
+    for spec in specs:
+        record = evaluate_task(spec, data[spec.result_name], encoded, pooling, shared)
+        path = result_path(cfg.results_dir, model_spec.slug, revision_folder(resolved), pooling.slug, spec.result_name)
+        write_json_atomic(path, record)
+        log.info("%s: %s = %.4f -> %s", spec.result_name, record["bench"]["main_score_name"],
+                 record["scores"][spec.eval_split][0]["main_score"], path)
+        records.append(record)
+    write_leaderboard(cfg.results_dir)
+    return records
+
+
+def evaluate_task(spec: TaskSpec, splits: dict[str, PairData], encoded: Encoded, pooling: PoolingSpec,
+                  shared: dict) -> dict:
+    start = time.perf_counter()
+    split = splits[spec.eval_split]
+    e1 = encoded.lookup(pooling.slug, split.sentence1)
+    e2 = encoded.lookup(pooling.slug, split.sentence2)
+    scores = SCORERS[spec.type](e1, e2, split.targets)
+    scoring_seconds = time.perf_counter() - start
+    provenance = {
+        **shared,
+        "task_config": {"name": spec.name, "type": spec.type, "lang": spec.lang, "eval_split": spec.eval_split},
+        "data": {name: part.source for name, part in splits.items()},
+        "scoring_seconds": round(scoring_seconds, 3),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    return build_record(
+        task=spec,
+        split=spec.eval_split,
+        scores=scores,
+        main_score_name=MAIN_SCORES[spec.type],
+        dataset_revision=_dataset_revision(split),
+        evaluation_time=scoring_seconds + encoded.seconds,
+        provenance=provenance,
+    )
+

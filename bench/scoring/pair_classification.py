@@ -1,0 +1,103 @@
+"""Binary pair classification scored from pair similarities (MTEB's PairClassification).
+
+For each score function (cosine, dot, euclidean, manhattan; ``similarity`` is the model's own,
+i.e. cosine) it reports average precision, the best accuracy and best F1 over MTEB's threshold
+sweep (with precision and recall at the best F1), the thresholds, and ``max_*`` over functions.
+Main score: ``max_ap``.
+
+The sweep sorts pairs by score (stable, so ties keep their input order as in MTEB), and for each
+cut between neighbours ``i`` and ``i + 1`` predicts "positive" for the first ``i + 1`` pairs; the
+threshold is the midpoint of the two scores. Thresholds are chosen on the evaluated split itself,
+as MTEB does: these accuracy/F1 numbers are optimistic upper bounds, not held-out estimates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import average_precision_score
+
+from bench.scoring.similarity import cosine_similarity, dot_product, euclidean_distance, manhattan_distance
+
+MAIN_SCORE = "max_ap"
+THRESHOLD_NOTE = "accuracy/f1 thresholds are picked on the test split itself, as MTEB does"
+_MAXED = ("accuracy", "f1", "precision", "recall", "ap")
+
+
+def _ordered(scores: np.ndarray, labels: np.ndarray, high_score_more_similar: bool):
+    order = np.argsort(-scores if high_score_more_similar else scores, kind="stable")
+    return scores[order], labels[order]
+
+
+def best_accuracy_and_threshold(scores, labels, high_score_more_similar: bool) -> tuple[float, float]:
+    """Best accuracy over cuts, and the midpoint threshold at the first cut reaching it."""
+    scores, labels = np.asarray(scores), np.asarray(labels).astype(np.int64)
+    s, y = _ordered(scores, labels, high_score_more_similar)
+    n = len(y)
+    if n < 2:
+        return 0.0, -1.0
+    positives_so_far = np.cumsum(y)[:-1]
+    negatives_so_far = np.cumsum(1 - y)[:-1]
+    accuracy = (positives_so_far + (n - y.sum() - negatives_so_far)) / n
+    best = int(np.argmax(accuracy))
+    if accuracy[best] <= 0:
+        return 0.0, -1.0
+    return float(accuracy[best]), float((s[best] + s[best + 1]) / 2)
+
+
+def best_f1_and_threshold(scores, labels, high_score_more_similar: bool) -> tuple[float, float, float, float]:
+    """Best F1 over cuts, with precision, recall and the midpoint threshold at the first best cut."""
+    scores, labels = np.asarray(scores), np.asarray(labels).astype(np.int64)
+    s, y = _ordered(scores, labels, high_score_more_similar)
+    n = len(y)
+    if n < 2 or y.sum() == 0:
+        return 0.0, 0.0, 0.0, 0.0
+    correct = np.cumsum(y)[:-1].astype(np.float64)
+    extracted = np.arange(1, n, dtype=np.float64)
+    precision = correct / extracted
+    recall = correct / y.sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(correct > 0, 2 * precision * recall / (precision + recall), 0.0)
+    best = int(np.argmax(f1))
+    if f1[best] <= 0:
+        return 0.0, 0.0, 0.0, 0.0
+    return float(f1[best]), float(precision[best]), float(recall[best]), float((s[best] + s[best + 1]) / 2)
+
+
+def metrics_for_scores(scores, labels, high_score_more_similar: bool) -> dict[str, float]:
+    scores, labels = np.asarray(scores), np.asarray(labels)
+    accuracy, accuracy_threshold = best_accuracy_and_threshold(scores, labels, high_score_more_similar)
+    f1, precision, recall, f1_threshold = best_f1_and_threshold(scores, labels, high_score_more_similar)
+    sign = 1 if high_score_more_similar else -1
+    ap = float(average_precision_score(labels, scores * sign))
+    return {
+        "accuracy": accuracy,
+        "accuracy_threshold": accuracy_threshold,
+        "f1": f1,
+        "f1_threshold": f1_threshold,
+        "precision": precision,
+        "recall": recall,
+        "ap": ap,
+    }
+
+
+def score_pair_classification(e1: np.ndarray, e2: np.ndarray, labels: np.ndarray) -> dict:
+    labels = np.asarray(labels).astype(np.int64)
+    if not set(np.unique(labels)) <= {0, 1}:
+        raise ValueError(f"pair classification labels must be 0/1, got {sorted(set(np.unique(labels)))}")
+    cosine = cosine_similarity(e1, e2)
+    functions = {
+        "similarity": (cosine, True),
+        "cosine": (cosine, True),
+        "manhattan": (manhattan_distance(e1, e2), False),
+        "euclidean": (euclidean_distance(e1, e2), False),
+        "dot": (dot_product(e1, e2), True),
+    }
+    out: dict = {}
+    for name, (values, high_more_similar) in functions.items():
+        for metric, value in metrics_for_scores(values, labels, high_more_similar).items():
+            out[f"{name}_{metric}"] = value
+    for metric in _MAXED:
+        out[f"max_{metric}"] = max(out[f"{name}_{metric}"] for name in functions)
+    out["main_score"] = out[MAIN_SCORE]
+    out["threshold_selection"] = THRESHOLD_NOTE
+    return out
