@@ -43,14 +43,18 @@ def pick_device(requested: str = "auto") -> str:
     return requested
 
 
-def pick_dtype(device: str, half: bool) -> torch.dtype | None:
-    """fp16 on GPU when asked; otherwise the checkpoint's fp32 so numbers match reference runs."""
+def pick_dtype(device: str, half: bool) -> torch.dtype:
+    """fp32 unless half precision is asked for on a GPU (bf16 where supported, else fp16).
+
+    fp32 is explicit because recent transformers may otherwise load a checkpoint in its stored dtype,
+    and reference numbers are fp32 numbers.
+    """
     if not half:
-        return None
+        return torch.float32
     if device.startswith("cuda"):
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     log.warning("encode.half=true is ignored on %s: half precision is only used on GPU.", device)
-    return None
+    return torch.float32
 
 
 class Backend(Protocol):

@@ -90,7 +90,7 @@ def run(cfg: DictConfig) -> list[dict]:
     shared = {
         "model": resolved.provenance(),
         "pooling": {**pooling.as_dict(), "slug": pooling.slug},
-        "encoding": {**encoded.stats(), "device": device, "dtype": str(dtype or "float32"),
+        "encoding": {**encoded.stats(), "device": device, "dtype": str(dtype).removeprefix("torch."),
                      "batch_size": int(cfg.encode.batch_size), "shared_by_tasks": [s.result_name for s in specs]},
         "versions": package_versions(),
         "git": git_commit(),

@@ -33,6 +33,7 @@ def test_run_writes_mteb_layout_with_provenance(make_cfg, tiny_models, tiny_data
     assert meta["pooling"] == {"name": "cls", "fn": "cls", "layers": [-1], "normalize": False, "slug": "cls"}
     assert set(meta["data"]) == {"train", "validation", "test"} and len(meta["data"]["test"]["sha256"]) == 64
     assert meta["encoding"]["sentences_total"] == 12 and meta["encoding"]["sentences_distinct"] == 6
+    assert meta["encoding"]["dtype"] == "float32" and meta["encoding"]["device"] == "cpu"
     assert meta["versions"]["torch"] and meta["versions"]["transformers"] and meta["seed"] == 42
     assert "commit" in meta["git"]
     assert (tmp_path / "results" / "leaderboard.md").is_file() and (tmp_path / "results" / "leaderboard.csv").is_file()

@@ -127,4 +127,5 @@ def test_device_choice():
     if not torch.cuda.is_available():
         with pytest.raises(BenchError, match="no CUDA GPU"):
             pick_device("cuda")
-        assert pick_dtype("cpu", half=True) is None  # half precision only on GPU
+        assert pick_dtype("cpu", half=True) == torch.float32  # half precision only on GPU
+    assert pick_dtype("cpu", half=False) == torch.float32

@@ -17,6 +17,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from bench.errors import BenchError
 from bench.models.spec import ModelSpec
 
@@ -103,7 +105,7 @@ def resolve(spec: ModelSpec) -> ResolvedModel:
     return ResolvedModel(spec, path, "hub", commit, weights_digest(path))
 
 
-def load_transformer(resolved: ResolvedModel, device: str, dtype=None):
+def load_transformer(resolved: ResolvedModel, device: str, dtype=torch.float32):
     """Tokenizer and bare encoder (``AutoModel``) from the resolved directory."""
     from transformers import AutoModel, AutoTokenizer
 
@@ -116,7 +118,7 @@ def load_transformer(resolved: ResolvedModel, device: str, dtype=None):
     return tokenizer, model.to(device).eval()
 
 
-def load_sentence_transformer(resolved: ResolvedModel, device: str, dtype=None):
+def load_sentence_transformer(resolved: ResolvedModel, device: str, dtype=torch.float32):
     """The model's own sentence-transformers pipeline (``pooling=sbert``)."""
     if not (resolved.path / "modules.json").is_file():
         raise BenchError(
@@ -125,9 +127,7 @@ def load_sentence_transformer(resolved: ResolvedModel, device: str, dtype=None):
         )
     from sentence_transformers import SentenceTransformer
 
-    model_kwargs = {"use_safetensors": True}
-    if dtype is not None:
-        model_kwargs["dtype"] = dtype
+    model_kwargs = {"use_safetensors": True, "dtype": dtype}
     model = SentenceTransformer(
         str(resolved.path), device=device, trust_remote_code=resolved.spec.trust_remote_code, model_kwargs=model_kwargs
     )
