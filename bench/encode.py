@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from bench.cache import CacheNamespace
 from bench.errors import BenchError
 from bench.models.spec import PoolingSpec
 from bench.pooling import pool
@@ -124,6 +125,7 @@ class Encoded:
     n_input: int
     n_distinct: int
     n_truncated: int
+    n_encoded: int
     seconds: float
 
     def lookup(self, strategy: str, texts: Sequence[str]) -> np.ndarray:
@@ -135,6 +137,8 @@ class Encoded:
             "sentences_total": self.n_input,
             "sentences_distinct": self.n_distinct,
             "sentences_truncated": self.n_truncated,
+            "sentences_encoded_this_run": self.n_encoded,
+            "sentences_from_cache": self.n_distinct - self.n_encoded,
             "encode_seconds": round(self.seconds, 3),
         }
 
@@ -148,35 +152,101 @@ def check_texts(texts: Sequence[object]) -> None:
             raise BenchError(f"sentence {i} is empty; empty sentences cannot be embedded.")
 
 
-def encode_distinct(
-    texts: Sequence[str], backend: Backend, *, prefix: str = "", batch_size: int = 32, progress: bool = True
-) -> Encoded:
-    check_texts(texts)
+def forward(texts: Sequence[str], backend: Backend, *, batch_size: int, progress: bool) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Run the backend over ``texts`` in length-sorted batches; vectors per strategy and token lengths, in input order."""
     if batch_size < 1:
         raise BenchError(f"encode.batch_size must be >= 1, got {batch_size}.")
-    start = time.perf_counter()
-    distinct = list(dict.fromkeys(texts))
-    prefixed = [prefix + t for t in distinct]
-    lengths = backend.token_lengths(prefixed)
-    n_truncated = int((lengths > backend.max_length).sum())
-    if n_truncated:
-        log.warning("%d of %d distinct sentences exceed %d tokens and were truncated.",
-                    n_truncated, len(distinct), backend.max_length)
+    lengths = backend.token_lengths(texts)
     order = np.argsort(-lengths, kind="stable")
     chunks: dict[str, list[np.ndarray]] = {}
-    batches = range(0, len(order), batch_size)
-    for begin in tqdm(batches, desc="encoding", unit="batch", disable=not progress):
+    for begin in tqdm(range(0, len(order), batch_size), desc="encoding", unit="batch", disable=not progress):
         rows = order[begin : begin + batch_size]
-        for name, vectors in backend.embed_batch([prefixed[i] for i in rows]).items():
+        for name, vectors in backend.embed_batch([texts[i] for i in rows]).items():
             chunks.setdefault(name, []).append(vectors)
     inverse = np.empty_like(order)
     inverse[order] = np.arange(len(order))
-    vectors = {name: np.concatenate(parts)[inverse] for name, parts in chunks.items()}
+    return {name: np.concatenate(parts)[inverse] for name, parts in chunks.items()}, lengths
+
+
+def _live(backend: Backend | Callable[[], Backend]) -> Backend:
+    return backend if hasattr(backend, "embed_batch") else backend()
+
+
+def encode_distinct(
+    texts: Sequence[str],
+    backend: Backend | Callable[[], Backend],
+    *,
+    strategies: Sequence[str] | None = None,
+    namespaces: Mapping[str, CacheNamespace | None] | None = None,
+    max_length: int | None = None,
+    prefix: str = "",
+    batch_size: int = 32,
+    progress: bool = True,
+) -> Encoded:
+    """Vectors for each strategy over the distinct ``texts``, taken from the cache where possible.
+
+    ``backend`` may be a factory: it is called only when some text is missing from the cache, so a
+    warm run never loads the model. Every strategy the backend computes (the requested ones and any
+    companions) is stored in its cache namespace, so one forward pass serves a whole sweep.
+    ``strategies=None`` means "whatever the backend computes" with no cache.
+    """
+    check_texts(texts)
+    start = time.perf_counter()
+    namespaces = dict(namespaces or {})
+    distinct = list(dict.fromkeys(texts))
+    prefixed = [prefix + t for t in distinct]
+    hits: dict[str, dict[int, tuple[np.ndarray, int]]] = {}
+    missing: set[int] = set() if strategies is not None else set(range(len(distinct)))
+    for name in strategies or ():
+        space = namespaces.get(name)
+        found, absent = space.lookup(prefixed) if space is not None else ({}, range(len(distinct)))
+        hits[name] = found
+        missing.update(absent)
+
+    todo = sorted(missing)
+    lengths = np.zeros(len(distinct), dtype=np.int64)
+    fresh: dict[str, np.ndarray] = {}
+    if todo:
+        live = _live(backend)
+        max_length = live.max_length
+        fresh, todo_lengths = forward([prefixed[i] for i in todo], live, batch_size=batch_size, progress=progress)
+        lengths[todo] = todo_lengths
+        _store(fresh, [prefixed[i] for i in todo], todo_lengths, namespaces)
+
+    slot = {i: j for j, i in enumerate(todo)}
+    vectors: dict[str, np.ndarray] = {}
+    for name in strategies if strategies is not None else fresh:
+        rows = []
+        for i in range(len(distinct)):
+            if i in slot:
+                rows.append(fresh[name][slot[i]])
+            else:
+                vector, lengths[i] = hits[name][i]
+                rows.append(vector)
+        vectors[name] = np.stack(rows)
+    if max_length is None:
+        max_length = _live(backend).max_length
+    n_truncated = int((lengths > max_length).sum())
+    if n_truncated:
+        log.warning("%d of %d distinct sentences exceed %d tokens and were truncated.", n_truncated, len(distinct), max_length)
     return Encoded(
         index={t: i for i, t in enumerate(distinct)},
         vectors=vectors,
         n_input=len(texts),
         n_distinct=len(distinct),
         n_truncated=n_truncated,
+        n_encoded=len(todo),
         seconds=time.perf_counter() - start,
     )
+
+
+def _store(fresh: dict[str, np.ndarray], texts: list[str], lengths: np.ndarray,
+           namespaces: Mapping[str, CacheNamespace | None]) -> None:
+    """Add newly computed vectors to each strategy's namespace (only the texts it lacks)."""
+    for name, vectors in fresh.items():
+        space = namespaces.get(name)
+        if space is None:
+            continue
+        _, absent = space.lookup(texts)
+        if absent:
+            space.store([texts[j] for j in absent], vectors[absent], lengths[absent])

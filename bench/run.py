@@ -17,8 +17,16 @@ import torch
 from omegaconf import DictConfig
 
 from bench.data.schema import PairData
-from bench.encode import Encoded, HiddenStateBackend, SentenceTransformerBackend, encode_distinct, pick_device, pick_dtype
-from bench.errors import BenchError
+from bench.encode import (
+    Encoded,
+    HiddenStateBackend,
+    SentenceTransformerBackend,
+    encode_distinct,
+    pick_device,
+    pick_dtype,
+)
+from bench.cache import EmbeddingCache
+from bench.errors import BenchError, unknown_choice
 from bench.models.loading import ResolvedModel, load_sentence_transformer, load_transformer, resolve
 from bench.models.spec import ModelSpec, PoolingSpec
 from bench.provenance import git_commit, package_versions
@@ -36,11 +44,38 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_backend(resolved: ResolvedModel, pooling: PoolingSpec, device: str, dtype):
-    if pooling.uses_pipeline:
-        return SentenceTransformerBackend(load_sentence_transformer(resolved, device, dtype), pooling)
+def build_backend(resolved: ResolvedModel, strategies: list[PoolingSpec], device: str, dtype):
+    if strategies[0].uses_pipeline:
+        return SentenceTransformerBackend(load_sentence_transformer(resolved, device, dtype), strategies[0])
     tokenizer, model = load_transformer(resolved, device, dtype)
-    return HiddenStateBackend(tokenizer, model, device, resolved.spec.max_seq_length, [pooling])
+    return HiddenStateBackend(tokenizer, model, device, resolved.spec.max_seq_length, strategies)
+
+
+def companions(pooling: PoolingSpec, precompute) -> list[PoolingSpec]:
+    """The requested strategy first, then the companions that share its forward pass.
+
+    Hidden-state strategies are cheap next to the transformer itself, so whenever the model runs it
+    also computes ``encode.precompute`` (names of ``conf/pooling`` files, or inline specs) and caches
+    them: a sweep over strategies then costs one forward pass. ``sbert`` runs its own pipeline alone.
+    """
+    if pooling.uses_pipeline:
+        return [pooling]
+    out = [pooling]
+    for item in precompute or ():
+        spec = PoolingSpec.from_config(item if not isinstance(item, str) else load_pooling_config(item))
+        if not spec.uses_pipeline and spec.slug not in {s.slug for s in out}:
+            out.append(spec)
+    return out
+
+
+def load_pooling_config(name: str):
+    from omegaconf import OmegaConf
+
+    from bench.cli import CONF_DIR, group_choices
+
+    if name not in group_choices("pooling"):
+        raise unknown_choice("pooling (in encode.precompute)", name, group_choices("pooling"))
+    return OmegaConf.load(CONF_DIR / "pooling" / f"{name}.yaml")
 
 
 def revision_folder(resolved: ResolvedModel) -> str:
@@ -78,19 +113,26 @@ def run(cfg: DictConfig) -> list[dict]:
     resolved = resolve(model_spec)
     device = pick_device(str(cfg.encode.device))
     dtype = pick_dtype(device, bool(cfg.encode.half))
+    dtype_name = str(dtype).removeprefix("torch.")
     log.info("model %s (%s) on %s, strategy %s", model_spec.name, resolved.path, device, pooling.slug)
-    backend = build_backend(resolved, pooling, device, dtype)
+    computed = companions(pooling, cfg.encode.get("precompute"))
+    cache = EmbeddingCache(cfg.cache.dir, enabled=bool(cfg.cache.enabled))
+    namespaces = {s.slug: cache.namespace(resolved.cache_key(s.as_dict(), dtype_name)) for s in computed}
 
     texts = [t for spec in specs for t in data[spec.result_name][spec.eval_split].sentences]
-    encoded = encode_distinct(texts, backend, prefix=model_spec.prefix, batch_size=int(cfg.encode.batch_size),
-                              progress=bool(cfg.encode.progress))
-    log.info("encoded %d distinct of %d sentences in %.1fs (%d truncated)",
-             encoded.n_distinct, encoded.n_input, encoded.seconds, encoded.n_truncated)
+    encoded = encode_distinct(
+        texts, lambda: build_backend(resolved, computed, device, dtype), strategies=[pooling.slug],
+        namespaces=namespaces, max_length=model_spec.max_seq_length, prefix=model_spec.prefix,
+        batch_size=int(cfg.encode.batch_size), progress=bool(cfg.encode.progress),
+    )
+    log.info("%d distinct of %d sentences: %d encoded in %.1fs, %d from the cache (%d truncated)",
+             encoded.n_distinct, encoded.n_input, encoded.n_encoded, encoded.seconds,
+             encoded.n_distinct - encoded.n_encoded, encoded.n_truncated)
 
     shared = {
         "model": resolved.provenance(),
         "pooling": {**pooling.as_dict(), "slug": pooling.slug},
-        "encoding": {**encoded.stats(), "device": device, "dtype": str(dtype).removeprefix("torch."),
+        "encoding": {**encoded.stats(), "device": device, "dtype": dtype_name,
                      "batch_size": int(cfg.encode.batch_size), "shared_by_tasks": [s.result_name for s in specs]},
         "versions": package_versions(),
         "git": git_commit(),

@@ -126,7 +126,7 @@ def make_cfg(tmp_path):
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose("config", overrides=[f"results_dir={tmp_path / 'results'}", "encode.progress=false",
-                                               *overrides])
+                                               f"cache.dir={tmp_path / 'cache'}", *overrides])
         GlobalHydra.instance().clear()
         return cfg
 

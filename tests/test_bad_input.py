@@ -102,7 +102,7 @@ def test_cli_user_error_has_no_traceback(tmp_path):
 def test_cli_data_error_has_no_traceback(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "bench", "task=cdsc_r", f"data.root={tmp_path}", f"results_dir={tmp_path}/r",
-         f"hydra.run.dir={tmp_path}/out"],
+         f"hydra.run.dir={tmp_path}/out", f"cache.dir={tmp_path}/cache"],
         capture_output=True, text=True, cwd=ROOT,
     )
     assert done.returncode == 2, done.stderr

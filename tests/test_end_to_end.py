@@ -72,7 +72,7 @@ def test_cli_multirun_sweeps_poolings(tiny_models, tiny_data_root, tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "bench", "-m", "pooling=cls,mean", f"model={tiny_models['xlmr']}", "model.max_seq_length=64",
          "task=cdsc_e", "task.rows=null", f"data.root={tiny_data_root}", f"results_dir={tmp_path / 'res'}",
-         "encode.progress=false", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+         "encode.progress=false", f"hydra.sweep.dir={tmp_path / 'sweep'}", f"cache.dir={tmp_path / 'cache'}"],
         capture_output=True, text=True, cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr[-2000:]

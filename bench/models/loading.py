@@ -14,7 +14,8 @@ from __future__ import annotations
 import hashlib
 import importlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -37,7 +38,16 @@ class ResolvedModel:
     source: str  # "package", "local" or "hub"
     resolved_revision: str | None = None
     weights_sha256: str | None = None
-    extra: dict = field(default_factory=dict)
+
+    @cached_property
+    def files_sha256(self) -> str:
+        """Digest of every non-weight file (tokenizer, configs, pipeline modules)."""
+        digest = hashlib.sha256()
+        for path in sorted(p for p in self.path.rglob("*") if p.is_file() and p.suffix != ".safetensors"
+                           and not any(part.startswith(".") for part in p.relative_to(self.path).parts)):
+            digest.update(str(path.relative_to(self.path)).encode())
+            digest.update(path.read_bytes())
+        return digest.hexdigest()
 
     def provenance(self) -> dict:
         return {
@@ -45,6 +55,20 @@ class ResolvedModel:
             "source": self.source,
             "resolved_revision": self.resolved_revision,
             "weights_sha256": self.weights_sha256,
+            "files_sha256": self.files_sha256,
+        }
+
+    def cache_key(self, strategy: dict, dtype: str) -> dict:
+        """Everything that changes a vector, for the embedding cache."""
+        return {
+            "model": self.spec.hub_id or self.spec.name_or_path,
+            "revision": self.resolved_revision,
+            "weights_sha256": self.weights_sha256,
+            "files_sha256": self.files_sha256,
+            "max_length": self.spec.max_seq_length,
+            "prefix": self.spec.prefix,
+            "strategy": strategy,
+            "dtype": dtype,
         }
 
 
