@@ -18,7 +18,7 @@ from pathlib import Path
 from bench.errors import BenchError, unknown_choice
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-CHECKED_GROUPS = ("model", "pooling", "task")
+CHECKED_GROUPS = ("model", "pooling", "task", "compression")
 SWEEP_SYNTAX = ("(", "[", "${")
 
 

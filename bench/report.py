@@ -22,7 +22,7 @@ def record_row(record: dict) -> dict:
     return {
         "model": meta["model"]["name"],
         "revision": (meta["model"].get("resolved_revision") or meta["model"].get("revision") or "")[:12],
-        "pooling": meta["pooling"]["slug"],
+        "pooling": meta.get("strategy", meta["pooling"]["slug"]),
         "task": meta["task"],
         "main_score": entry["main_score"],
         "metric": meta.get("main_score_name"),

@@ -26,6 +26,7 @@ from bench.encode import (
     pick_dtype,
 )
 from bench.cache import EmbeddingCache
+from bench.compress import CompressionSpec, Compressor
 from bench.errors import BenchError, unknown_choice
 from bench.models.loading import ResolvedModel, load_sentence_transformer, load_transformer, resolve
 from bench.models.spec import ModelSpec, PoolingSpec
@@ -106,9 +107,11 @@ def run(cfg: DictConfig) -> list[dict]:
             f"model '{model_spec.name}' has no sentence-transformers pipeline, so pooling=sbert is not available; "
             f"use cls, mean, max, mean_max or first_last_avg (set has_sbert: true in its config if it ships one)."
         )
+    compression = CompressionSpec.from_config(cfg.get("compression"))
     specs = task_specs(cfg.task)
     root = cfg.data.root
     data: dict[str, dict[str, PairData]] = {spec.result_name: load_task(spec, root) for spec in specs}
+    fits = {spec.result_name: fit_split_for(spec, data, compression) for spec in specs} if compression.active else {}
 
     resolved = resolve(model_spec)
     device = pick_device(str(cfg.encode.device))
@@ -120,6 +123,7 @@ def run(cfg: DictConfig) -> list[dict]:
     namespaces = {s.slug: cache.namespace(resolved.cache_key(s.as_dict(), dtype_name)) for s in computed}
 
     texts = [t for spec in specs for t in data[spec.result_name][spec.eval_split].sentences]
+    texts += [t for fit in fits.values() for t in fit.sentences]
     encoded = encode_distinct(
         texts, lambda: build_backend(resolved, computed, device, dtype), strategies=[pooling.slug],
         namespaces=namespaces, max_length=model_spec.max_seq_length, prefix=model_spec.prefix,
@@ -132,6 +136,7 @@ def run(cfg: DictConfig) -> list[dict]:
     shared = {
         "model": resolved.provenance(),
         "pooling": {**pooling.as_dict(), "slug": pooling.slug},
+        "strategy": strategy_slug(pooling, compression),
         "encoding": {**encoded.stats(), "device": device, "dtype": dtype_name,
                      "batch_size": int(cfg.encode.batch_size), "shared_by_tasks": [s.result_name for s in specs]},
         "versions": package_versions(),
@@ -141,8 +146,10 @@ def run(cfg: DictConfig) -> list[dict]:
     }
     records = []
     for spec in specs:
-        record = evaluate_task(spec, data[spec.result_name], encoded, pooling, shared)
-        path = result_path(cfg.results_dir, model_spec.slug, revision_folder(resolved), pooling.slug, spec.result_name)
+        record = evaluate_task(spec, data[spec.result_name], encoded, pooling, compression, fits.get(spec.result_name),
+                               shared)
+        path = result_path(cfg.results_dir, model_spec.slug, revision_folder(resolved),
+                           strategy_slug(pooling, compression), spec.result_name)
         write_json_atomic(path, record)
         log.info("%s: %s = %.4f -> %s", spec.result_name, record["bench"]["main_score_name"],
                  record["scores"][spec.eval_split][0]["main_score"], path)
@@ -151,16 +158,48 @@ def run(cfg: DictConfig) -> list[dict]:
     return records
 
 
+def strategy_slug(pooling: PoolingSpec, compression: CompressionSpec) -> str:
+    return pooling.slug + (f"+{compression.slug}" if compression.active else "")
+
+
+def fit_split_for(spec: TaskSpec, data: dict[str, dict[str, PairData]], compression: CompressionSpec) -> PairData:
+    """The split a task's compressor is fitted on: never the split being evaluated."""
+    owner = compression.fit_task or spec.result_name
+    if owner not in data:
+        raise BenchError(f"compression.fit_task={owner} is not among this run's tasks ({', '.join(data)}); "
+                         f"run it together with them, e.g. in the polish suite.")
+    if compression.fit_split not in data[owner]:
+        raise BenchError(f"compression needs the '{compression.fit_split}' split of {owner}, which this data source "
+                         f"lacks (hub copies hold test only); use data.root with the original files.")
+    if owner == spec.result_name and compression.fit_split == spec.eval_split:
+        raise BenchError(f"compression would be fitted on {owner}/{spec.eval_split}, the split being evaluated.")
+    return data[owner][compression.fit_split]
+
+
+def compressed_pairs(e1: np.ndarray, e2: np.ndarray, compression: CompressionSpec, fit_vectors: np.ndarray | None):
+    """Fit on the fit split's vectors, transform both sides; returns scoring views and a description."""
+    compressor = Compressor(compression).fit(fit_vectors if fit_vectors is not None else e1[:0])
+    described = compressor.describe(e1.shape[1])
+    views = [compressor.scoring_view(compressor.transform(e), described["dims"]) for e in (e1, e2)]
+    return views[0], views[1], described
+
+
 def evaluate_task(spec: TaskSpec, splits: dict[str, PairData], encoded: Encoded, pooling: PoolingSpec,
-                  shared: dict) -> dict:
+                  compression: CompressionSpec, fit: PairData | None, shared: dict) -> dict:
     start = time.perf_counter()
     split = splits[spec.eval_split]
     e1 = encoded.lookup(pooling.slug, split.sentence1)
     e2 = encoded.lookup(pooling.slug, split.sentence2)
+    fit_vectors = encoded.lookup(pooling.slug, list(dict.fromkeys(fit.sentences))) if fit is not None else None
+    e1, e2, described = compressed_pairs(e1, e2, compression, fit_vectors)
+    if fit is not None:
+        described["fit"] = {"task": compression.fit_task or spec.result_name, "split": compression.fit_split,
+                            "sentences": int(fit_vectors.shape[0]), "source": fit.source}
     scores = SCORERS[spec.type](e1, e2, split.targets)
     scoring_seconds = time.perf_counter() - start
     provenance = {
         **shared,
+        "compression": described,
         "task_config": {"name": spec.name, "type": spec.type, "lang": spec.lang, "eval_split": spec.eval_split},
         "data": {name: part.source for name, part in splits.items()},
         "scoring_seconds": round(scoring_seconds, 3),

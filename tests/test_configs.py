@@ -73,3 +73,12 @@ def test_unknown_stsb_language(make_cfg):
 
     with pytest.raises(BenchError, match="no language 'xx'; valid: de, en, es, fr, it, ja, nl, pl, pt, ru, zh"):
         task_specs(make_cfg("task=stsb_multi_mt", "task.lang=xx").task)
+
+
+@pytest.mark.parametrize("compression", group_choices("compression", CONF_DIR))
+def test_compression_configs(make_cfg, compression):
+    from bench.compress import CompressionSpec
+
+    spec = CompressionSpec.from_config(make_cfg(f"compression={compression}").compression)
+    assert spec.method == compression and spec.fit_split == "train"
+    assert spec.active == (compression != "none")

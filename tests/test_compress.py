@@ -1,0 +1,126 @@
+"""Compression: transforms, quantisation round trips, and fitting on train only (never test)."""
+
+import numpy as np
+import pytest
+
+from bench import run as run_module
+from bench.compress import CompressionSpec, Compressor
+from bench.errors import BenchError
+from bench.run import run
+from tests.conftest import CORPUS, write_sick_like
+
+RNG = np.random.default_rng(0)
+FIT = RNG.normal(size=(200, 16)).astype(np.float32) * np.linspace(3, 0.1, 16, dtype=np.float32)
+TEST = RNG.normal(size=(20, 16)).astype(np.float32)
+
+
+def test_int8_round_trip_is_within_half_a_step():
+    comp = Compressor(CompressionSpec("int8")).fit(FIT)
+    codes = comp.transform(FIT)
+    assert codes.dtype == np.int8 and codes.shape == FIT.shape
+    step = (FIT.max(axis=0) - FIT.min(axis=0)) / 255
+    assert np.all(np.abs(comp.scoring_view(codes, 16) - FIT) <= step / 2 + 1e-5)
+
+
+def test_int8_clips_values_outside_the_calibration_range():
+    comp = Compressor(CompressionSpec("int8")).fit(FIT)
+    codes = comp.transform(np.vstack([FIT.max(axis=0) * 10, FIT.min(axis=0) * 10]))
+    assert codes[0].tolist() == [127] * 16 and codes[1].tolist() == [-128] * 16
+
+
+def test_binary_round_trip_keeps_signs():
+    comp = Compressor(CompressionSpec("binary")).fit(FIT)
+    packed = comp.transform(TEST)
+    assert packed.dtype == np.uint8 and packed.shape == (20, 2)
+    np.testing.assert_array_equal(comp.scoring_view(packed, 16), np.where(TEST > 0, 1.0, -1.0))
+
+
+def test_truncate_keeps_leading_dims():
+    comp = Compressor(CompressionSpec("truncate", dims=5)).fit(FIT[:0])
+    np.testing.assert_array_equal(comp.transform(TEST), TEST[:, :5])
+
+
+def test_whitening_gives_identity_covariance_on_fit_data():
+    comp = Compressor(CompressionSpec("whitening", dims=8)).fit(FIT)
+    out = comp.transform(FIT)
+    assert out.shape == (200, 8)
+    np.testing.assert_allclose(np.cov(out, rowvar=False), np.eye(8), atol=1e-4)
+    np.testing.assert_allclose(out.mean(axis=0), 0, atol=1e-5)
+
+
+def test_pca_keeps_the_top_variance_directions():
+    out = Compressor(CompressionSpec("pca", dims=2)).fit(FIT).transform(FIT)
+    assert out.var(axis=0)[0] >= out.var(axis=0)[1] > FIT.var(axis=0)[2] * 0.9
+
+
+def test_bytes_per_vector():
+    assert Compressor(CompressionSpec("none")).describe(384)["bytes_per_vector"] == 1536
+    assert Compressor(CompressionSpec("pca", dims=128)).describe(384)["bytes_per_vector"] == 512
+    assert Compressor(CompressionSpec("int8")).describe(384)["bytes_per_vector"] == 384
+    assert Compressor(CompressionSpec("binary")).describe(384)["bytes_per_vector"] == 48
+    assert Compressor(CompressionSpec("binary")).describe(20)["bytes_per_vector"] == 3
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [(dict(method="pca"), "needs compression.dims"), (dict(method="int8", dims=8), "does not apply"),
+     (dict(method="pca", dims=8, fit_split="test"), "would fit on the evaluated data"),
+     (dict(method="zip"), "Unknown compression 'zip'")],
+)
+def test_bad_specs(spec, message):
+    with pytest.raises(BenchError, match=message):
+        CompressionSpec(**spec)
+
+
+def test_dims_larger_than_embedding():
+    with pytest.raises(BenchError, match="exceeds the embedding size 16"):
+        Compressor(CompressionSpec("pca", dims=32)).fit(FIT)
+
+
+@pytest.fixture
+def split_data_root(tmp_path):
+    """Train, validation and test hold different sentences, so a leak would be visible."""
+    root = tmp_path / "data"
+    train = [(i, f"{CORPUS[i % 6]} trening {i}", f"{CORPUS[(i + 1) % 6]} zbiór {i}", i % 6, "NEUTRAL") for i in range(12)]
+    test = [(i, f"TEST {i} {CORPUS[i % 6]}", f"TEST {i} inne", i % 6, "ENTAILMENT" if i % 2 else "NEUTRAL")
+            for i in range(8)]
+    write_sick_like(root / "cdscorpus" / "CDS_train.txt", train)
+    write_sick_like(root / "cdscorpus" / "CDS_trial.txt", train[:4])
+    write_sick_like(root / "cdscorpus" / "CDS_test_annotated.txt", test)
+    return root
+
+
+def test_compression_is_fitted_on_train_only(make_cfg, tiny_models, split_data_root, monkeypatch):
+    seen = []
+    original_fit = Compressor.fit
+
+    def spy(self, vectors):
+        seen.append(np.array(vectors))
+        return original_fit(self, vectors)
+
+    monkeypatch.setattr(Compressor, "fit", spy)
+    cfg = make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_r",
+                   "task.rows=null", f"data.root={split_data_root}", "pooling=mean", "compression=pca",
+                   "compression.dims=4")
+    (record,) = run(cfg)
+    (fit_matrix,) = seen
+    assert fit_matrix.shape == (24, 32)  # the 24 distinct train sentences
+    # every fitted row is a train sentence's vector, and no test sentence's vector is among them
+    encoded = run_module.encode_distinct(
+        [f"TEST {i} {CORPUS[i % 6]}" for i in range(8)] + [f"TEST {i} inne" for i in range(8)],
+        run_module.build_backend(run_module.resolve(run_module.ModelSpec.from_config(cfg.model)),
+                                 [run_module.PoolingSpec("mean", "mean")], "cpu", run_module.torch.float32),
+        progress=False,
+    ).vectors["mean"]
+    distances = np.linalg.norm(fit_matrix[:, None, :] - encoded[None, :, :], axis=-1)
+    assert distances.min() > 1e-3
+    meta = record["bench"]
+    assert meta["compression"]["fit"]["split"] == "train" and meta["compression"]["fit"]["sentences"] == 24
+    assert meta["compression"]["bytes_per_vector"] == 16 and meta["strategy"] == "mean+pca4"
+
+
+def test_fit_task_must_be_in_the_run(make_cfg, tiny_models, split_data_root):
+    cfg = make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "task=cdsc_r", "task.rows=null",
+                   f"data.root={split_data_root}", "compression=int8", "compression.fit_task=stsb_multi_mt")
+    with pytest.raises(BenchError, match="fit_task=stsb_multi_mt is not among this run's tasks"):
+        run(cfg)
