@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from bench.cache import CacheNamespace
 from bench.errors import BenchError
 from bench.models.spec import PoolingSpec
-from bench.pooling import pool
+from bench.pooling import pool_many
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +87,10 @@ class HiddenStateBackend:
         inputs = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
         outputs = self.model(**inputs, output_hidden_states=True)
-        mask = inputs["attention_mask"]
+        pooled = pool_many(outputs.hidden_states, inputs["attention_mask"], [(s.fn, s.layers) for s in self.strategies])
         out = {}
         for strategy in self.strategies:
-            vectors = pool(outputs.hidden_states, mask, strategy.fn, strategy.layers).float()
+            vectors = pooled[(strategy.fn, strategy.layers)].float()
             if strategy.normalize:
                 vectors = torch.nn.functional.normalize(vectors, p=2, dim=-1)
             out[strategy.slug] = vectors.cpu().numpy()
@@ -158,14 +158,14 @@ def forward(texts: Sequence[str], backend: Backend, *, batch_size: int, progress
         raise BenchError(f"encode.batch_size must be >= 1, got {batch_size}.")
     lengths = backend.token_lengths(texts)
     order = np.argsort(-lengths, kind="stable")
-    chunks: dict[str, list[np.ndarray]] = {}
+    out: dict[str, np.ndarray] = {}
     for begin in tqdm(range(0, len(order), batch_size), desc="encoding", unit="batch", disable=not progress):
         rows = order[begin : begin + batch_size]
         for name, vectors in backend.embed_batch([texts[i] for i in rows]).items():
-            chunks.setdefault(name, []).append(vectors)
-    inverse = np.empty_like(order)
-    inverse[order] = np.arange(len(order))
-    return {name: np.concatenate(parts)[inverse] for name, parts in chunks.items()}, lengths
+            if name not in out:  # allocated once, filled in place: no concatenation or reordering copies
+                out[name] = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+            out[name][rows] = vectors
+    return out, lengths
 
 
 def _live(backend: Backend | Callable[[], Backend]) -> Backend:
@@ -212,6 +212,7 @@ def encode_distinct(
         fresh, todo_lengths = forward([prefixed[i] for i in todo], live, batch_size=batch_size, progress=progress)
         lengths[todo] = todo_lengths
         _store(fresh, [prefixed[i] for i in todo], todo_lengths, namespaces)
+        fresh = {name: fresh[name] for name in strategies or fresh}  # companions are cached; free them
 
     slot = {i: j for j, i in enumerate(todo)}
     vectors: dict[str, np.ndarray] = {}

@@ -53,6 +53,8 @@ POOLERS: dict[str, PoolFn] = {
     "max": max_pool,
     "mean_max": mean_max_pool,
 }
+#: Strategies that are concatenations of others: computed from their parts when those are at hand.
+COMPOSITES: dict[str, tuple[str, ...]] = {"mean_max": ("mean", "max")}
 #: Strategies that bypass hidden-state pooling and run the model's own pipeline.
 PIPELINE_STRATEGIES = ("sbert",)
 STRATEGIES = (*POOLERS, *PIPELINE_STRATEGIES)
@@ -88,3 +90,24 @@ def select_layers(hidden_states: Sequence[torch.Tensor], layers: Sequence[int]) 
 def pool(hidden_states: Sequence[torch.Tensor], mask: torch.Tensor, name: str, layers: Sequence[int]) -> torch.Tensor:
     """Apply one strategy (``name`` over the average of ``layers``) to one batch."""
     return get_pooler(name)(select_layers(hidden_states, layers), mask)
+
+
+def pool_many(hidden_states: Sequence[torch.Tensor], mask: torch.Tensor,
+              requests: Sequence[tuple[str, tuple[int, ...]]]) -> dict[tuple[str, tuple[int, ...]], torch.Tensor]:
+    """Several strategies on one batch, sharing work: each layer choice is averaged once, each
+    (function, layers) pooled once, and composites (``mean_max``) concatenate their parts."""
+    selected: dict[tuple[int, ...], torch.Tensor] = {}
+    pooled: dict[tuple[str, tuple[int, ...]], torch.Tensor] = {}
+
+    def one(name: str, layers: tuple[int, ...]) -> torch.Tensor:
+        key = (name, layers)
+        if key not in pooled:
+            if name in COMPOSITES:
+                pooled[key] = torch.cat([one(part, layers) for part in COMPOSITES[name]], dim=-1)
+            else:
+                if layers not in selected:
+                    selected[layers] = select_layers(hidden_states, layers)
+                pooled[key] = get_pooler(name)(selected[layers], mask)
+        return pooled[key]
+
+    return {(name, tuple(layers)): one(name, tuple(layers)) for name, layers in requests}

@@ -64,3 +64,13 @@ def test_bad_layers_name_the_valid_range(layers):
 def test_unknown_pooling_lists_choices():
     with pytest.raises(BenchError, match="Did you mean 'mean'.*cls, first_last_avg|cls.*mean"):
         pool((HIDDEN,), MASK, "maen", [-1])
+
+
+def test_pool_many_equals_separate_pooling():
+    from bench.pooling import pool_many
+
+    layers = (HIDDEN * 0.5, HIDDEN, HIDDEN * 2)
+    requests = [("mean_max", (-1,)), ("mean", (-1,)), ("max", (-1,)), ("cls", (0, -1)), ("mean", (1, -1))]
+    shared = pool_many(layers, MASK, requests)
+    for name, chosen in requests:
+        assert torch.allclose(shared[(name, chosen)], pool(layers, MASK, name, list(chosen)))
