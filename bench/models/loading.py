@@ -89,7 +89,7 @@ def weights_digest(directory: Path) -> str:
     return digest.hexdigest()
 
 
-def _package_dir(module_name: str) -> Path:
+def package_dir(module_name: str) -> Path:
     try:
         module = importlib.import_module(module_name)
     except ImportError:
@@ -116,7 +116,7 @@ def download(hub_id: str, revision: str) -> Path:
 def resolve(spec: ModelSpec) -> ResolvedModel:
     ref = spec.name_or_path
     if ref.startswith("pkg://"):
-        path = _package_dir(ref.removeprefix("pkg://"))
+        path = package_dir(ref.removeprefix("pkg://"))
         return ResolvedModel(spec, path, "package", spec.revision, weights_digest(path))
     local = Path(ref).expanduser()
     if local.is_dir():
