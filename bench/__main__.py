@@ -27,8 +27,17 @@ def main(cfg: DictConfig) -> None:
         records = run(cfg)
     except BenchError as exc:
         log.error("%s", exc)
+        if _in_multirun():  # one bad combination (e.g. sbert on a model without a pipeline) must not end a sweep
+            return
         sys.exit(2)
     print(to_markdown(scores_frame(records), digits=2), flush=True)
+
+
+def _in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def entry() -> None:

@@ -58,11 +58,17 @@ def to_markdown(frame: pd.DataFrame, digits: int = 2) -> str:
 
 def write_leaderboard(results_dir: str | Path) -> dict[str, Path]:
     """Rebuild ``leaderboard.md`` and ``leaderboard.csv`` from every result under ``results_dir``."""
+    from filelock import FileLock
+
     results_dir = Path(results_dir)
-    frame = scores_frame([record for _, record in iter_results(results_dir)])
+    results_dir.mkdir(parents=True, exist_ok=True)
     paths = {"md": results_dir / "leaderboard.md", "csv": results_dir / "leaderboard.csv"}
     notes = ("Main scores x100: cosine Spearman for STS tasks, max average precision for pair "
              "classification (MTEB definitions). `mean` averages the tasks present in the row.\n\n")
-    write_text_atomic(paths["md"], "# bench leaderboard\n\n" + notes + to_markdown(frame))
-    write_text_atomic(paths["csv"], frame.to_csv(index=False, float_format="%.4f"))
+    # Jobs of a parallel sweep rebuild it concurrently: reading and writing under one lock means the
+    # last writer has read every result written before it, so no finished result goes missing.
+    with FileLock(str(results_dir / ".leaderboard.lock")):
+        frame = scores_frame([record for _, record in iter_results(results_dir)])
+        write_text_atomic(paths["md"], "# bench leaderboard\n\n" + notes + to_markdown(frame))
+        write_text_atomic(paths["csv"], frame.to_csv(index=False, float_format="%.4f"))
     return paths

@@ -71,6 +71,28 @@ def write_json_atomic(path: Path, payload: dict) -> None:
     write_text_atomic(path, json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
 
 
+OVERWRITE_POLICIES = ("missing", "always", "never")
+
+
+def reusable_result(path: Path, dataset_revision: str | None) -> dict | None:
+    """An existing result that a resumed run may keep: readable, complete, and computed on the same
+    data (same file checksum or hub revision). Anything else is reported and recomputed."""
+    if not path.exists():
+        return None
+    try:
+        record = read_result(path)
+        split = next(iter(record["scores"]))
+        record["scores"][split][0]["main_score"]
+    except (BenchError, KeyError, IndexError, StopIteration, TypeError):
+        log.warning("%s is unreadable or incomplete; recomputing it.", path)
+        return None
+    if record.get("dataset_revision") != dataset_revision:
+        log.warning("%s was computed on other data (%s, now %s); recomputing it.", path,
+                    record.get("dataset_revision"), dataset_revision)
+        return None
+    return record
+
+
 def read_result(path: Path) -> dict:
     try:
         record = json.loads(path.read_text(encoding="utf-8"))

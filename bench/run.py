@@ -8,9 +8,12 @@ loaded: bad data fails fast, and no result file is written for a run that failed
 from __future__ import annotations
 
 import logging
+import os
+import platform
 import random
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -32,7 +35,7 @@ from bench.models.loading import ResolvedModel, load_sentence_transformer, load_
 from bench.models.spec import ModelSpec, PoolingSpec
 from bench.provenance import git_commit, package_versions
 from bench.report import write_leaderboard
-from bench.results import build_record, result_path, write_json_atomic
+from bench.results import OVERWRITE_POLICIES, build_record, result_path, reusable_result, write_json_atomic
 from bench.scoring import MAIN_SCORES, SCORERS
 from bench.tasks import TaskSpec, load_task, task_specs
 
@@ -110,10 +113,24 @@ def run(cfg: DictConfig) -> list[dict]:
     compression = CompressionSpec.from_config(cfg.get("compression"))
     specs = task_specs(cfg.task)
     root = cfg.data.root
-    data: dict[str, dict[str, PairData]] = {spec.result_name: load_task(spec, root) for spec in specs}
+    check_rows = bool(cfg.data.get("check_rows", True))
+    data: dict[str, dict[str, PairData]] = {spec.result_name: load_task(spec, root, check_rows=check_rows)
+                                            for spec in specs}
     fits = {spec.result_name: fit_split_for(spec, data, compression) for spec in specs} if compression.active else {}
 
     resolved = resolve(model_spec)
+    strategy = strategy_slug(pooling, compression)
+    paths = {spec.result_name: result_path(cfg.results_dir, model_spec.slug, revision_folder(resolved), strategy,
+                                           spec.result_name) for spec in specs}
+    kept = existing_results(specs, data, paths, str(cfg.get("overwrite", "missing")))
+    specs = [spec for spec in specs if spec.result_name not in kept]
+    if not specs:
+        log.info("all %d results exist and match the data; nothing to compute (overwrite=missing).", len(kept))
+        write_leaderboard(cfg.results_dir)
+        return list(kept.values())
+    fits = {name: fit for name, fit in fits.items() if name in {s.result_name for s in specs}}
+    if cfg.encode.get("threads"):
+        torch.set_num_threads(int(cfg.encode.threads))
     device = pick_device(str(cfg.encode.device))
     dtype = pick_dtype(device, bool(cfg.encode.half))
     dtype_name = str(dtype).removeprefix("torch.")
@@ -136,26 +153,51 @@ def run(cfg: DictConfig) -> list[dict]:
     shared = {
         "model": resolved.provenance(),
         "pooling": {**pooling.as_dict(), "slug": pooling.slug},
-        "strategy": strategy_slug(pooling, compression),
+        "strategy": strategy,
         "encoding": {**encoded.stats(), "device": device, "dtype": dtype_name,
                      "batch_size": int(cfg.encode.batch_size), "shared_by_tasks": [s.result_name for s in specs]},
         "versions": package_versions(),
         "git": git_commit(),
         "seed": int(cfg.seed),
         "overrides": _overrides(),
+        "host": {"name": platform.node(), "pid": os.getpid()},
     }
-    records = []
+    records = list(kept.values())
     for spec in specs:
         record = evaluate_task(spec, data[spec.result_name], encoded, pooling, compression, fits.get(spec.result_name),
                                shared)
-        path = result_path(cfg.results_dir, model_spec.slug, revision_folder(resolved),
-                           strategy_slug(pooling, compression), spec.result_name)
+        path = paths[spec.result_name]
         write_json_atomic(path, record)
         log.info("%s: %s = %.4f -> %s", spec.result_name, record["bench"]["main_score_name"],
                  record["scores"][spec.eval_split][0]["main_score"], path)
         records.append(record)
     write_leaderboard(cfg.results_dir)
     return records
+
+
+def existing_results(specs: list[TaskSpec], data: dict[str, dict[str, PairData]], paths: dict[str, Path],
+                     policy: str) -> dict[str, dict]:
+    """Results this run keeps instead of computing, by the overwrite policy.
+
+    ``missing`` (default, resumes sweeps): keep every valid result computed on the same data;
+    ``always``: recompute everything; ``never``: refuse to run if any result would be replaced.
+    """
+    if policy not in OVERWRITE_POLICIES:
+        raise unknown_choice("overwrite policy", policy, OVERWRITE_POLICIES)
+    if policy == "always":
+        return {}
+    if policy == "never":
+        taken = [str(p) for p in paths.values() if p.exists()]
+        if taken:
+            raise BenchError(f"overwrite=never, but these results exist: {', '.join(taken)}. "
+                             f"Use overwrite=missing to keep them and compute the rest, or overwrite=always.")
+        return {}
+    kept = {}
+    for spec in specs:
+        record = reusable_result(paths[spec.result_name], _dataset_revision(data[spec.result_name][spec.eval_split]))
+        if record is not None:
+            kept[spec.result_name] = record
+    return kept
 
 
 def strategy_slug(pooling: PoolingSpec, compression: CompressionSpec) -> str:

@@ -159,4 +159,3 @@ def tiny_data_root(tmp_path) -> Path:
     return root
 
 
-TINY_TASK_OVERRIDES = ("task.rows=null",)

@@ -64,7 +64,7 @@ def test_missing_data_file_says_where_it_looked(make_cfg, tmp_path):
 def test_bad_data_writes_no_result(make_cfg, tiny_data_root, tiny_models, tmp_path):
     bad = tiny_data_root / "cdscorpus" / "CDS_test_annotated.txt"
     bad.write_text(bad.read_text(encoding="utf-8").replace("\t4.5\t", "\t7.0\t"), encoding="utf-8")
-    cfg = make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "task=cdsc_r", "task.rows=null",
+    cfg = make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "task=cdsc_r", "data.check_rows=false",
                    f"data.root={tiny_data_root}")
     with pytest.raises(DataError, match=r"CDS_test_annotated.txt:3: score 7.0 is outside"):
         run(cfg)

@@ -114,7 +114,7 @@ def test_partial_hits_encode_only_new_texts(tmp_path):
 
 def test_sweep_costs_one_forward_pass(make_cfg, tiny_models, tiny_data_root):
     base = ("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_r",
-            "task.rows=null", f"data.root={tiny_data_root}")
+            "data.check_rows=false", f"data.root={tiny_data_root}", "overwrite=always")
     first = run(make_cfg(*base, "pooling=mean"))[0]["bench"]["encoding"]
     assert first["sentences_encoded_this_run"] == 6
     for pooling in ("cls", "max", "mean_max", "first_last_avg", "mean"):
@@ -127,7 +127,7 @@ def test_sweep_costs_one_forward_pass(make_cfg, tiny_models, tiny_data_root):
 
 def test_cached_scores_equal_fresh_scores(make_cfg, tiny_models, tiny_data_root, tmp_path):
     base = ("model=hf", f"model.name_or_path={tiny_models['roberta']}", "model.max_seq_length=64", "task=cdsc_e",
-            "task.rows=null", f"data.root={tiny_data_root}", "pooling=max")
+            "data.check_rows=false", f"data.root={tiny_data_root}", "pooling=max", "overwrite=always")
     cold = run(make_cfg(*base))[0]["scores"]["test"][0]
     warm = run(make_cfg(*base))[0]["scores"]["test"][0]
     uncached = run(make_cfg(*base, "cache.enabled=false"))[0]["scores"]["test"][0]

@@ -100,7 +100,7 @@ def test_compression_is_fitted_on_train_only(make_cfg, tiny_models, split_data_r
 
     monkeypatch.setattr(Compressor, "fit", spy)
     cfg = make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_r",
-                   "task.rows=null", f"data.root={split_data_root}", "pooling=mean", "compression=pca",
+                   "data.check_rows=false", f"data.root={split_data_root}", "pooling=mean", "compression=pca",
                    "compression.dims=4")
     (record,) = run(cfg)
     (fit_matrix,) = seen
@@ -120,7 +120,7 @@ def test_compression_is_fitted_on_train_only(make_cfg, tiny_models, split_data_r
 
 
 def test_fit_task_must_be_in_the_run(make_cfg, tiny_models, split_data_root):
-    cfg = make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "task=cdsc_r", "task.rows=null",
+    cfg = make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "task=cdsc_r", "data.check_rows=false",
                    f"data.root={split_data_root}", "compression=int8", "compression.fit_task=stsb_multi_mt")
     with pytest.raises(BenchError, match="fit_task=stsb_multi_mt is not among this run's tasks"):
         run(cfg)

@@ -11,7 +11,7 @@ from bench.run import run
 
 def test_curves_from_a_compression_sweep(make_cfg, tiny_models, tiny_data_root, tmp_path):
     base = ("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.name=tiny", "model.max_seq_length=64",
-            "task=cdsc_r", "task.rows=null", f"data.root={tiny_data_root}", "pooling=mean")
+            "task=cdsc_r", "data.check_rows=false", f"data.root={tiny_data_root}", "pooling=mean")
     expected = {}
     for extra in (["compression=none"], ["compression=truncate", "compression.dims=8"],
                   ["compression=truncate", "compression.dims=16"], ["compression=int8"], ["compression=binary"]):

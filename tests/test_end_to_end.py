@@ -14,7 +14,7 @@ from tests.conftest import ROOT
 
 def tiny_cfg(make_cfg, tiny_models, tiny_data_root, *extra):
     return make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_r",
-                    "task.rows=null", f"data.root={tiny_data_root}", *extra)
+                    "data.check_rows=false", f"data.root={tiny_data_root}", *extra)
 
 
 def test_run_writes_mteb_layout_with_provenance(make_cfg, tiny_models, tiny_data_root, tmp_path):
@@ -40,8 +40,11 @@ def test_run_writes_mteb_layout_with_provenance(make_cfg, tiny_models, tiny_data
 
 
 def test_rerun_is_deterministic(make_cfg, tiny_models, tiny_data_root):
-    first = run(tiny_cfg(make_cfg, tiny_models, tiny_data_root, "pooling=mean"))[0]["scores"]["test"][0]
-    second = run(tiny_cfg(make_cfg, tiny_models, tiny_data_root, "pooling=mean"))[0]["scores"]["test"][0]
+    first = run(tiny_cfg(make_cfg, tiny_models, tiny_data_root, "pooling=mean", "cache.enabled=false"))
+    second = run(tiny_cfg(make_cfg, tiny_models, tiny_data_root, "pooling=mean", "cache.enabled=false",
+                          "overwrite=always"))
+    assert second[0]["bench"]["created"] >= first[0]["bench"]["created"]
+    first, second = first[0]["scores"]["test"][0], second[0]["scores"]["test"][0]
     assert first == second
 
 
@@ -71,7 +74,7 @@ def test_table_of_main_scores(make_cfg, tiny_models, tiny_data_root):
 def test_cli_multirun_sweeps_poolings(tiny_models, tiny_data_root, tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "bench", "-m", "pooling=cls,mean", f"model={tiny_models['xlmr']}", "model.max_seq_length=64",
-         "task=cdsc_e", "task.rows=null", f"data.root={tiny_data_root}", f"results_dir={tmp_path / 'res'}",
+         "task=cdsc_e", "data.check_rows=false", f"data.root={tiny_data_root}", f"results_dir={tmp_path / 'res'}",
          "encode.progress=false", f"hydra.sweep.dir={tmp_path / 'sweep'}", f"cache.dir={tmp_path / 'cache'}"],
         capture_output=True, text=True, cwd=ROOT,
     )

@@ -1,0 +1,188 @@
+"""Sweeps: overwrite policies and resume, concurrent jobs, a killed sweep, launcher configs."""
+
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from bench import run as run_module
+from bench.errors import BenchError
+from bench.report import write_leaderboard
+from bench.results import write_json_atomic
+from bench.run import run
+from tests.conftest import CONF_DIR, ROOT
+
+
+def tiny(make_cfg, tiny_models, root, *extra):
+    return make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64",
+                    "task=cdsc_r", "data.check_rows=false", f"data.root={root}", "pooling=mean", *extra)
+
+
+def forbid_model_loading(monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError("the model was loaded although every result existed")
+
+    monkeypatch.setattr(run_module, "build_backend", fail)
+
+
+def test_missing_keeps_finished_results_without_loading_the_model(make_cfg, tiny_models, tiny_data_root, monkeypatch):
+    first = run(tiny(make_cfg, tiny_models, tiny_data_root))[0]
+    forbid_model_loading(monkeypatch)
+    again = run(tiny(make_cfg, tiny_models, tiny_data_root))[0]
+    assert again == json.loads(json.dumps(first))
+
+
+def test_corrupt_result_is_recomputed(make_cfg, tiny_models, tiny_data_root, tmp_path, caplog):
+    run(tiny(make_cfg, tiny_models, tiny_data_root))
+    (path,) = (tmp_path / "results").glob("**/cdsc_r.json")
+    path.write_text(path.read_text()[:100])  # a torn file, as a crash without atomic writes would leave
+    record = run(tiny(make_cfg, tiny_models, tiny_data_root))[0]
+    assert "unreadable or incomplete" in caplog.text
+    assert json.loads(path.read_text())["scores"] == record["scores"]
+
+
+def test_result_on_other_data_is_recomputed(make_cfg, tiny_models, tiny_data_root, caplog):
+    before = run(tiny(make_cfg, tiny_models, tiny_data_root))[0]
+    test_file = tiny_data_root / "cdscorpus" / "CDS_test_annotated.txt"
+    test_file.write_text(test_file.read_text().replace("\t4.5\t", "\t3.5\t"))
+    after = run(tiny(make_cfg, tiny_models, tiny_data_root))[0]
+    assert "computed on other data" in caplog.text
+    assert after["dataset_revision"] != before["dataset_revision"]
+
+
+def test_never_refuses_to_replace(make_cfg, tiny_models, tiny_data_root):
+    run(tiny(make_cfg, tiny_models, tiny_data_root))
+    with pytest.raises(BenchError, match="overwrite=never, but these results exist: .*cdsc_r.json"):
+        run(tiny(make_cfg, tiny_models, tiny_data_root, "overwrite=never"))
+
+
+def test_always_recomputes(make_cfg, tiny_models, tiny_data_root, monkeypatch):
+    run(tiny(make_cfg, tiny_models, tiny_data_root, "cache.enabled=false"))
+    calls = []
+    original = run_module.build_backend
+    monkeypatch.setattr(run_module, "build_backend", lambda *a: calls.append(1) or original(*a))
+    run(tiny(make_cfg, tiny_models, tiny_data_root, "cache.enabled=false", "overwrite=always"))
+    assert calls == [1]
+
+
+def test_unknown_overwrite_policy(make_cfg, tiny_models, tiny_data_root):
+    with pytest.raises(BenchError, match="Unknown overwrite policy 'sometimes'.*always, missing, never"):
+        run(tiny(make_cfg, tiny_models, tiny_data_root, "overwrite=sometimes"))
+
+
+def _write_and_rebuild(args):
+    results, index = args
+    record = {"scores": {"test": [{"main_score": index / 10}]},
+              "bench": {"model": {"name": f"model{index}", "revision": "r"}, "pooling": {"slug": "mean"}, "task": "t",
+                        "main_score_name": "cosine_spearman"}}
+    write_json_atomic(Path(results) / f"model{index}" / "t.json", record)
+    write_leaderboard(results)
+
+
+def test_concurrent_jobs_leave_a_complete_leaderboard(tmp_path):
+    for attempt in range(3):
+        results = tmp_path / f"r{attempt}"
+        with multiprocessing.get_context("spawn").Pool(8) as pool:
+            pool.map(_write_and_rebuild, [(str(results), i) for i in range(8)])
+        rows = (results / "leaderboard.csv").read_text().splitlines()
+        assert len(rows) == 9, rows  # header + one row per job: no finished result lost
+
+
+def _sweep_command(tmp_path, tiny_models, tiny_data_root, *extra):
+    return [sys.executable, "-m", "bench", "-m", "model=hf", f"model.name_or_path={tiny_models['bert']}",
+            "model.max_seq_length=64", "data.check_rows=false", f"data.root={tiny_data_root}", "encode.progress=false",
+            f"results_dir={tmp_path / 'res'}", f"cache.dir={tmp_path / 'cache'}", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+            *extra]
+
+
+def _results(tmp_path) -> dict[Path, dict]:
+    return {p: json.loads(p.read_text()) for p in (tmp_path / "res").glob("**/*.json")}
+
+
+def test_parallel_joblib_sweep(tmp_path, tiny_models, tiny_data_root):
+    cmd = _sweep_command(tmp_path, tiny_models, tiny_data_root, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                         "encode.threads=1", f"model.name_or_path={tiny_models['bert']},{tiny_models['roberta']}",
+                         "pooling=cls,mean", "task=cdsc_r,cdsc_e")
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = _results(tmp_path)
+    assert len(results) == 8  # 2 models x 2 poolings x 2 tasks
+    assert all(r["scores"]["test"][0]["main_score"] is not None for r in results.values())
+    workers = {r["bench"]["host"]["pid"] for r in results.values()}
+    assert len(workers) >= 2  # jobs ran in separate worker processes
+    board = (tmp_path / "res" / "leaderboard.csv").read_text().splitlines()
+    assert board[0].endswith("cdsc_e,cdsc_r,mean") and len(board) == 5
+    assert all(",," not in row for row in board[1:])  # every cell filled
+
+
+def test_killed_sweep_leaves_nothing_corrupt_and_resumes(tmp_path, tiny_models, tiny_data_root):
+    cmd = _sweep_command(tmp_path, tiny_models, tiny_data_root, "pooling=cls,mean,max,mean_max,first_last_avg",
+                         "task=cdsc_r,cdsc_e,sick_r_pl", "cache.enabled=false")
+    # sick_r_pl reads the SICK layout: give the tiny data root one
+    for name in ("SICK_train.txt", "SICK_trial.txt", "SICK_test_annotated.txt"):
+        target = tiny_data_root / "sick-pl" / name
+        target.parent.mkdir(exist_ok=True)
+        target.write_text((tiny_data_root / "cdscorpus" / "CDS_test_annotated.txt").read_text().replace("\t0.0\t", "\t1.0\t")
+                          .replace("\t0.5\t", "\t1.5\t"))
+    sweep = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((tmp_path / "res").glob("**/*.json"))) < 3:
+        time.sleep(0.05)
+    os.killpg(sweep.pid, signal.SIGKILL)
+    sweep.wait()
+    partial = _results(tmp_path)  # every file that exists parses: nothing torn
+    assert 3 <= len(partial) < 15, "the sweep should have been killed midway"
+    before = {p: p.stat().st_mtime_ns for p in partial}
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    complete = _results(tmp_path)
+    assert len(complete) == 15  # 5 strategies x 3 tasks
+    assert all(p.stat().st_mtime_ns == before[p] for p in partial)  # finished results were kept, not redone
+
+
+def test_kill_during_a_write_never_tears_the_file(tmp_path):
+    target = tmp_path / "r" / "x.json"
+    write_json_atomic(target, {"version": 1})
+    script = ("import sys; from pathlib import Path; from bench.results import write_json_atomic; "
+              "write_json_atomic(Path(sys.argv[1]), {'version': 2, 'blob': ['x' * 1000] * 300000})")
+    child = subprocess.Popen([sys.executable, "-c", script, str(target)], cwd=ROOT)
+    temp_seen = False
+    deadline = time.time() + 60
+    while time.time() < deadline and child.poll() is None:
+        if any(p.name.endswith(".tmp") for p in target.parent.iterdir()):
+            temp_seen = True
+            child.kill()
+            break
+        time.sleep(0.001)
+    child.wait()
+    assert temp_seen, "the writer finished before it could be killed mid-write"
+    assert json.loads(target.read_text()) == {"version": 1}  # the old complete file, never half of the new one
+
+
+@pytest.mark.parametrize("launcher", ["slurm_gpu", "slurm_cpu"])
+def test_slurm_launcher_configs_compose_and_validate(launcher):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=[f"hydra/launcher={launcher}", "experiment=polish_models"],
+                      return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    launcher_cfg = OmegaConf.merge(OmegaConf.structured(SlurmQueueConf), cfg.hydra.launcher)  # unknown keys raise
+    assert launcher_cfg._target_.endswith("SlurmLauncher")
+    assert launcher_cfg.gpus_per_node == (1 if launcher == "slurm_gpu" else 0)
+    from bench.cli import group_choices
+
+    params = cfg.hydra.sweeper.params
+    assert set(params.model.split(",")) <= set(group_choices("model")) and len(params.model.split(",")) == 9
+    assert set(params.pooling.split(",")) <= set(group_choices("pooling"))
+    assert cfg.task.name == "polish"
