@@ -119,6 +119,16 @@ def test_parallel_joblib_sweep(tmp_path, tiny_models, tiny_data_root):
     assert len(workers) >= 2  # jobs ran in separate worker processes
     board = (tmp_path / "res" / "leaderboard.csv").read_text().splitlines()
     assert board[0].endswith("cdsc_e,cdsc_r,mean") and len(board) == 5
+    # the cache both workers wrote into concurrently: every shard loads and passes its checksum
+    from bench.cache import CacheNamespace, EmbeddingCache
+
+    cache = EmbeddingCache(tmp_path / "cache")
+    shards = cache.summary()["shards"]
+    for space in cache._namespaces():
+        namespace = CacheNamespace(space, {})
+        found, missing = namespace.lookup([])
+        assert found == {} and missing == []
+    assert shards > 0 and cache.summary()["shards"] == shards  # nothing was corrupt, so nothing was deleted
     assert all(",," not in row for row in board[1:])  # every cell filled
 
 
