@@ -15,6 +15,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from bench.errors import BenchError
 
 log = logging.getLogger(__name__)
@@ -91,6 +93,36 @@ def reusable_result(path: Path, dataset_revision: str | None) -> dict | None:
                     record.get("dataset_revision"), dataset_revision)
         return None
     return record
+
+
+def pairs_path(result: Path) -> Path:
+    """Per-pair scores stored beside a result (``<task>.pairs.npz``), for paired comparisons."""
+    return result.with_name(result.stem + ".pairs.npz")
+
+
+def write_pairs_atomic(path: Path, pairs: dict[str, np.ndarray], targets: np.ndarray) -> None:
+    """numpy's npz of plain numeric arrays (read back with allow_pickle=False), written atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, targets=np.asarray(targets, dtype=np.float64),
+                     **{f"score_{k}": np.asarray(v, dtype=np.float64) for k, v in pairs.items()})
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_pairs(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            pairs = {k.removeprefix("score_"): data[k] for k in data.files if k.startswith("score_")}
+            return pairs, data["targets"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise BenchError(f"cannot read per-pair scores {path}: {exc}") from None
 
 
 def read_result(path: Path) -> dict:

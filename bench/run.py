@@ -35,7 +35,16 @@ from bench.models.loading import ResolvedModel, load_sentence_transformer, load_
 from bench.models.spec import ModelSpec, PoolingSpec
 from bench.provenance import git_commit, package_versions
 from bench.report import write_leaderboard
-from bench.results import OVERWRITE_POLICIES, build_record, result_path, reusable_result, write_json_atomic
+from bench.results import (
+    OVERWRITE_POLICIES,
+    build_record,
+    pairs_path,
+    result_path,
+    reusable_result,
+    write_json_atomic,
+    write_pairs_atomic,
+)
+from bench.stats import bootstrap_ci
 from bench.scoring import MAIN_SCORES, SCORERS
 from bench.tasks import TaskSpec, load_task, task_specs
 
@@ -164,9 +173,11 @@ def run(cfg: DictConfig) -> list[dict]:
     }
     records = list(kept.values())
     for spec in specs:
-        record = evaluate_task(spec, data[spec.result_name], encoded, pooling, compression, fits.get(spec.result_name),
-                               shared)
+        record, (pairs, targets) = evaluate_task(spec, data[spec.result_name], encoded, pooling, compression,
+                                                 fits.get(spec.result_name), shared, stats=cfg.get("stats"),
+                                                 seed=int(cfg.seed))
         path = paths[spec.result_name]
+        write_pairs_atomic(pairs_path(path), pairs, targets)
         write_json_atomic(path, record)
         log.info("%s: %s = %.4f -> %s", spec.result_name, record["bench"]["main_score_name"],
                  record["scores"][spec.eval_split][0]["main_score"], path)
@@ -227,7 +238,9 @@ def compressed_pairs(e1: np.ndarray, e2: np.ndarray, compression: CompressionSpe
 
 
 def evaluate_task(spec: TaskSpec, splits: dict[str, PairData], encoded: Encoded, pooling: PoolingSpec,
-                  compression: CompressionSpec, fit: PairData | None, shared: dict) -> dict:
+                  compression: CompressionSpec, fit: PairData | None, shared: dict, stats=None,
+                  seed: int = 0) -> tuple[dict, tuple[dict, np.ndarray]]:
+    """Score one task: the result record, and the per-pair scores with targets (for paired comparisons)."""
     start = time.perf_counter()
     split = splits[spec.eval_split]
     e1 = encoded.lookup(pooling.slug, split.sentence1)
@@ -237,7 +250,13 @@ def evaluate_task(spec: TaskSpec, splits: dict[str, PairData], encoded: Encoded,
     if fit is not None:
         described["fit"] = {"task": compression.fit_task or spec.result_name, "split": compression.fit_split,
                             "sentences": int(fit_vectors.shape[0]), "source": fit.source}
-    scores = SCORERS[spec.type](e1, e2, split.targets)
+    scorer = SCORERS[spec.type]
+    pairs = scorer.pair_scores(e1, e2)
+    scores = scorer.metrics(pairs, split.targets)
+    resamples = int((stats or {}).get("bootstrap", 1000))
+    if resamples > 0:
+        scores["main_score_ci"] = bootstrap_ci(scorer.main, pairs, split.targets, resamples=resamples, seed=seed,
+                                               level=float((stats or {}).get("level", 0.95)))
     scoring_seconds = time.perf_counter() - start
     provenance = {
         **shared,
@@ -247,7 +266,7 @@ def evaluate_task(spec: TaskSpec, splits: dict[str, PairData], encoded: Encoded,
         "scoring_seconds": round(scoring_seconds, 3),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    return build_record(
+    record = build_record(
         task=spec,
         split=spec.eval_split,
         scores=scores,
@@ -256,4 +275,5 @@ def evaluate_task(spec: TaskSpec, splits: dict[str, PairData], encoded: Encoded,
         evaluation_time=scoring_seconds + encoded.seconds,
         provenance=provenance,
     )
+    return record, (pairs, split.targets)
 

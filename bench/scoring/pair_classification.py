@@ -80,24 +80,57 @@ def metrics_for_scores(scores, labels, high_score_more_similar: bool) -> dict[st
     }
 
 
-def score_pair_classification(e1: np.ndarray, e2: np.ndarray, labels: np.ndarray) -> dict:
+#: Score functions and whether a higher value means "more similar" (distances: lower).
+FUNCTIONS = {"similarity": True, "cosine": True, "manhattan": False, "euclidean": False, "dot": True}
+
+
+def pair_scores(e1: np.ndarray, e2: np.ndarray) -> dict[str, np.ndarray]:
+    """One value per pair and function (``similarity`` is the model's own: cosine)."""
+    cosine = cosine_similarity(e1, e2)
+    return {"similarity": cosine, "cosine": cosine, "manhattan": manhattan_distance(e1, e2),
+            "euclidean": euclidean_distance(e1, e2), "dot": dot_product(e1, e2)}
+
+
+def _check_labels(labels: np.ndarray) -> np.ndarray:
     labels = np.asarray(labels).astype(np.int64)
     if not set(np.unique(labels)) <= {0, 1}:
         raise ValueError(f"pair classification labels must be 0/1, got {sorted(set(np.unique(labels)))}")
-    cosine = cosine_similarity(e1, e2)
-    functions = {
-        "similarity": (cosine, True),
-        "cosine": (cosine, True),
-        "manhattan": (manhattan_distance(e1, e2), False),
-        "euclidean": (euclidean_distance(e1, e2), False),
-        "dot": (dot_product(e1, e2), True),
-    }
+    return labels
+
+
+def metrics_from_pairs(pairs: dict[str, np.ndarray], labels: np.ndarray) -> dict:
+    labels = _check_labels(labels)
     out: dict = {}
-    for name, (values, high_more_similar) in functions.items():
-        for metric, value in metrics_for_scores(values, labels, high_more_similar).items():
+    for name, high_more_similar in FUNCTIONS.items():
+        for metric, value in metrics_for_scores(pairs[name], labels, high_more_similar).items():
             out[f"{name}_{metric}"] = value
     for metric in _MAXED:
-        out[f"max_{metric}"] = max(out[f"{name}_{metric}"] for name in functions)
+        out[f"max_{metric}"] = max(out[f"{name}_{metric}"] for name in FUNCTIONS)
     out["main_score"] = out[MAIN_SCORE]
     out["threshold_selection"] = THRESHOLD_NOTE
     return out
+
+
+def fast_average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
+    """scikit-learn's average precision (step-wise, ties grouped), vectorised for bootstrap loops."""
+    order = np.argsort(-scores, kind="stable")
+    s, y = scores[order], labels[order]
+    positives = y.sum()
+    if positives == 0:
+        return float("nan")
+    last_of_tie = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
+    tp = np.cumsum(y)[last_of_tie]
+    precision = tp / (last_of_tie + 1)
+    recall = tp / positives
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def main_from_pairs(pairs: dict[str, np.ndarray], labels: np.ndarray) -> float:
+    """``max_ap`` alone, for bootstrap resamples."""
+    labels = np.asarray(labels)
+    return max(fast_average_precision(pairs[name] if high else -pairs[name], labels)
+               for name, high in FUNCTIONS.items() if name != "similarity")
+
+
+def score_pair_classification(e1: np.ndarray, e2: np.ndarray, labels: np.ndarray) -> dict:
+    return metrics_from_pairs(pair_scores(e1, e2), _check_labels(labels))

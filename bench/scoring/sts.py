@@ -16,17 +16,30 @@ from bench.scoring.similarity import cosine_similarity, euclidean_distance, manh
 MAIN_SCORE = "cosine_spearman"
 
 
-def score_sts(e1: np.ndarray, e2: np.ndarray, gold: np.ndarray) -> dict[str, float]:
-    similarities = {
+def pair_scores(e1: np.ndarray, e2: np.ndarray) -> dict[str, np.ndarray]:
+    """One similarity per pair and function (higher = more similar)."""
+    return {
         "cosine": cosine_similarity(e1, e2),
         "manhattan": -manhattan_distance(e1, e2),
         "euclidean": -euclidean_distance(e1, e2),
     }
+
+
+def metrics_from_pairs(pairs: dict[str, np.ndarray], gold: np.ndarray) -> dict[str, float]:
     scores: dict[str, float] = {}
-    for name, values in similarities.items():
+    for name, values in pairs.items():
         scores[f"{name}_pearson"] = float(pearsonr(gold, values)[0])
         scores[f"{name}_spearman"] = float(spearmanr(gold, values)[0])
     scores["pearson"] = scores["cosine_pearson"]
     scores["spearman"] = scores["cosine_spearman"]
     scores["main_score"] = scores[MAIN_SCORE]
     return scores
+
+
+def main_from_pairs(pairs: dict[str, np.ndarray], gold: np.ndarray) -> float:
+    """The main score alone (cheap enough to recompute on thousands of bootstrap resamples)."""
+    return float(spearmanr(gold, pairs["cosine"])[0])
+
+
+def score_sts(e1: np.ndarray, e2: np.ndarray, gold: np.ndarray) -> dict[str, float]:
+    return metrics_from_pairs(pair_scores(e1, e2), gold)

@@ -1,0 +1,68 @@
+"""Is one result significantly better than another on the same task?
+
+    python -m bench.compare RESULT_A.json RESULT_B.json [--resamples 10000] [--seed 0]
+
+Paired bootstrap over the test pairs (both results must come from the same test data): prints the
+difference in main score (A - B), its 95% interval and a two-sided p-value, as a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import BenchError
+from bench.results import pairs_path, read_pairs, read_result
+from bench.scoring import SCORERS
+from bench.stats import paired_bootstrap
+
+
+def compare(path_a: Path, path_b: Path, *, resamples: int = 10000, seed: int = 0) -> dict:
+    record_a, record_b = read_result(path_a), read_result(path_b)
+    task_a, task_b = record_a["bench"]["task"], record_b["bench"]["task"]
+    if task_a != task_b:
+        raise BenchError(f"the results are for different tasks ({task_a} vs {task_b}).")
+    if record_a.get("dataset_revision") != record_b.get("dataset_revision"):
+        raise BenchError("the results were computed on different test data (dataset_revision differs).")
+    pairs_a, targets_a = read_pairs(pairs_path(path_a))
+    pairs_b, targets_b = read_pairs(pairs_path(path_b))
+    if not np.array_equal(targets_a, targets_b):
+        raise BenchError("the per-pair targets differ: not the same test pairs.")
+    scorer = SCORERS[record_a["bench"]["task_config"]["type"]]
+    out = paired_bootstrap(scorer.main, pairs_a, pairs_b, targets_a, resamples=resamples, seed=seed)
+    out.update(task=task_a, metric=scorer.main_score,
+               a=scorer.main(pairs_a, targets_a), b=scorer.main(pairs_b, targets_b))
+    return out
+
+
+def to_markdown(result: dict, name_a: str, name_b: str) -> str:
+    significant = "yes" if result["p_value"] < 1 - result["level"] else "no"
+    return (f"| task | metric | A | B | A - B | {result['level']:.0%} interval | p | significant |\n"
+            f"|---|---|---:|---:|---:|---|---:|---|\n"
+            f"| {result['task']} | {result['metric']} | {result['a']:.4f} | {result['b']:.4f} | "
+            f"{result['difference']:+.4f} | [{result['low']:+.4f}, {result['high']:+.4f}] | "
+            f"{result['p_value']:.4f} | {significant} |\n\nA = {name_a}\nB = {name_b}\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("a", type=Path)
+    parser.add_argument("b", type=Path)
+    parser.add_argument("--resamples", type=int, default=10000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    try:
+        result = compare(args.a, args.b, resamples=args.resamples, seed=args.seed)
+    except BenchError as exc:
+        print(f"error: {exc}")
+        return 2
+    print(to_markdown(result, str(args.a), str(args.b)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

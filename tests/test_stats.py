@@ -1,0 +1,82 @@
+"""Bootstrap intervals (coverage on synthetic data), the paired test, and their use in results."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score
+
+from bench.compare import compare, main as compare_main
+from bench.errors import BenchError
+from bench.run import run
+from bench.scoring import SCORERS
+from bench.scoring.pair_classification import fast_average_precision
+from bench.stats import bootstrap_ci, paired_bootstrap
+
+STS = SCORERS["sts"]
+
+
+def test_fast_average_precision_equals_scikit_learn():
+    rng = np.random.default_rng(0)
+    for trial in range(20):
+        labels = rng.integers(0, 2, 300)
+        scores = np.round(rng.normal(size=300) + labels, 1)  # rounding makes many ties
+        assert fast_average_precision(scores, labels) == pytest.approx(average_precision_score(labels, scores), abs=1e-12)
+
+
+def _sample(rng, n, rho):
+    gold = rng.normal(size=n)
+    cosine = rho * gold + np.sqrt(1 - rho**2) * rng.normal(size=n)
+    return {"cosine": cosine}, gold
+
+
+def test_bootstrap_interval_covers_the_true_spearman():
+    rho = 0.6
+    true_spearman = 6 / np.pi * np.arcsin(rho / 2)  # Spearman of a bivariate normal
+    rng = np.random.default_rng(1)
+    hits = 0
+    trials = 100
+    for trial in range(trials):
+        pairs, gold = _sample(rng, 300, rho)
+        ci = bootstrap_ci(STS.main, pairs, gold, resamples=200, seed=trial)
+        hits += ci["low"] <= true_spearman <= ci["high"]
+    assert 0.87 <= hits / trials <= 0.99  # nominal 95%
+
+
+def test_paired_test_finds_a_real_difference_and_not_noise():
+    rng = np.random.default_rng(2)
+    gold = rng.normal(size=400)
+    good = {"cosine": gold + 0.5 * rng.normal(size=400)}
+    worse = {"cosine": gold + 1.0 * rng.normal(size=400)}
+    similar = {"cosine": gold + 0.5 * rng.normal(size=400)}
+    better = paired_bootstrap(STS.main, good, worse, gold, resamples=2000, seed=0)
+    assert better["difference"] > 0 and better["low"] > 0 and better["p_value"] < 0.01
+    same = paired_bootstrap(STS.main, good, good, gold, resamples=500, seed=0)
+    assert same["difference"] == 0 and same["p_value"] == 1.0
+    noise = paired_bootstrap(STS.main, good, similar, gold, resamples=2000, seed=0)
+    assert noise["p_value"] > 0.05 and noise["low"] < 0 < noise["high"]
+
+
+def test_results_carry_intervals_and_per_pair_scores(make_cfg, tiny_models, tiny_data_root, tmp_path, capsys):
+    base = ("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_e",
+            "data.check_rows=false", f"data.root={tiny_data_root}", "stats.bootstrap=200")
+    record = run(make_cfg(*base, "pooling=cls"))[0]
+    entry = record["scores"]["test"][0]
+    ci = entry["main_score_ci"]
+    assert ci["low"] <= entry["main_score"] <= ci["high"] and ci["resamples"] == 200 and ci["level"] == 0.95
+    run(make_cfg(*base, "pooling=mean"))
+    paths = {p.parent.name: p for p in (tmp_path / "results").glob("**/cdsc_e.json")}
+    assert all(p.with_name("cdsc_e.pairs.npz").is_file() for p in paths.values())
+    result = compare(paths["cls"], paths["mean"], resamples=300)
+    assert result["task"] == "cdsc_e" and result["metric"] == "max_ap"
+    assert result["a"] == pytest.approx(entry["main_score"])
+    assert compare_main([str(paths["cls"]), str(paths["mean"]), "--resamples", "100"]) == 0
+    assert "| cdsc_e | max_ap |" in capsys.readouterr().out
+
+
+def test_compare_refuses_different_tasks(make_cfg, tiny_models, tiny_data_root, tmp_path):
+    base = ("model=hf", f"model.name_or_path={tiny_models['bert']}", "data.check_rows=false",
+            f"data.root={tiny_data_root}", "stats.bootstrap=0")
+    run(make_cfg(*base, "task=cdsc_e"))
+    run(make_cfg(*base, "task=cdsc_r"))
+    a, b = sorted((tmp_path / "results").glob("**/cdsc_*.json"))
+    with pytest.raises(BenchError, match="different tasks"):
+        compare(a, b)
