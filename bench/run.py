@@ -46,6 +46,7 @@ from bench.results import (
 )
 from bench.stats import bootstrap_ci
 from bench.scoring import MAIN_SCORES, SCORERS
+from bench.scoring.pair_classification import heldout_metrics
 from bench.tasks import TaskSpec, load_task, task_specs
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,10 @@ def run(cfg: DictConfig) -> list[dict]:
 
     texts = [t for spec in specs for t in data[spec.result_name][spec.eval_split].sentences]
     texts += [t for fit in fits.values() for t in fit.sentences]
+    heldout = {spec.result_name: data[spec.result_name][spec.heldout_split] for spec in specs
+               if spec.type == "pair_classification" and spec.heldout_split in data[spec.result_name]
+               and cfg.get("scoring", {}).get("heldout_thresholds", True)}
+    texts += [t for part in heldout.values() for t in part.sentences]
     encoded = encode_distinct(
         texts, lambda: build_backend(resolved, computed, device, dtype), strategies=[pooling.slug],
         namespaces=namespaces, max_length=model_spec.max_seq_length, prefix=model_spec.prefix,
@@ -175,7 +180,7 @@ def run(cfg: DictConfig) -> list[dict]:
     for spec in specs:
         record, (pairs, targets) = evaluate_task(spec, data[spec.result_name], encoded, pooling, compression,
                                                  fits.get(spec.result_name), shared, stats=cfg.get("stats"),
-                                                 seed=int(cfg.seed))
+                                                 seed=int(cfg.seed), heldout=heldout.get(spec.result_name))
         path = paths[spec.result_name]
         write_pairs_atomic(pairs_path(path), pairs, targets)
         write_json_atomic(path, record)
@@ -229,30 +234,38 @@ def fit_split_for(spec: TaskSpec, data: dict[str, dict[str, PairData]], compress
     return data[owner][compression.fit_split]
 
 
-def compressed_pairs(e1: np.ndarray, e2: np.ndarray, compression: CompressionSpec, fit_vectors: np.ndarray | None):
-    """Fit on the fit split's vectors, transform both sides; returns scoring views and a description."""
-    compressor = Compressor(compression).fit(fit_vectors if fit_vectors is not None else e1[:0])
-    described = compressor.describe(e1.shape[1])
-    views = [compressor.scoring_view(compressor.transform(e), described["dims"]) for e in (e1, e2)]
-    return views[0], views[1], described
+def fitted_compressor(compression: CompressionSpec, fit_vectors: np.ndarray | None, dims: int):
+    """A compressor fitted on the fit split's vectors (a no-op for compression=none) and its description."""
+    compressor = Compressor(compression).fit(fit_vectors if fit_vectors is not None else np.zeros((0, dims), np.float32))
+    return compressor, compressor.describe(dims)
+
+
+def compressed(compressor: Compressor, vectors: np.ndarray, described: dict) -> np.ndarray:
+    return compressor.scoring_view(compressor.transform(vectors), described["dims"])
 
 
 def evaluate_task(spec: TaskSpec, splits: dict[str, PairData], encoded: Encoded, pooling: PoolingSpec,
                   compression: CompressionSpec, fit: PairData | None, shared: dict, stats=None,
-                  seed: int = 0) -> tuple[dict, tuple[dict, np.ndarray]]:
+                  seed: int = 0, heldout: PairData | None = None) -> tuple[dict, tuple[dict, np.ndarray]]:
     """Score one task: the result record, and the per-pair scores with targets (for paired comparisons)."""
     start = time.perf_counter()
     split = splits[spec.eval_split]
     e1 = encoded.lookup(pooling.slug, split.sentence1)
     e2 = encoded.lookup(pooling.slug, split.sentence2)
     fit_vectors = encoded.lookup(pooling.slug, list(dict.fromkeys(fit.sentences))) if fit is not None else None
-    e1, e2, described = compressed_pairs(e1, e2, compression, fit_vectors)
+    compressor, described = fitted_compressor(compression, fit_vectors, e1.shape[1])
+    e1, e2 = (compressed(compressor, e, described) for e in (e1, e2))
     if fit is not None:
         described["fit"] = {"task": compression.fit_task or spec.result_name, "split": compression.fit_split,
                             "sentences": int(fit_vectors.shape[0]), "source": fit.source}
     scorer = SCORERS[spec.type]
     pairs = scorer.pair_scores(e1, e2)
     scores = scorer.metrics(pairs, split.targets)
+    if heldout is not None:
+        v1, v2 = (compressed(compressor, encoded.lookup(pooling.slug, side), described)
+                  for side in (heldout.sentence1, heldout.sentence2))
+        scores.update(heldout_metrics(scorer.pair_scores(v1, v2), heldout.targets, pairs, split.targets))
+        scores["heldout_split"] = spec.heldout_split
     resamples = int((stats or {}).get("bootstrap", 1000))
     if resamples > 0:
         scores["main_score_ci"] = bootstrap_ci(scorer.main, pairs, split.targets, resamples=resamples, seed=seed,

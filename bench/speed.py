@@ -16,8 +16,9 @@ each in a fresh subprocess so that its peak resident memory is its own:
 * ``mteb``: MTEB 2.x (if installed) on the same six tasks, given the same local data.
 
 With ``--repeat N`` every scenario runs N times, interleaved, and the fastest of each counts (timing
-noise on shared machines only ever adds time). The harness scenarios set ``stats.bootstrap=0``: the confidence intervals (about 3 s of scoring on
-the suite) are work the other pipelines do not do, and the comparison is about encoding. Ratios printed: (a) harness_cold / floor, (b) naive / harness_cold, (c) mteb / harness_cold,
+noise on shared machines only ever adds time). The harness scenarios set ``stats.bootstrap=0`` and ``scoring.heldout_thresholds=false``: confidence
+intervals (about 3 s of scoring on the suite) and validation-split thresholds (encoding the
+validation sentences) are work the other pipelines do not do, and the comparison is about encoding. Ratios printed: (a) harness_cold / floor, (b) naive / harness_cold, (c) mteb / harness_cold,
 (d) grid_cold / single_cold, (e) harness_warm / harness_cold; and each scenario's peak RSS.
 """
 
@@ -73,7 +74,8 @@ def _suite(data_root: str):
 
 def _base(work: Path, data_root: str, batch: int) -> list[str]:
     return [f"data.root={data_root}", f"results_dir={work / 'results'}", f"cache.dir={work / 'cache'}",
-            "encode.progress=false", f"encode.batch_size={batch}", "stats.bootstrap=0"]
+            "encode.progress=false", f"encode.batch_size={batch}", "stats.bootstrap=0",
+            "scoring.heldout_thresholds=false"]
 
 
 def scenario_floor(work: Path, data_root: str, batch: int) -> None:

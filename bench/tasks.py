@@ -37,6 +37,7 @@ class TaskSpec:
     splits: tuple[str, ...] = ("train", "validation", "test")
     eval_split: str = "test"
     rows: dict[str, int] = field(default_factory=dict)
+    heldout_split: str = "validation"  # where pair classification picks its held-out thresholds
     description: str = ""
 
     def __post_init__(self) -> None:

@@ -84,6 +84,8 @@ def test_cli_multirun_sweeps_poolings(tiny_models, tiny_data_root, tmp_path):
     record = json.loads(next((tmp_path / "res").glob("**/cls/cdsc_e.json")).read_text())
     entry = record["scores"]["test"][0]
     assert entry["main_score"] == entry["max_ap"] and "cosine_f1_threshold" in entry
+    assert entry["heldout_split"] == "validation" and 0 <= entry["heldout_accuracy"] <= 1
+    assert {"cosine_heldout_accuracy", "cosine_heldout_f1", "manhattan_heldout_accuracy_threshold"} <= set(entry)
     board = (tmp_path / "res" / "leaderboard.csv").read_text().splitlines()
     assert board[0] == "model,revision,pooling,cdsc_e,mean" and len(board) == 3
     assert "| cdsc_e |" in done.stdout  # each job prints its table of main scores

@@ -78,3 +78,26 @@ def test_sts_by_hand():
 def test_pair_classification_rejects_non_binary_labels():
     with pytest.raises(ValueError, match="0/1"):
         score_pair_classification(np.ones((2, 2)), np.ones((2, 2)), np.array([0, 2]))
+
+
+def _as_pairs(similarity):
+    similarity = np.asarray(similarity, dtype=float)
+    return {"similarity": similarity, "cosine": similarity, "dot": similarity,
+            "euclidean": 1 - similarity, "manhattan": 2 * (1 - similarity)}
+
+
+def test_heldout_thresholds_come_from_validation_only():
+    from bench.scoring.pair_classification import heldout_metrics
+
+    validation = _as_pairs([0.9, 0.8, 0.3, 0.2])  # best cut on validation: 0.55
+    test = _as_pairs([0.6, 0.5, 0.56, 0.1])
+    labels = np.array([1, 1, 0, 0])
+    out = heldout_metrics(validation, labels, test, labels)
+    assert out["cosine_heldout_accuracy_threshold"] == pytest.approx(0.55)
+    assert out["cosine_heldout_accuracy"] == 0.5  # predictions 1 0 1 0
+    assert out["euclidean_heldout_accuracy_threshold"] == pytest.approx(0.45)  # the same cut, as a distance
+    assert out["euclidean_heldout_accuracy"] == 0.5
+    assert (out["cosine_heldout_precision"], out["cosine_heldout_recall"]) == (0.5, 0.5)
+    assert out["heldout_accuracy"] == 0.5 and out["heldout_accuracy_function"] == "cosine"
+    # MTEB's test-picked accuracy on the same test pairs is optimistic
+    assert best_accuracy_and_threshold(test["cosine"], labels, True)[0] == 0.75
