@@ -28,6 +28,8 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
+from bench.atomic import atomic_file
+
 log = logging.getLogger(__name__)
 
 FORMAT = "bench-embedding-cache-1"
@@ -108,7 +110,8 @@ class CacheNamespace:
         self.directory.mkdir(parents=True, exist_ok=True)
         key_file = self.directory / "key.json"
         if not key_file.exists():
-            _write_atomic(key_file, json.dumps(self.key, indent=2, sort_keys=True).encode("utf-8"))
+            with atomic_file(key_file) as handle:
+                handle.write(json.dumps(self.key, indent=2, sort_keys=True))
         keys = np.frombuffer(b"".join(text_key(t) for t in texts), dtype=np.uint8).reshape(len(texts), 32)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         lengths = np.ascontiguousarray(lengths, dtype=np.int64)
@@ -127,13 +130,6 @@ class CacheNamespace:
         if self._index is not None:
             self._add(keys, vectors, lengths)
         return path
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
 
 
 class EmbeddingCache:

@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from bench.atomic import atomic_file
 from bench.errors import BenchError
 
 log = logging.getLogger(__name__)
@@ -55,18 +54,8 @@ def build_record(*, task, split: str, scores: dict, main_score_name: str, datase
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as handle:
+        handle.write(text)
 
 
 def write_json_atomic(path: Path, payload: dict) -> None:
@@ -102,18 +91,9 @@ def pairs_path(result: Path) -> Path:
 
 def write_pairs_atomic(path: Path, pairs: dict[str, np.ndarray], targets: np.ndarray) -> None:
     """numpy's npz of plain numeric arrays (read back with allow_pickle=False), written atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, targets=np.asarray(targets, dtype=np.float64),
-                     **{f"score_{k}": np.asarray(v, dtype=np.float64) for k, v in pairs.items()})
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "wb") as handle:
+        np.savez(handle, targets=np.asarray(targets, dtype=np.float64),
+                 **{f"score_{k}": np.asarray(v, dtype=np.float64) for k, v in pairs.items()})
 
 
 def read_pairs(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
