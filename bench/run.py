@@ -111,7 +111,34 @@ def _overrides() -> list[str]:
         return []
 
 
+def _setting(cfg: DictConfig, key: str, kind: type, valid, expected: str, default=None):
+    from omegaconf import OmegaConf
+
+    value = OmegaConf.select(cfg, key, default=default)
+    try:
+        number = kind(value) if value is not None and not isinstance(value, bool) else value
+    except (TypeError, ValueError):
+        number = None
+    if value is not None and (number is None or not valid(number)):
+        raise BenchError(f"{key}={value!r} is not valid: expected {expected}.")
+    return number
+
+
+def check_settings(cfg: DictConfig) -> None:
+    """Numeric settings are checked before any data or model is touched, so a typo fails in a second
+    with the valid range instead of a traceback after the encoding pass."""
+    _setting(cfg, "seed", int, lambda v: True, "an integer", 42)
+    _setting(cfg, "encode.batch_size", int, lambda v: v >= 1, "an integer >= 1", 32)
+    _setting(cfg, "encode.threads", int, lambda v: v >= 1, "null or an integer >= 1")
+    _setting(cfg, "stats.bootstrap", int, lambda v: v >= 0, "an integer >= 0 (0: no intervals)", 1000)
+    _setting(cfg, "stats.level", float, lambda v: 0 < v < 1, "a confidence level between 0 and 1, e.g. 0.95", 0.95)
+    policy = str(cfg.get("overwrite", "missing"))
+    if policy not in OVERWRITE_POLICIES:
+        raise unknown_choice("overwrite policy", policy, OVERWRITE_POLICIES)
+
+
 def run(cfg: DictConfig) -> list[dict]:
+    check_settings(cfg)
     seed_everything(int(cfg.seed))
     model_spec = ModelSpec.from_config(cfg.model)
     pooling = PoolingSpec.from_config(cfg.pooling)
@@ -198,8 +225,6 @@ def existing_results(specs: list[TaskSpec], data: dict[str, dict[str, PairData]]
     ``missing`` (default, resumes sweeps): keep every valid result computed on the same data;
     ``always``: recompute everything; ``never``: refuse to run if any result would be replaced.
     """
-    if policy not in OVERWRITE_POLICIES:
-        raise unknown_choice("overwrite policy", policy, OVERWRITE_POLICIES)
     if policy == "always":
         return {}
     if policy == "never":

@@ -130,3 +130,18 @@ def test_empty_or_nan_sentences_rejected_by_encoder():
         check_texts(["ok", "   "])
     with pytest.raises(BenchError, match="sentence 0 is not text"):
         check_texts([float("nan")])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [("stats.level=1.5", r"stats.level=1.5 is not valid: expected a confidence level between 0 and 1"),
+     ("stats.bootstrap=-3", r"stats.bootstrap=-3 is not valid: expected an integer >= 0"),
+     ("encode.threads=two", r"encode.threads='two' is not valid: expected null or an integer >= 1"),
+     ("encode.batch_size=0", r"encode.batch_size=0 is not valid: expected an integer >= 1")],
+)
+def test_bad_settings_fail_before_any_work(make_cfg, tmp_path, override, message, monkeypatch):
+    from bench import run as run_module
+
+    monkeypatch.setattr(run_module, "load_task", lambda *a, **k: pytest.fail("data was loaded before the check"))
+    with pytest.raises(BenchError, match=message):
+        run(make_cfg("task=cdsc_r", f"data.root={tmp_path}", override))
