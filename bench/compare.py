@@ -16,7 +16,7 @@ import numpy as np
 
 from bench.errors import BenchError
 from bench.results import pairs_path, read_pairs, read_result
-from bench.scoring import SCORERS
+from bench.scoring import main_function
 from bench.stats import paired_bootstrap
 
 
@@ -31,10 +31,10 @@ def compare(path_a: Path, path_b: Path, *, resamples: int = 10000, seed: int = 0
     pairs_b, targets_b = read_pairs(pairs_path(path_b))
     if not np.array_equal(targets_a, targets_b):
         raise BenchError("the per-pair targets differ: not the same test pairs.")
-    scorer = SCORERS[record_a["bench"]["task_config"]["type"]]
-    out = paired_bootstrap(scorer.main, pairs_a, pairs_b, targets_a, resamples=resamples, seed=seed)
-    out.update(task=task_a, metric=scorer.main_score,
-               a=scorer.main(pairs_a, targets_a), b=scorer.main(pairs_b, targets_b))
+    main = main_function(record_a["bench"]["task_config"]["type"])
+    out = paired_bootstrap(main, pairs_a, pairs_b, targets_a, resamples=resamples, seed=seed)
+    out.update(task=task_a, metric=record_a["bench"]["main_score_name"],
+               a=main(pairs_a, targets_a), b=main(pairs_b, targets_b))
     return out
 
 

@@ -39,7 +39,8 @@ def _finite(value):
 
 
 def build_record(*, task, split: str, scores: dict, main_score_name: str, dataset_revision: str | None,
-                 evaluation_time: float, provenance: dict) -> dict:
+                 evaluation_time: float, provenance: dict, name: str | None = None) -> dict:
+    """``name`` is the result's name in tables and files (default: the task's result name)."""
     subset = task.lang if len(task.languages) > 1 else "default"
     entry = {**scores, "hf_subset": subset, "languages": [task.language_code]}
     return _finite({
@@ -48,7 +49,7 @@ def build_record(*, task, split: str, scores: dict, main_score_name: str, datase
         "evaluation_time": round(evaluation_time, 3),
         "mteb_version": None,
         "scores": {split: [entry]},
-        "bench": {"schema_version": SCHEMA_VERSION, "task": task.result_name, "main_score_name": main_score_name,
+        "bench": {"schema_version": SCHEMA_VERSION, "task": name or task.result_name, "main_score_name": main_score_name,
                   **provenance},
     })
 

@@ -33,6 +33,7 @@ from bench.compress import CompressionSpec, Compressor
 from bench.errors import BenchError, unknown_choice
 from bench.models.loading import ResolvedModel, load_sentence_transformer, load_transformer, resolve
 from bench.models.spec import ModelSpec, PoolingSpec
+from bench.probes import ProbeSpec, fit_and_score, label_indices, pair_features
 from bench.provenance import git_commit, package_versions
 from bench.report import write_leaderboard
 from bench.results import (
@@ -45,7 +46,7 @@ from bench.results import (
     write_pairs_atomic,
 )
 from bench.stats import bootstrap_ci
-from bench.scoring import MAIN_SCORES, SCORERS
+from bench.scoring import MAIN_SCORES, SCORERS, main_function
 from bench.scoring.pair_classification import heldout_metrics
 from bench.tasks import TaskSpec, load_task, task_specs
 
@@ -148,7 +149,10 @@ def run(cfg: DictConfig) -> list[dict]:
             f"use cls, mean, max, mean_max or first_last_avg (set has_sbert: true in its config if it ships one)."
         )
     compression = CompressionSpec.from_config(cfg.get("compression"))
+    probe = ProbeSpec.from_config(cfg.probe) if cfg.get("probe") else None
     specs = task_specs(cfg.task)
+    if probe is not None:
+        specs = probe_tasks(probe, specs)
     root = cfg.data.root
     check_rows = bool(cfg.data.get("check_rows", True))
     data: dict[str, dict[str, PairData]] = {spec.result_name: load_task(spec, root, check_rows=check_rows)
@@ -158,7 +162,7 @@ def run(cfg: DictConfig) -> list[dict]:
     resolved = resolve(model_spec)
     strategy = strategy_slug(pooling, compression)
     paths = {spec.result_name: result_path(cfg.results_dir, model_spec.slug, revision_folder(resolved), strategy,
-                                           spec.result_name) for spec in specs}
+                                           output_name(spec, probe)) for spec in specs}
     kept = existing_results(specs, data, paths, str(cfg.get("overwrite", "missing")))
     specs = [spec for spec in specs if spec.result_name not in kept]
     if not specs:
@@ -176,11 +180,12 @@ def run(cfg: DictConfig) -> list[dict]:
     cache = EmbeddingCache(cfg.cache.dir, enabled=bool(cfg.cache.enabled))
     namespaces = {s.slug: cache.namespace(resolved.cache_key(s.as_dict(), dtype_name)) for s in computed}
 
-    texts = [t for spec in specs for t in data[spec.result_name][spec.eval_split].sentences]
+    texts = [t for spec in specs for split in splits_to_encode(spec, probe)
+             for t in data[spec.result_name][split].sentences]
     texts += [t for fit in fits.values() for t in fit.sentences]
     heldout = {spec.result_name: data[spec.result_name][spec.heldout_split] for spec in specs
                if spec.type == "pair_classification" and spec.heldout_split in data[spec.result_name]
-               and cfg.get("scoring", {}).get("heldout_thresholds", True)}
+               and cfg.get("scoring", {}).get("heldout_thresholds", True) and probe is None}
     texts += [t for part in heldout.values() for t in part.sentences]
     encoded = encode_distinct(
         texts, lambda: build_backend(resolved, computed, device, dtype), strategies=[pooling.slug],
@@ -205,13 +210,18 @@ def run(cfg: DictConfig) -> list[dict]:
     }
     records = list(kept.values())
     for spec in specs:
-        record, (pairs, targets) = evaluate_task(spec, data[spec.result_name], encoded, pooling, compression,
-                                                 fits.get(spec.result_name), shared, stats=cfg.get("stats"),
-                                                 seed=int(cfg.seed), heldout=heldout.get(spec.result_name))
+        if probe is not None:
+            record, (pairs, targets) = evaluate_probe(spec, data[spec.result_name], encoded, pooling, compression,
+                                                      fits.get(spec.result_name), shared, probe,
+                                                      stats=cfg.get("stats"), seed=int(cfg.seed))
+        else:
+            record, (pairs, targets) = evaluate_task(spec, data[spec.result_name], encoded, pooling, compression,
+                                                     fits.get(spec.result_name), shared, stats=cfg.get("stats"),
+                                                     seed=int(cfg.seed), heldout=heldout.get(spec.result_name))
         path = paths[spec.result_name]
         write_pairs_atomic(pairs_path(path), pairs, targets)
         write_json_atomic(path, record)
-        log.info("%s: %s = %.4f -> %s", spec.result_name, record["bench"]["main_score_name"],
+        log.info("%s: %s = %.4f -> %s", record["bench"]["task"], record["bench"]["main_score_name"],
                  record["scores"][spec.eval_split][0]["main_score"], path)
         records.append(record)
     write_leaderboard(cfg.results_dir)
@@ -269,49 +279,123 @@ def compressed(compressor: Compressor, vectors: np.ndarray, described: dict) -> 
     return compressor.scoring_view(compressor.transform(vectors), described["dims"])
 
 
-def evaluate_task(spec: TaskSpec, splits: dict[str, PairData], encoded: Encoded, pooling: PoolingSpec,
-                  compression: CompressionSpec, fit: PairData | None, shared: dict, stats=None,
-                  seed: int = 0, heldout: PairData | None = None) -> tuple[dict, tuple[dict, np.ndarray]]:
-    """Score one task: the result record, and the per-pair scores with targets (for paired comparisons)."""
-    start = time.perf_counter()
-    split = splits[spec.eval_split]
-    e1 = encoded.lookup(pooling.slug, split.sentence1)
-    e2 = encoded.lookup(pooling.slug, split.sentence2)
+def splits_to_encode(spec: TaskSpec, probe: ProbeSpec | None) -> tuple[str, ...]:
+    return (*PROBE_SPLITS, spec.eval_split) if probe is not None else (spec.eval_split,)
+
+
+PROBE_SPLITS = ("train", "validation")  # a probe is fitted on train and its regularisation chosen on validation
+
+
+def output_name(spec: TaskSpec, probe: ProbeSpec | None) -> str:
+    """The result's name in files and tables: ``cdsc_e``, or ``cdsc_e.nli_probe`` for a probe."""
+    return spec.result_name if probe is None else f"{spec.result_name}.{probe.name}_probe"
+
+
+def probe_tasks(probe: ProbeSpec, specs: list[TaskSpec]) -> list[TaskSpec]:
+    """The run's tasks the probe applies to (by name, or name.lang); an error when there are none."""
+    chosen = [spec for spec in specs if spec.name in probe.tasks or spec.result_name in probe.tasks]
+    if not chosen:
+        raise BenchError(f"probe={probe.name} applies to {', '.join(probe.tasks)}, and this run's tasks are "
+                         f"{', '.join(s.result_name for s in specs)}; use task=polish or one of those tasks.")
+    wanted_type = "pair_classification" if probe.kind == "classification" else "sts"
+    for spec in chosen:
+        if spec.type != wanted_type:
+            raise BenchError(f"probe={probe.name} ({probe.kind}) needs {wanted_type} tasks; {spec.result_name} is {spec.type}.")
+    return chosen
+
+
+def split_vectors(encoded: Encoded, pooling: PoolingSpec, compressor: Compressor, described: dict,
+                  part: PairData) -> tuple[np.ndarray, np.ndarray]:
+    """Both sides of a split's pairs: cached vectors of the strategy, compressed as configured."""
+    return tuple(compressed(compressor, encoded.lookup(pooling.slug, side), described)
+                 for side in (part.sentence1, part.sentence2))
+
+
+def fitted_for_task(encoded: Encoded, pooling: PoolingSpec, compression: CompressionSpec, fit: PairData | None,
+                    dims: int, task: str) -> tuple[Compressor, dict]:
     fit_vectors = encoded.lookup(pooling.slug, list(dict.fromkeys(fit.sentences))) if fit is not None else None
-    compressor, described = fitted_compressor(compression, fit_vectors, e1.shape[1])
-    e1, e2 = (compressed(compressor, e, described) for e in (e1, e2))
+    compressor, described = fitted_compressor(compression, fit_vectors, dims)
     if fit is not None:
-        described["fit"] = {"task": compression.fit_task or spec.result_name, "split": compression.fit_split,
+        described["fit"] = {"task": compression.fit_task or task, "split": compression.fit_split,
                             "sentences": int(fit_vectors.shape[0]), "source": fit.source}
-    scorer = SCORERS[spec.type]
-    pairs = scorer.pair_scores(e1, e2)
-    scores = scorer.metrics(pairs, split.targets)
-    if heldout is not None:
-        v1, v2 = (compressed(compressor, encoded.lookup(pooling.slug, side), described)
-                  for side in (heldout.sentence1, heldout.sentence2))
-        scores.update(heldout_metrics(scorer.pair_scores(v1, v2), heldout.targets, pairs, split.targets))
-        scores["heldout_split"] = spec.heldout_split
+    return compressor, described
+
+
+def with_interval(scores: dict, main, pairs: dict, targets: np.ndarray, stats, seed: int) -> dict:
     resamples = int((stats or {}).get("bootstrap", 1000))
     if resamples > 0:
-        scores["main_score_ci"] = bootstrap_ci(scorer.main, pairs, split.targets, resamples=resamples, seed=seed,
+        scores["main_score_ci"] = bootstrap_ci(main, pairs, targets, resamples=resamples, seed=seed,
                                                level=float((stats or {}).get("level", 0.95)))
-    scoring_seconds = time.perf_counter() - start
+    return scores
+
+
+def assemble_record(spec: TaskSpec, splits: dict[str, PairData], scores: dict, main_score_name: str,
+                    encoded: Encoded, shared: dict, described: dict, seconds: float, task_type: str,
+                    name: str | None = None, extra: dict | None = None) -> dict:
+    split = splits[spec.eval_split]
     provenance = {
         **shared,
         "compression": described,
-        "task_config": {"name": spec.name, "type": spec.type, "lang": spec.lang, "eval_split": spec.eval_split},
-        "data": {name: part.source for name, part in splits.items()},
-        "scoring_seconds": round(scoring_seconds, 3),
+        "task_config": {"name": spec.name, "type": task_type, "lang": spec.lang, "eval_split": spec.eval_split},
+        "data": {part_name: part.source for part_name, part in splits.items()},
+        "scoring_seconds": round(seconds, 3),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **(extra or {}),
     }
-    record = build_record(
-        task=spec,
-        split=spec.eval_split,
-        scores=scores,
-        main_score_name=MAIN_SCORES[spec.type],
-        dataset_revision=_dataset_revision(split),
-        evaluation_time=scoring_seconds + encoded.seconds,
-        provenance=provenance,
-    )
+    return build_record(task=spec, split=spec.eval_split, scores=scores, main_score_name=main_score_name,
+                        dataset_revision=_dataset_revision(split), evaluation_time=seconds + encoded.seconds,
+                        provenance=provenance, name=name)
+
+
+def evaluate_task(spec: TaskSpec, splits: dict[str, PairData], encoded: Encoded, pooling: PoolingSpec,
+                  compression: CompressionSpec, fit: PairData | None, shared: dict, stats=None,
+                  seed: int = 0, heldout: PairData | None = None) -> tuple[dict, tuple[dict, np.ndarray]]:
+    """Score one task zero-shot: the result record, and the per-pair scores with targets."""
+    start = time.perf_counter()
+    split = splits[spec.eval_split]
+    dims = encoded.lookup(pooling.slug, split.sentence1[:1]).shape[1]
+    compressor, described = fitted_for_task(encoded, pooling, compression, fit, dims, spec.result_name)
+    scorer = SCORERS[spec.type]
+    pairs = scorer.pair_scores(*split_vectors(encoded, pooling, compressor, described, split))
+    scores = scorer.metrics(pairs, split.targets)
+    if heldout is not None:
+        held_pairs = scorer.pair_scores(*split_vectors(encoded, pooling, compressor, described, heldout))
+        scores.update(heldout_metrics(held_pairs, heldout.targets, pairs, split.targets))
+        scores["heldout_split"] = spec.heldout_split
+    with_interval(scores, scorer.main, pairs, split.targets, stats, seed)
+    record = assemble_record(spec, splits, scores, MAIN_SCORES[spec.type], encoded, shared, described,
+                             time.perf_counter() - start, spec.type)
     return record, (pairs, split.targets)
 
+
+def probe_targets(probe: ProbeSpec, part: PairData, where: str) -> np.ndarray:
+    if probe.kind == "classification":
+        return label_indices(part.raw_labels, probe.labels, where)
+    return np.asarray(part.targets, dtype=np.float64)
+
+
+def evaluate_probe(spec: TaskSpec, splits: dict[str, PairData], encoded: Encoded, pooling: PoolingSpec,
+                   compression: CompressionSpec, fit: PairData | None, shared: dict, probe: ProbeSpec, stats=None,
+                   seed: int = 0) -> tuple[dict, tuple[dict, np.ndarray]]:
+    """Fit the probe on train, choose its regularisation on validation, score it on test."""
+    start = time.perf_counter()
+    missing = [name for name in (*PROBE_SPLITS, spec.eval_split) if name not in splits]
+    if missing:
+        raise BenchError(f"probe={probe.name} needs the {', '.join(missing)} split(s) of {spec.result_name}, which this "
+                         f"data source lacks (hub copies hold test only); set data.root to the original files.")
+    dims = encoded.lookup(pooling.slug, splits[spec.eval_split].sentence1[:1]).shape[1]
+    compressor, described = fitted_for_task(encoded, pooling, compression, fit, dims, spec.result_name)
+
+    def features(name: str) -> tuple[np.ndarray, np.ndarray]:
+        x = pair_features(*split_vectors(encoded, pooling, compressor, described, splits[name]), probe.features)
+        return x, probe_targets(probe, splits[name], f"{spec.result_name}/{name}")
+
+    result = fit_and_score(probe, features("train"), features("validation"), features(spec.eval_split), seed=seed)
+    targets = probe_targets(probe, splits[spec.eval_split], f"{spec.result_name}/{spec.eval_split}")
+    pairs = {"prediction": result.predictions}
+    scores = {**result.metrics, "probe_selection": result.selection}
+    with_interval(scores, main_function(f"probe_{probe.kind}"), pairs, targets, stats, seed)
+    record = assemble_record(spec, splits, scores, probe.main_score, encoded, shared, described,
+                             time.perf_counter() - start, f"probe_{probe.kind}", name=output_name(spec, probe),
+                             extra={"probe": probe.describe()})
+    return record, (pairs, targets)
