@@ -20,7 +20,7 @@ log = logging.getLogger("bench")
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    from bench.report import scores_frame, to_markdown
+    from bench.leaderboard.tables import scores_frame, to_markdown
     from bench.run import run
 
     try:

@@ -46,7 +46,8 @@ def curve_points(records: list[dict], model: str) -> pd.DataFrame:
     return frame.dropna(subset=["bytes_per_vector"]).sort_values(["task", "pooling", "method", "bytes_per_vector"])
 
 
-def plot(frame: pd.DataFrame, path: Path, title: str) -> None:
+def figure(frame: pd.DataFrame, title: str):
+    """A matplotlib figure: one panel per task, score (x100) versus bytes per vector."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -78,6 +79,27 @@ def plot(frame: pd.DataFrame, path: Path, title: str) -> None:
     fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8)
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.08, 1, 0.96))
+    return fig
+
+
+def svg(frame: pd.DataFrame, title: str) -> str:
+    """The figure as inline SVG markup (for the self-contained HTML leaderboard)."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    fig = figure(frame, title)
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg")
+    plt.close(fig)
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]
+
+
+def plot(frame: pd.DataFrame, path: Path, title: str) -> None:
+    import matplotlib.pyplot as plt
+
+    fig = figure(frame, title)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=110)

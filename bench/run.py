@@ -35,7 +35,7 @@ from bench.models.loading import ResolvedModel, load_sentence_transformer, load_
 from bench.models.spec import ModelSpec, PoolingSpec
 from bench.probes import ProbeSpec, fit_and_score, label_indices, pair_features
 from bench.provenance import git_commit, package_versions
-from bench.report import write_leaderboard
+from bench.leaderboard import write_leaderboard
 from bench.results import (
     OVERWRITE_POLICIES,
     build_record,
@@ -125,6 +125,10 @@ def _setting(cfg: DictConfig, key: str, kind: type, valid, expected: str, defaul
     return number
 
 
+def leaderboard_resamples(cfg: DictConfig) -> int:
+    return int(cfg.get("leaderboard", {}).get("resamples", 0))
+
+
 def check_settings(cfg: DictConfig) -> None:
     """Numeric settings are checked before any data or model is touched, so a typo fails in a second
     with the valid range instead of a traceback after the encoding pass."""
@@ -132,6 +136,7 @@ def check_settings(cfg: DictConfig) -> None:
     _setting(cfg, "encode.batch_size", int, lambda v: v >= 1, "an integer >= 1", 32)
     _setting(cfg, "encode.threads", int, lambda v: v >= 1, "null or an integer >= 1")
     _setting(cfg, "stats.bootstrap", int, lambda v: v >= 0, "an integer >= 0 (0: no intervals)", 1000)
+    _setting(cfg, "leaderboard.resamples", int, lambda v: v >= 0, "an integer >= 0 (0: no significance marks)", 0)
     _setting(cfg, "stats.level", float, lambda v: 0 < v < 1, "a confidence level between 0 and 1, e.g. 0.95", 0.95)
     policy = str(cfg.get("overwrite", "missing"))
     if policy not in OVERWRITE_POLICIES:
@@ -167,7 +172,7 @@ def run(cfg: DictConfig) -> list[dict]:
     specs = [spec for spec in specs if spec.result_name not in kept]
     if not specs:
         log.info("all %d results exist and match the data; nothing to compute (overwrite=missing).", len(kept))
-        write_leaderboard(cfg.results_dir)
+        write_leaderboard(cfg.results_dir, resamples=leaderboard_resamples(cfg))
         return list(kept.values())
     fits = {name: fit for name, fit in fits.items() if name in {s.result_name for s in specs}}
     if cfg.encode.get("threads"):
@@ -224,7 +229,7 @@ def run(cfg: DictConfig) -> list[dict]:
         log.info("%s: %s = %.4f -> %s", record["bench"]["task"], record["bench"]["main_score_name"],
                  record["scores"][spec.eval_split][0]["main_score"], path)
         records.append(record)
-    write_leaderboard(cfg.results_dir)
+    write_leaderboard(cfg.results_dir, resamples=leaderboard_resamples(cfg))
     return records
 
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from bench.report import scores_frame, to_markdown
+from bench.leaderboard.tables import scores_frame, to_markdown
 from bench.results import write_json_atomic
 from bench.run import run
 from tests.conftest import ROOT
@@ -67,7 +67,7 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
 def test_table_of_main_scores(make_cfg, tiny_models, tiny_data_root):
     records = run(tiny_cfg(make_cfg, tiny_models, tiny_data_root, "pooling=max"))
     table = to_markdown(scores_frame(records))
-    assert table.splitlines()[0] == "| model | revision | pooling | cdsc_r | mean |"
+    assert table.splitlines()[0] == "| model | revision | strategy | cdsc_r | mean |"
     assert f"{records[0]['scores']['test'][0]['main_score'] * 100:.2f}" in table
 
 
@@ -87,5 +87,5 @@ def test_cli_multirun_sweeps_poolings(tiny_models, tiny_data_root, tmp_path):
     assert entry["heldout_split"] == "validation" and 0 <= entry["heldout_accuracy"] <= 1
     assert {"cosine_heldout_accuracy", "cosine_heldout_f1", "manhattan_heldout_accuracy_threshold"} <= set(entry)
     board = (tmp_path / "res" / "leaderboard.csv").read_text().splitlines()
-    assert board[0] == "model,revision,pooling,cdsc_e,mean" and len(board) == 3
+    assert board[0] == "model,revision,strategy,cdsc_e,mean" and len(board) == 3
     assert "| cdsc_e |" in done.stdout  # each job prints its table of main scores

@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 from bench import run as run_module
 from bench.errors import BenchError
-from bench.report import write_leaderboard
+from bench.leaderboard import write_leaderboard
 from bench.results import write_json_atomic
 from bench.run import run
 from tests.conftest import CONF_DIR, ROOT

@@ -1,0 +1,94 @@
+"""Export results into MTEB's results-folder layout, so MTEB's tools can load them.
+
+    python -m bench.export --results results --out mteb-results
+    python -c "import mteb; print(mteb.ResultCache('mteb-results').load_results(include_remote=False))"
+
+Layout (as in the embeddings-benchmark/results repository):
+``OUT/results/<org>__<name>/<revision>/<TaskName>.json`` plus ``model_meta.json``, for each model's
+default strategy; other strategies go to ``.../<revision>/experiments/<strategy>/``. Only zero-shot
+results on MTEB tasks are exported (probes are not MTEB tasks); bench's extra block is dropped from
+the files, and bench-only keys inside the scores (intervals, held-out thresholds) are kept, since
+MTEB ignores keys it does not know.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.results import iter_results, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+MTEB_KEYS = ("dataset_revision", "task_name", "mteb_version", "scores", "evaluation_time")
+
+
+def model_folder(model: dict) -> str:
+    """MTEB's directory name for a model: the hub id with ``/`` replaced by ``__``."""
+    name = model.get("hub_id") or model.get("name_or_path") or model["name"]
+    return str(name).replace("/", "__")
+
+
+def export(results_dir: str | Path, out_dir: str | Path, strategy: str | None = None) -> list[Path]:
+    """Write the MTEB layout; returns the task files written."""
+    out = Path(out_dir) / "results"
+    files: dict[Path, dict] = {}
+    metas: dict[Path, dict] = {}
+    for path, record in iter_results(results_dir):
+        meta = record["bench"]
+        if meta.get("probe") or not record.get("task_name"):
+            continue
+        model = meta["model"]
+        revision = model.get("resolved_revision") or model.get("revision") or "no_revision_available"
+        default = strategy or model.get("default_pooling")  # unknown: every strategy is an experiment
+        folder = out / model_folder(model) / revision
+        target = folder if meta["strategy"] == default else folder / "experiments" / meta["strategy"]
+        payload = {key: record.get(key) for key in MTEB_KEYS}
+        payload["evaluation_time"] = payload["evaluation_time"] or 0.0
+        merge_into(files, target / f"{record['task_name']}.json", payload)
+        metas[target / "model_meta.json"] = {
+            "name": model.get("hub_id") or model["name"], "revision": revision,
+            "bench": {"strategy": meta["strategy"], "model": model["name"], "source": model.get("source")},
+        }
+        log.debug("%s -> %s", path, target)
+    if not files:
+        raise BenchError(f"no zero-shot results under {results_dir} to export.")
+    for target, payload in {**files, **metas}.items():
+        write_json_atomic(target, payload)
+    return sorted(files)
+
+
+def merge_into(files: dict[Path, dict], target: Path, payload: dict) -> None:
+    """One MTEB file per task: subsets of one task (e.g. STSb languages) become entries of its score lists."""
+    if target not in files:
+        files[target] = payload
+        return
+    merged = files[target]
+    for split, entries in payload["scores"].items():
+        kept = [e for e in merged["scores"].get(split, []) if e["hf_subset"] not in {x["hf_subset"] for x in entries}]
+        merged["scores"][split] = kept + entries
+    merged["evaluation_time"] += payload["evaluation_time"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.export", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", default="results", help="bench results folder (default: results)")
+    parser.add_argument("--out", required=True, help="folder for the MTEB layout")
+    parser.add_argument("--strategy", default=None,
+                        help="strategy exported as the model's main result (default: each model's default pooling)")
+    args = parser.parse_args(argv)
+    try:
+        written = export(args.results, args.out, args.strategy)
+    except BenchError as exc:
+        print(f"error: {exc}")
+        return 2
+    print(f"wrote {len(written)} result files under {Path(args.out) / 'results'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,37 @@
+"""``python -m bench.leaderboard [--results results] [--out DIR] [--resamples 1000] [--level 0.95]``
+
+Rebuild leaderboard.md, leaderboard.csv, leaderboard_entries.csv and leaderboard.html from every
+result under the results folder (runs do this automatically; use it after copying results in, or
+to change the bootstrap settings of the significance marks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+
+from bench.leaderboard import write_leaderboard
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.leaderboard", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", default="results", help="results folder (default: results)")
+    parser.add_argument("--out", default=None, help="where to write (default: the results folder)")
+    parser.add_argument("--resamples", type=int, default=1000,
+                        help="paired bootstrap resamples for the significance marks (0: no marks)")
+    parser.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
+    parser.add_argument("--title", default="bench leaderboard")
+    args = parser.parse_args(argv)
+    if args.resamples < 0 or not 0 < args.level < 1:
+        parser.error("--resamples must be >= 0 and --level between 0 and 1")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    paths = write_leaderboard(args.results, args.out, resamples=args.resamples, level=args.level, title=args.title)
+    for path in paths.values():
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,216 @@
+"""The leaderboard as one self-contained HTML page: inline CSS, inline JavaScript, inline SVG.
+
+Nothing is fetched (no CDN, no fonts, no images by URL), so the page works offline and as a CI
+artifact. Every table with class ``sortable`` sorts by a click on a column header (numeric cells
+sort by their ``data-sort`` value); the sort state is exposed through ``aria-sort``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from html import escape
+
+import pandas as pd
+
+from bench.leaderboard.entries import ROW_KEY
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1200px;
+     padding:0 1rem;color:#1b1f24;line-height:1.45}
+h1{margin-bottom:.2rem} h2{margin-top:2.2rem;border-bottom:1px solid #d0d7de;padding-bottom:.2rem}
+.legend{color:#57606a;font-size:.9rem} nav a{margin-right:.8rem}
+table{border-collapse:collapse;margin:.6rem 0;font-size:.88rem;font-variant-numeric:tabular-nums}
+th,td{border:1px solid #d0d7de;padding:.25rem .5rem;text-align:left;white-space:nowrap}
+td.num,th.num{text-align:right}
+table.sortable th{cursor:pointer;background:#f6f8fa;user-select:none}
+table.sortable th[aria-sort=ascending]::after{content:" \\25B2"} table.sortable th[aria-sort=descending]::after{content:" \\25BC"}
+.best{font-weight:700} .notworse::after{content:" \\2248";color:#1a7f37}
+.ci{color:#57606a} .prov{color:#57606a;font-size:.8rem}
+.heat td.num{color:#000} .plot svg{max-width:100%;height:auto}
+"""
+
+SCRIPT = """
+document.querySelectorAll('table.sortable').forEach(function (table) {
+  table.querySelectorAll('thead th').forEach(function (th, column) {
+    th.addEventListener('click', function () {
+      var ascending = th.getAttribute('aria-sort') !== 'ascending';
+      table.querySelectorAll('thead th').forEach(function (h) { h.removeAttribute('aria-sort'); });
+      th.setAttribute('aria-sort', ascending ? 'ascending' : 'descending');
+      var key = function (row) {
+        var cell = row.cells[column];
+        var value = cell.hasAttribute('data-sort') ? cell.getAttribute('data-sort') : cell.textContent.trim();
+        var number = parseFloat(value);
+        return isNaN(number) ? {n: false, v: value.toLowerCase()} : {n: true, v: number};
+      };
+      var body = table.tBodies[0];
+      Array.prototype.slice.call(body.rows).sort(function (a, b) {
+        var x = key(a), y = key(b);
+        if (x.n !== y.n) { return x.n ? -1 : 1; }
+        return (x.v < y.v ? -1 : x.v > y.v ? 1 : 0) * (ascending ? 1 : -1);
+      }).forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
+"""
+
+
+def _num(value, digits: int = 2, scale: float = 100.0) -> tuple[str, str]:
+    """(text, data-sort) for a score cell; missing values sort last in descending order."""
+    if value is None or pd.isna(value):
+        return "", "-1e9"
+    return f"{value * scale:.{digits}f}", f"{value * scale:.6f}"
+
+
+def _table(headers: list[tuple[str, bool]], rows: list[list[str]], table_id: str, css: str = "sortable") -> str:
+    head = "".join(f'<th class="num">{escape(h)}</th>' if numeric else f"<th>{escape(h)}</th>"
+                   for h, numeric in headers)
+    body = "".join("<tr>" + "".join(row) + "</tr>" for row in rows)
+    return f'<table id="{escape(table_id)}" class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _td(text: str, sort: str | None = None, css: str = "", title: str = "") -> str:
+    attrs = (f' data-sort="{escape(sort)}"' if sort is not None else "") + (f' class="{css}"' if css else "")
+    attrs += f' title="{escape(title)}"' if title else ""
+    return f"<td{attrs}>{escape(text)}</td>"
+
+
+def _score_td(row) -> str:
+    text, sort = _num(row["score"])
+    css = "num best" if row.get("best") is True else "num notworse" if row.get("not_worse") is True else "num"
+    return _td(text, sort, css)
+
+
+def _provenance(row) -> str:
+    return (f"bench {row['bench_version']} @ {row['git_commit'] or '?'}; {row['device']} {row['dtype']}; "
+            f"torch {row['torch']}, transformers {row['transformers']}; data {str(row['dataset_revision'])[:12]}; "
+            f"{row['created']}")
+
+
+def suite_section(entries: pd.DataFrame, kind: str, with_mean: bool, table_id: str) -> str:
+    part = entries[entries["kind"] == kind]
+    if part.empty:
+        return "<p>No results.</p>"
+    tasks = sorted(part["task"].unique())
+    rows = []
+    for key, group in part.groupby(ROW_KEY, sort=False):
+        by_task = {row["task"]: row for _, row in group.iterrows()}
+        cells = [_td(str(k)) for k in key]
+        cells += [_score_td(by_task[t]) if t in by_task else _td("", "-1e9", "num") for t in tasks]
+        if with_mean:
+            mean = group["score"].mean()
+            cells += [_td(*_num(mean), css="num"), _td(str(len(group)), str(len(group)), "num")]
+        rows.append((group["score"].mean(), cells))
+    rows.sort(key=lambda item: -item[0] if pd.notna(item[0]) else 1e9)
+    headers = [("model", False), ("revision", False), ("strategy", False)] + [(t, True) for t in tasks]
+    headers += [("mean", True), ("tasks", True)] if with_mean else []
+    return _table(headers, [cells for _, cells in rows], table_id)
+
+
+def task_section(task: str, group: pd.DataFrame, level: float) -> str:
+    rows = []
+    for _, row in group.sort_values("score", ascending=False).iterrows():
+        low, _ = _num(row["ci_low"])
+        high, _ = _num(row["ci_high"])
+        if row["best"] is True:
+            versus, versus_sort = "best", "0"
+        elif row["diff_vs_best"] is None or pd.isna(row["diff_vs_best"]):
+            versus, versus_sort = "n/a", "-1e9"
+        else:
+            versus = (f"{row['diff_vs_best'] * 100:+.2f} [{row['diff_low'] * 100:+.2f}, {row['diff_high'] * 100:+.2f}]"
+                      f" p={row['p_vs_best']:.3f}")
+            versus_sort = f"{row['diff_vs_best'] * 100:.6f}"
+        dims = "" if pd.isna(row["dims"]) else str(int(row["dims"]))
+        rows.append([
+            _td(row["model"]), _td(row["revision"]), _td(row["strategy"]), _score_td(row),
+            _td(f"[{low}, {high}]" if low else "", _num(row["ci_low"])[1], "num ci"),
+            _td(versus, versus_sort, "num"),
+            _td(dims, dims or "-1e9", "num"),
+            _td(_provenance(row)[:60] + "…", None, "prov", title=_provenance(row)),
+        ])
+    headers = [("model", False), ("revision", False), ("strategy", False), (group["metric"].iloc[0], True),
+               (f"{level:.0%} CI", True), ("vs best (diff [CI] p)", True), ("dims", True), ("provenance", False)]
+    return _table(headers, rows, f"task-{task}")
+
+
+def heatmap_section(entries: pd.DataFrame) -> str:
+    """Model x pooling: mean zero-shot score of uncompressed strategies, shaded from lowest to highest."""
+    part = entries[(entries["kind"] == "zero-shot") & (entries["compression"] == "none")]
+    if part.empty:
+        return "<p>No uncompressed zero-shot results.</p>"
+    grid = part.pivot_table(index=["model", "revision"], columns="pooling", values="score", aggfunc="mean") * 100
+    counts = part.pivot_table(index=["model", "revision"], columns="pooling", values="score", aggfunc="count")
+    low, high = float(grid.min().min()), float(grid.max().max())
+    rows = []
+    for (model, revision), values in grid.iterrows():
+        cells = [_td(model), _td(revision)]
+        for pooling, value in values.items():
+            if pd.isna(value):
+                cells.append(_td("", "-1e9", "num"))
+                continue
+            share = 0.0 if high == low else (value - low) / (high - low)
+            n = int(counts.loc[(model, revision), pooling])
+            cells.append(f'<td class="num" data-sort="{value:.6f}" style="background:hsl(210,80%,{92 - 45 * share:.0f}%)"'
+                         f' title="mean of {n} tasks">{value:.2f}</td>')
+        rows.append(cells)
+    headers = [("model", False), ("revision", False)] + [(str(p), True) for p in grid.columns]
+    return _table(headers, rows, "heatmap", "sortable heat")
+
+
+def plots_section(entries: pd.DataFrame) -> str:
+    """Score versus dimension for each model with compressed results (inline SVG)."""
+    from bench.curves import svg
+
+    part = entries[(entries["kind"] == "zero-shot") & entries["bytes_per_vector"].notna()]
+    blocks = []
+    for model, group in part.groupby("model"):
+        if (group["compression"] == "none").all():
+            continue
+        frame = group.rename(columns={"compression": "method", "score": "main_score"})
+        frame = frame.sort_values(["task", "pooling", "method", "bytes_per_vector"])
+        blocks.append(f'<div class="plot" id="plot-{escape(model)}">{svg(frame, f"{model}: score versus bytes per vector")}</div>')
+    return "".join(blocks) or "<p>No compression results (run a compression sweep, see the README).</p>"
+
+
+def provenance_section(entries: pd.DataFrame) -> str:
+    rows = []
+    for key, group in entries.groupby(ROW_KEY, sort=True):
+        first = group.iloc[0]
+        rows.append([_td(str(k)) for k in key] + [
+            _td(str(first["model_source"])), _td(str(first["weights_sha256"])), _td(str(first["base_model"] or "")),
+            _td(str(first["bench_version"])), _td(str(first["git_commit"])), _td(str(first["torch"])),
+            _td(str(first["transformers"])), _td(f"{first['device']} {first['dtype']}"),
+            _td(str(group["created"].max())), _td(str(len(group)), str(len(group)), "num")])
+    headers = [(h, h == "results") for h in ("model", "revision", "strategy", "source", "weights sha256", "base model",
+                                              "bench", "git commit", "torch", "transformers", "device", "created",
+                                              "results")]
+    return _table(headers, rows, "provenance")
+
+
+def render_html(entries: pd.DataFrame, *, level: float = 0.95, title: str = "bench leaderboard",
+                marks: bool = True) -> str:
+    generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    legend = ("Main scores x100: cosine Spearman for STS tasks, max average precision for pair classification "
+              "(MTEB definitions); accuracy (NLI) and Spearman (relatedness) for trained probes. Bold: best on the task; "
+              f"≈: not significantly worse than the best (paired bootstrap over the same test pairs, {level:.0%} "
+              "interval of the difference reaches 0). Click a column header to sort.")
+    if not marks:
+        legend += " Significance marks were not computed for this rebuild: run python -m bench.leaderboard."
+    sections: list[tuple[str, str, str]] = []
+    if not entries.empty:
+        sections.append(("suite", "Suite average (zero-shot tasks)", suite_section(entries, "zero-shot", True, "suite")))
+        if (entries["kind"] == "probe").any():
+            sections.append(("probes", "Trained probes (frozen embeddings)",
+                             suite_section(entries, "probe", False, "probes")))
+        for task, group in entries.groupby("task", sort=True):
+            sections.append((f"sec-{task}", f"{task} ({group['metric'].iloc[0]})", task_section(task, group, level)))
+        sections.append(("heatmap-section", "Model x pooling (mean zero-shot score)", heatmap_section(entries)))
+        sections.append(("plots", "Score versus dimension", plots_section(entries)))
+        sections.append(("provenance-section", "Provenance", provenance_section(entries)))
+    nav = " ".join(f'<a href="#{escape(anchor)}">{escape(name.split(" (")[0])}</a>' for anchor, name, _ in sections)
+    body = "".join(f'<section id="{escape(anchor)}"><h2>{escape(name)}</h2>{html}</section>'
+                   for anchor, name, html in sections) or "<p>No results yet.</p>"
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width,initial-scale=1"><title>{escape(title)}</title>'
+            f"<style>{CSS}</style></head><body><h1>{escape(title)}</h1>"
+            f'<p class="legend">{escape(legend)}<br>{len(entries)} results; generated {generated}.</p>'
+            f"<nav>{nav}</nav>{body}<script>{SCRIPT}</script></body></html>\n")

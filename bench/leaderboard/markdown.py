@@ -1,0 +1,65 @@
+"""The leaderboard as Markdown: suite table, probe table, one table per task with intervals."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from bench.leaderboard.entries import ROW_KEY
+from bench.leaderboard.tables import to_markdown
+
+LEGEND = ("Main scores x100: cosine Spearman for STS tasks, max average precision for pair classification "
+          "(MTEB definitions); accuracy (NLI) and Spearman (relatedness) for trained probes. `mean` averages the "
+          "zero-shot tasks present in the row. **Bold**: best on the task. `≈`: not significantly worse than the "
+          "best (paired bootstrap over the same test pairs, {level:.0%} interval of the difference reaches 0).\n")
+NO_MARKS = "\nSignificance marks were not computed for this rebuild: run `python -m bench.leaderboard`.\n"
+
+
+def mark(row) -> str:
+    """A score cell: bold when best, ``≈`` when not significantly worse than the best."""
+    if row["score"] is None or pd.isna(row["score"]):
+        return ""
+    text = f"{row['score'] * 100:.2f}"
+    if row.get("best") is True:
+        return f"**{text}**"
+    return text + (" ≈" if row.get("not_worse") is True else "")
+
+
+def marked_wide(entries: pd.DataFrame, kind: str, with_mean: bool) -> pd.DataFrame:
+    part = entries[entries["kind"] == kind]
+    if part.empty:
+        return pd.DataFrame()
+    cells = part.assign(cell=[mark(row) for _, row in part.iterrows()])
+    table = cells.pivot_table(index=ROW_KEY, columns="task", values="cell", aggfunc="last").fillna("")
+    table.columns.name = None
+    if with_mean:
+        means = part.pivot_table(index=ROW_KEY, columns="task", values="score", aggfunc="last").mean(axis=1) * 100
+        table["mean"] = means
+        table = table.sort_values("mean", ascending=False)
+    return table.reset_index()
+
+
+def task_table(group: pd.DataFrame, level: float) -> pd.DataFrame:
+    rows = []
+    for rank, (_, row) in enumerate(group.sort_values("score", ascending=False).iterrows(), start=1):
+        interval = ("" if row["ci_low"] is None or pd.isna(row["ci_low"])
+                    else f"[{row['ci_low'] * 100:.2f}, {row['ci_high'] * 100:.2f}]")
+        versus = ("best" if row["best"] is True else "n/a" if row["diff_vs_best"] is None
+                  else f"{row['diff_vs_best'] * 100:+.2f} (p={row['p_vs_best']:.3f})")
+        rows.append({"#": rank, "model": row["model"], "revision": row["revision"], "strategy": row["strategy"],
+                     "score": mark(row), f"{level:.0%} CI": interval, "vs best": versus,
+                     "dims": "" if pd.isna(row["dims"]) else str(int(row["dims"]))})
+    return pd.DataFrame(rows)
+
+
+def render_markdown(entries: pd.DataFrame, *, level: float = 0.95, title: str = "bench leaderboard",
+                    marks: bool = True) -> str:
+    parts = [f"# {title}\n", LEGEND.format(level=level) + ("" if marks else NO_MARKS)]
+    if entries.empty:
+        return "\n".join([*parts, "_no results_\n"])
+    parts += ["## Suite (zero-shot)\n", to_markdown(marked_wide(entries, "zero-shot", True))]
+    probes = marked_wide(entries, "probe", False)
+    if not probes.empty:
+        parts += ["## Trained probes (frozen embeddings)\n", to_markdown(probes)]
+    for task, group in entries.groupby("task", sort=True):
+        parts += [f"## {task} ({group['metric'].iloc[0]})\n", to_markdown(task_table(group, level))]
+    return "\n".join(parts)

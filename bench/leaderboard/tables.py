@@ -1,0 +1,50 @@
+"""Tables of main scores, derived from the long table of entries (:mod:`bench.leaderboard.entries`).
+
+The suite table has one row per (model, revision, strategy) and one column per zero-shot task, plus
+``mean`` over the tasks the row has; trained probes get their own table (they are not comparable
+with zero-shot scores, so they stay out of the mean). Scores are shown x100.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from bench.leaderboard.entries import ROW_KEY, entries_frame
+
+
+def wide(entries: pd.DataFrame, kind: str = "zero-shot", with_mean: bool = True) -> pd.DataFrame:
+    """Rows (model, revision, strategy), columns tasks of one kind, scores x100, sorted by ``mean``."""
+    part = entries[entries["kind"] == kind] if not entries.empty else entries
+    if part.empty:
+        return pd.DataFrame()
+    table = part.pivot_table(index=ROW_KEY, columns="task", values="score", aggfunc="last") * 100
+    table.columns.name = None
+    if with_mean:
+        table["mean"] = table.mean(axis=1)
+        table = table.sort_values("mean", ascending=False)
+    return table.reset_index()
+
+
+def scores_frame(records: list[dict]) -> pd.DataFrame:
+    """The suite table of a list of result records (what a run prints), probes included as columns."""
+    entries = entries_frame([("", record) for record in records])
+    if entries.empty:
+        return entries
+    entries = entries.assign(kind="zero-shot")  # one table: a run is either zero-shot or probes
+    return wide(entries)
+
+
+def to_markdown(frame: pd.DataFrame, digits: int = 2) -> str:
+    """A GitHub-flavoured Markdown table (no extra dependency)."""
+    if frame.empty:
+        return "_no results_\n"
+
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return "" if pd.isna(value) else f"{value:.{digits}f}"
+        return str(value)
+
+    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|" + "|".join("---:" if pd.api.types.is_numeric_dtype(frame[c]) else "---" for c in frame.columns) + "|"
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *rows]) + "\n"

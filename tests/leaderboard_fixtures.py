@@ -1,0 +1,73 @@
+"""Synthetic result folders with known differences, for leaderboard, gate and export tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from bench.results import pairs_path, result_path, write_json_atomic, write_pairs_atomic
+from bench.scoring import SCORERS
+
+TASKS = {"cdsc_r": ("sts", "CDSC-R"), "cdsc_e": ("pair_classification", "CDSC-E")}
+
+
+def targets_for(task: str, n: int = 400, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0, 5, n) if TASKS[task][0] == "sts" else rng.integers(0, 2, n).astype(np.float64)
+
+
+def similarities(task: str, targets: np.ndarray, noise: float, seed: int) -> dict[str, np.ndarray]:
+    """Per-pair values of every score function (as the task's scorer stores them): noisy copies of the targets."""
+    rng = np.random.default_rng(seed)
+    cosine = targets / targets.max() + noise * rng.normal(size=targets.shape)
+    if TASKS[task][0] == "sts":
+        return {"cosine": cosine, "manhattan": cosine - 1, "euclidean": cosine - 2}
+    return {"similarity": cosine, "cosine": cosine, "manhattan": 1 - cosine, "euclidean": 2 - cosine, "dot": cosine}
+
+
+def write_result(results: Path, model: str, strategy: str, task: str, pairs: dict[str, np.ndarray],
+                 targets: np.ndarray, *, compression: str = "none", dims: int = 64, revision: str = "abc123",
+                 ci_width: float = 0.02, task_name: str | None = None, probe: dict | None = None) -> Path:
+    task_type, mteb_name = TASKS.get(task, ("sts", task))
+    scorer = SCORERS[task_type]
+    scores = scorer.metrics(pairs, targets) if not probe else {"main_score": float(pairs["prediction"].mean())}
+    main = scores["main_score"]
+    scores["main_score_ci"] = {"low": main - ci_width, "high": main + ci_width, "level": 0.95}
+    name = task_name or task
+    record = {
+        "task_name": mteb_name, "dataset_revision": "data-sha", "evaluation_time": 1.0, "mteb_version": None,
+        "scores": {"test": [{**scores, "hf_subset": "default", "languages": ["pol-Latn"]}]},
+        "bench": {
+            "schema_version": 1, "task": name, "main_score_name": scorer.main_score if not probe else "accuracy",
+            "model": {"name": model, "revision": revision, "resolved_revision": revision, "source": "hub",
+                      "weights_sha256": "f" * 64, "hub_id": f"org/{model}",
+                      "default_pooling": "mean"},
+            "pooling": {"slug": strategy.split("+")[0]}, "strategy": strategy,
+            "compression": {"method": compression, "dims": dims, "bytes_per_vector": dims * 4},
+            "task_config": {"name": task, "type": task_type if not probe else "probe_classification", "lang": "pl",
+                            "eval_split": "test"},
+            "versions": {"bench": "0.1.0", "torch": "2.13.0", "transformers": "5"}, "git": {"commit": "1234567890ab"},
+            "encoding": {"device": "cpu", "dtype": "float32"}, "created": "2026-11-22T00:00:00+00:00",
+            **({"probe": probe} if probe else {}),
+        },
+    }
+    path = result_path(results, model, revision, strategy, name)
+    write_json_atomic(path, record)
+    write_pairs_atomic(pairs_path(path), pairs, targets)
+    return path
+
+
+def populate(results: Path) -> None:
+    """Three models on two tasks: 'good' best, 'twin' equal to it within noise, 'weak' clearly worse."""
+    for task in TASKS:
+        targets = targets_for(task)
+        good = similarities(task, targets, 0.3, 1)
+        twin = {k: v + 1e-3 * np.random.default_rng(2).normal(size=v.shape) for k, v in good.items()}
+        write_result(results, "good", "mean", task, good, targets)
+        write_result(results, "twin", "mean", task, twin, targets)
+        write_result(results, "weak", "mean", task, similarities(task, targets, 1.5, 3), targets)
+        write_result(results, "good", "cls", task, similarities(task, targets, 0.6, 4), targets)
+        for dims in (16, 32):
+            write_result(results, "good", f"mean+pca{dims}", task, similarities(task, targets, 0.3 + 4 / dims, dims), targets,
+                         compression="pca", dims=dims)

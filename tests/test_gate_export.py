@@ -1,0 +1,88 @@
+"""The CI gate (noise passes, a planted drop fails) and the export to MTEB's results layout."""
+
+import json
+
+import numpy as np
+import pytest
+
+from bench import export, gate
+from tests.leaderboard_fixtures import populate, similarities, targets_for, write_result
+
+
+@pytest.fixture
+def results(tmp_path):
+    populate(tmp_path / "results")
+    return tmp_path / "results"
+
+
+@pytest.fixture
+def baseline(results, tmp_path):
+    path = tmp_path / "baseline.json"
+    assert gate.main(["--results", str(results), "--write-baseline", str(path)]) == 0
+    return path
+
+
+def run_gate(results, baseline, capsys, *extra):
+    code = gate.main(["--results", str(results), "--baseline", str(baseline), *extra])
+    return code, capsys.readouterr().out
+
+
+def test_rerun_passes(results, baseline, capsys, tmp_path, monkeypatch):
+    summary = tmp_path / "step_summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    code, out = run_gate(results, baseline, capsys, "--summary", str(tmp_path / "gate.md"))
+    assert code == 0 and "## bench gate: passed" in out and out.count("✅ pass") == 12
+    assert (tmp_path / "gate.md").read_text() == out.rstrip("\n") + "\n" == summary.read_text()
+
+
+def test_noise_within_the_interval_passes(results, baseline, capsys):
+    targets = targets_for("cdsc_r")
+    noisy = {k: v + 0.01 * np.random.default_rng(5).normal(size=v.shape)
+             for k, v in similarities("cdsc_r", targets, 0.3, 1).items()}
+    write_result(results, "good", "mean", "cdsc_r", noisy, targets)
+    code, out = run_gate(results, baseline, capsys)
+    assert code == 0, out
+
+
+def test_planted_drop_fails(results, baseline, capsys):
+    targets = targets_for("cdsc_r")
+    write_result(results, "good", "mean", "cdsc_r", similarities("cdsc_r", targets, 0.45, 1), targets)
+    code, out = run_gate(results, baseline, capsys)
+    assert code == 1 and "## bench gate: FAILED" in out
+    failing = [line for line in out.splitlines() if "❌" in line]
+    assert len(failing) == 1 and failing[0].startswith("| cdsc_r | good | mean |")
+    # a fixed allowance larger than the drop lets it through
+    assert run_gate(results, baseline, capsys, "--max-drop", "0.5")[0] == 0
+
+
+def test_missing_result_fails_unless_allowed(results, baseline, capsys):
+    for path in results.glob("weak/**/cdsc_e*"):
+        path.unlink()
+    code, out = run_gate(results, baseline, capsys)
+    assert code == 1 and "❌ missing" in out
+    assert run_gate(results, baseline, capsys, "--allow-missing")[0] == 0
+
+
+def test_bad_baseline_is_a_clear_error(results, tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"entries": []}')
+    code, out = run_gate(results, bad, capsys)
+    assert code == 2 and "cannot read baseline" in out and "--write-baseline" in out
+
+
+def test_export_loads_in_mteb(results, tmp_path):
+    mteb = pytest.importorskip("mteb")
+    written = export.export(results, tmp_path / "mteb")
+    main_files = [p for p in written if "experiments" not in p.parts]
+    assert {p.name for p in main_files} == {"CDSC-R.json", "CDSC-E.json"}
+    for path in written:
+        task = mteb.TaskResult.from_disk(path)
+        source = json.loads(path.read_text())
+        assert task.task_name == source["task_name"] and "bench" not in source
+        assert task.get_score() == pytest.approx(source["scores"]["test"][0]["main_score"])
+    assert (main_files[0].parent / "model_meta.json").is_file()
+    # the default strategy (mean) is the model's result; cls and the PCA variants are experiments
+    assert {p.parent.name for p in written if p.parts[-3] == "experiments"} == {"cls", "mean+pca16", "mean+pca32"}
+    assert {p.parts[-3] for p in main_files} == {"org__good", "org__twin", "org__weak"}
+    loaded = mteb.ResultCache(tmp_path / "mteb").load_results(include_remote=False, require_model_meta=False)
+    assert {r.model_name for r in loaded.model_results} >= {"org/good", "org/weak"}
