@@ -12,7 +12,6 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from bench.cli import rewrite_overrides
 from bench.errors import BenchError
 
 log = logging.getLogger("bench")
@@ -41,12 +40,9 @@ def _in_multirun() -> bool:
 
 
 def entry() -> None:
-    try:
-        sys.argv[1:] = rewrite_overrides(sys.argv[1:])
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    main()
+    from bench.cli import launch
+
+    launch(main)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from pathlib import Path
 from bench.errors import BenchError, unknown_choice
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-CHECKED_GROUPS = ("model", "pooling", "task", "compression")
+CHECKED_GROUPS = ("model", "pooling", "task", "compression", "probe", "train")
 SWEEP_SYNTAX = ("(", "[", "${")
 
 
@@ -51,3 +51,16 @@ def rewrite_overrides(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> list[st
                 error = BenchError(f"{error} A hub id (org/name) or a local model directory also works.")
             raise error
     return out
+
+
+def launch(hydra_main) -> None:
+    """Check and rewrite the command-line overrides, then start a Hydra entry point; a user error
+    prints one line and exits with status 2."""
+    import sys
+
+    try:
+        sys.argv[1:] = rewrite_overrides(sys.argv[1:])
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    hydra_main()

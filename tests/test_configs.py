@@ -82,3 +82,32 @@ def test_compression_configs(make_cfg, compression):
     spec = CompressionSpec.from_config(make_cfg(f"compression={compression}").compression)
     assert spec.method == compression and spec.fit_split == "train"
     assert spec.active == (compression != "none")
+
+
+@pytest.mark.parametrize("probe", group_choices("probe", CONF_DIR))
+def test_probe_configs(make_cfg, probe):
+    from bench.probes import ProbeSpec
+
+    spec = ProbeSpec.from_config(make_cfg(f"probe={probe}").probe)
+    assert spec.name == probe and spec.tasks and len(spec.grid) >= 3
+
+
+@pytest.mark.parametrize("recipe", group_choices("train", CONF_DIR))
+def test_train_recipes(make_cfg, recipe):
+    from bench.train.loop import Recipe, pick_specs
+    from bench.tasks import task_specs
+
+    cfg = make_cfg(f"+train={recipe}")
+    parsed = Recipe.from_config(cfg.train)
+    assert parsed.name == recipe
+    assert pick_specs(parsed.tasks, task_specs(cfg.task), "tasks")  # every task is in the default suite
+
+
+def test_unknown_probe_or_recipe_names_are_clear_errors():
+    from bench.cli import rewrite_overrides
+    from bench.errors import BenchError
+
+    with pytest.raises(BenchError, match="nli"):
+        rewrite_overrides(["probe=nil"])
+    with pytest.raises(BenchError, match="cdsc_r_cosent"):
+        rewrite_overrides(["train=cdsc_r_cosnt"])

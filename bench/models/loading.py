@@ -12,6 +12,7 @@ model config asks for it.
 from __future__ import annotations
 
 import hashlib
+import json
 import importlib
 import logging
 from dataclasses import dataclass
@@ -24,6 +25,9 @@ from bench.errors import BenchError
 from bench.models.spec import ModelSpec
 
 log = logging.getLogger(__name__)
+
+#: Written by ``bench.train`` beside a fine-tuned model; results of that model carry it.
+LINEAGE_FILE = "bench_lineage.json"
 
 #: Files needed to run an encoder and its sentence-transformers pipeline; never pickled weights.
 HUB_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "1_Pooling/*", "2_Normalize/*", "*/config.json"]
@@ -50,13 +54,17 @@ class ResolvedModel:
         return digest.hexdigest()
 
     def provenance(self) -> dict:
-        return {
+        out = {
             **self.spec.as_dict(),
             "source": self.source,
             "resolved_revision": self.resolved_revision,
             "weights_sha256": self.weights_sha256,
             "files_sha256": self.files_sha256,
         }
+        lineage = self.path / LINEAGE_FILE
+        if lineage.is_file():  # a model fine-tuned by bench.train: base model, data, loss, epochs
+            out["lineage"] = json.loads(lineage.read_text(encoding="utf-8"))
+        return out
 
     def cache_key(self, strategy: dict, dtype: str) -> dict:
         """Everything that changes a vector, for the embedding cache."""

@@ -1,0 +1,39 @@
+"""``python -m bench.train``: fine-tune (Hydra config ``conf/finetune.yaml``, recipes in ``conf/train/``)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from bench.errors import BenchError
+
+log = logging.getLogger("bench.train")
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="finetune")
+def main(cfg: DictConfig) -> None:
+    from bench.leaderboard.tables import scores_frame, to_markdown
+    from bench.train.loop import train
+
+    try:
+        summary = train(cfg)
+    except (BenchError, ValueError) as exc:
+        log.error("%s", exc)
+        sys.exit(2)
+    print(f"model: {summary['model_dir']}")
+    records = summary.get("records", []) + summary.get("base_records", [])
+    if records:
+        print(to_markdown(scores_frame(records), digits=2), flush=True)
+
+
+def entry() -> None:
+    from bench.cli import launch
+
+    launch(main)
+
+
+if __name__ == "__main__":
+    entry()

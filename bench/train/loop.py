@@ -1,0 +1,303 @@
+"""One fine-tuning run: recipe -> data -> model -> trainer (selection on validation) -> saved model
+with its lineage -> evaluation on the suite by the harness.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from bench.encode import pick_device
+from bench.errors import BenchError, unknown_choice
+from bench.models.loading import LINEAGE_FILE, ResolvedModel, resolve
+from bench.models.spec import ModelSpec
+from bench.provenance import git_commit, package_versions
+from bench.results import write_json_atomic
+from bench.tasks import TaskSpec, task_specs
+from bench.train.data import LOSS_DATA, load_training_splits, training_dataset
+from bench.train.objectives import LOSSES, build_loss
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+POOLINGS = ("mean", "cls", "max")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A ``conf/train/*.yaml`` recipe."""
+
+    name: str
+    loss: str
+    tasks: tuple[str, ...]
+    select_on: tuple[str, ...]
+    epochs: float = 1.0
+    batch_size: int = 32
+    learning_rate: float = 2e-5
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    eval_steps: int = 50
+    max_steps: int = -1
+    seed: int = 42
+    pooling: str = "mean"
+    matryoshka: tuple[int, ...] = ()
+    length_grouped: bool = True
+    precision: str = "auto"
+    output_dir: str = "models"
+    resume: bool = True
+    save_total_limit: int = 2
+    max_train_pairs: int | None = None
+    evaluate_after: bool = True
+    evaluate_base: bool = True
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise unknown_choice("train.loss", self.loss, LOSSES)
+        if self.precision not in PRECISIONS:
+            raise unknown_choice("train.precision", self.precision, PRECISIONS)
+        if self.pooling not in POOLINGS:
+            raise unknown_choice("train.pooling (for a raw encoder)", self.pooling, POOLINGS)
+        for key, value, low in (("batch_size", self.batch_size, 2), ("eval_steps", self.eval_steps, 1)):
+            if value < low:
+                raise BenchError(f"train.{key}={value} is not valid: expected an integer >= {low}.")
+        if not (self.epochs > 0 or self.max_steps > 0):
+            raise BenchError("train.epochs must be > 0 (or set train.max_steps).")
+        if not self.tasks or not self.select_on:
+            raise BenchError("a recipe needs train.tasks (what to train on) and train.select_on (validation splits).")
+
+    @classmethod
+    def from_config(cls, cfg) -> Recipe:
+        c = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        unknown = sorted(set(c) - known)
+        if unknown:
+            raise BenchError(f"unknown train setting(s) {unknown}; valid: {', '.join(sorted(known))}.")
+        for key in ("tasks", "select_on", "matryoshka"):
+            c[key] = tuple(c.get(key) or ())
+        return cls(**c)
+
+
+def pick_specs(names: tuple[str, ...], specs: list[TaskSpec], role: str) -> list[TaskSpec]:
+    by_name = {s.name: s for s in specs} | {s.result_name: s for s in specs}
+    missing = [n for n in names if n not in by_name]
+    if missing:
+        raise BenchError(f"train.{role} names {missing}, which are not in the task suite; valid: "
+                         f"{', '.join(sorted(by_name))}.")
+    return list({by_name[n].result_name: by_name[n] for n in names}.values())
+
+
+def selection_evaluator(specs: list[TaskSpec], splits, batch_size: int):
+    """Validation-only evaluator: cosine Spearman (relatedness) or cosine AP (pair classification),
+    averaged over the selection tasks; and the name of the metric that picks the checkpoint kept."""
+    from sentence_transformers.evaluation import (
+        BinaryClassificationEvaluator,
+        EmbeddingSimilarityEvaluator,
+        SequentialEvaluator,
+    )
+
+    evaluators, metrics = [], []
+    for spec in specs:
+        part = splits[spec.result_name]["validation"]
+        name = f"{spec.result_name}-validation"
+        if spec.type == "sts":
+            evaluators.append(EmbeddingSimilarityEvaluator(part.sentence1, part.sentence2, part.targets.tolist(),
+                                                           batch_size=batch_size, name=name, write_csv=False,
+                                                           similarity_fn_names=["cosine"]))
+            metrics.append(f"{name}_spearman_cosine")
+        else:
+            evaluators.append(BinaryClassificationEvaluator(part.sentence1, part.sentence2, part.targets.tolist(),
+                                                            batch_size=batch_size, name=name, write_csv=False,
+                                                            similarity_fn_names=["cosine"]))
+            metrics.append(f"{name}_cosine_ap")
+    if len(evaluators) == 1:
+        return evaluators[0], metrics[0]
+    return SequentialEvaluator(evaluators, main_score_function=lambda scores: float(np.mean(scores))), "sequential_score"
+
+
+def build_model(resolved: ResolvedModel, pooling: str, device: str):
+    """The base as a sentence-transformers model: its own pipeline when it has one, else the raw
+    encoder with the recipe's pooling added."""
+    from sentence_transformers import SentenceTransformer, models
+
+    trust = resolved.spec.trust_remote_code
+    if (resolved.path / "modules.json").is_file():
+        model = SentenceTransformer(str(resolved.path), device=device, trust_remote_code=trust,
+                                    model_kwargs={"use_safetensors": True})
+    else:
+        transformer = models.Transformer(str(resolved.path), max_seq_length=resolved.spec.max_seq_length,
+                                         model_kwargs={"use_safetensors": True, "trust_remote_code": trust})
+        dim = getattr(transformer, "get_embedding_dimension", None) or transformer.get_word_embedding_dimension
+        model = SentenceTransformer(modules=[transformer, models.Pooling(dim(), pooling_mode=pooling)], device=device)
+    model.max_seq_length = resolved.spec.max_seq_length
+    return model
+
+
+def precision_flags(precision: str, device: str) -> dict:
+    """bf16 where the GPU supports it, else fp16 on CUDA; fp32 on CPU and MPS (auto)."""
+    if precision == "auto":
+        if device.startswith("cuda"):
+            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        else:
+            precision = "fp32"
+    if precision != "fp32" and not device.startswith("cuda"):
+        raise BenchError(f"train.precision={precision} needs a CUDA GPU; this run is on {device}.")
+    return {"bf16": precision == "bf16", "fp16": precision == "fp16", "name": precision}
+
+
+def latest_checkpoint(directory: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(directory)) if directory.is_dir() else None
+
+
+def output_folder(recipe: Recipe, base: ModelSpec) -> Path:
+    return Path(recipe.output_dir) / f"{base.name.replace('/', '__')}-{recipe.name}-seed{recipe.seed}"
+
+
+def train(cfg: DictConfig) -> dict:
+    """Fine-tune, save, and (by default) evaluate; returns a summary dict (also in the lineage file)."""
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from transformers import set_seed
+
+    recipe = Recipe.from_config(cfg.train)
+    set_seed(recipe.seed)
+    base = ModelSpec.from_config(cfg.model)
+    specs = task_specs(cfg.task)
+    train_specs = pick_specs(recipe.tasks, specs, "tasks")
+    select_specs = pick_specs(recipe.select_on, specs, "select_on")
+    splits = load_training_splits(list({s.result_name: s for s in train_specs + select_specs}.values()),
+                                  cfg.data.root, check_rows=bool(cfg.data.get("check_rows", True)))
+    dataset = training_dataset(recipe.loss, train_specs, splits)
+    if recipe.max_train_pairs:
+        dataset = dataset.shuffle(seed=recipe.seed).select(range(min(recipe.max_train_pairs, len(dataset))))
+    resolved = resolve(base)
+    device = pick_device(str(cfg.encode.device))
+    precision = precision_flags(recipe.precision, device)
+    model = build_model(resolved, recipe.pooling, device)
+    loss = build_loss(recipe.loss, model, list(recipe.matryoshka) or None)
+    evaluator, metric = selection_evaluator(select_specs, splits, batch_size=max(32, recipe.batch_size))
+    out = output_folder(recipe, base)
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(out / "checkpoints"),
+        num_train_epochs=recipe.epochs,
+        max_steps=recipe.max_steps,
+        per_device_train_batch_size=recipe.batch_size,
+        per_device_eval_batch_size=max(32, recipe.batch_size),
+        learning_rate=recipe.learning_rate,
+        **_warmup(recipe.warmup_ratio),
+        weight_decay=recipe.weight_decay,
+        eval_strategy="steps",
+        eval_steps=recipe.eval_steps,
+        eval_on_start=True,  # the base model's validation score is the first entry of the history
+        save_strategy="steps",
+        save_steps=recipe.eval_steps,
+        save_total_limit=recipe.save_total_limit,
+        load_best_model_at_end=True,
+        metric_for_best_model=f"eval_{metric}",
+        greater_is_better=True,
+        logging_steps=max(1, recipe.eval_steps // 2),
+        seed=recipe.seed,
+        data_seed=recipe.seed,
+        bf16=precision["bf16"],
+        fp16=precision["fp16"],
+        use_cpu=device == "cpu",
+        report_to="none",
+        batch_sampler=_sampler(recipe),
+        disable_tqdm=not bool(cfg.encode.get("progress", True)),
+    )
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator)
+    checkpoint = latest_checkpoint(out / "checkpoints") if recipe.resume else None
+    if checkpoint:
+        log.info("resuming from %s", checkpoint)
+    start = time.perf_counter()
+    trainer.train(resume_from_checkpoint=checkpoint)
+    seconds = time.perf_counter() - start
+    final = out / "model"
+    model.save(str(final), safe_serialization=True)
+    lineage = lineage_record(recipe, resolved, splits, train_specs, select_specs, trainer, len(dataset), device,
+                             precision["name"], seconds, resumed_from=checkpoint)
+    write_json_atomic(final / LINEAGE_FILE, lineage)
+    log.info("saved %s (best %s = %s at %s) after %.0fs", final, args.metric_for_best_model,
+             trainer.state.best_metric, trainer.state.best_model_checkpoint, seconds)
+    summary = {"model_dir": str(final), "lineage": lineage}
+    if recipe.evaluate_after:
+        summary["records"] = evaluate_saved(cfg, final, base, recipe)
+        if recipe.evaluate_base:
+            from bench.run import run
+
+            summary["base_records"] = run(cfg)
+    return summary
+
+
+def _warmup(ratio: float) -> dict:
+    """transformers 5 takes the warmup ratio as a float ``warmup_steps``; version 4 as ``warmup_ratio``."""
+    import transformers
+
+    return {"warmup_steps": float(ratio)} if int(transformers.__version__.split(".")[0]) >= 5 else {"warmup_ratio": ratio}
+
+
+def _sampler(recipe: Recipe):
+    from sentence_transformers.training_args import BatchSamplers
+
+    if recipe.loss == "mnrl":
+        return BatchSamplers.NO_DUPLICATES  # in-batch negatives must not repeat a sentence
+    if recipe.length_grouped:
+        from bench.train.sampler import LengthGroupedBatchSampler
+
+        return LengthGroupedBatchSampler
+    return BatchSamplers.BATCH_SAMPLER
+
+
+def lineage_record(recipe: Recipe, resolved: ResolvedModel, splits, train_specs, select_specs, trainer, examples: int,
+                   device: str, precision: str, seconds: float, resumed_from: str | None) -> dict:
+    state = trainer.state
+    history = [{k: v for k, v in entry.items() if k.startswith("eval_") or k in ("step", "epoch", "loss")}
+               for entry in state.log_history]
+    return {
+        "base_model": f"{resolved.spec.name}@{(resolved.resolved_revision or resolved.spec.revision or '')[:12]}",
+        "base": {**resolved.spec.as_dict(), "resolved_revision": resolved.resolved_revision,
+                 "weights_sha256": resolved.weights_sha256, "source": resolved.source},
+        "recipe": {k: v for k, v in asdict(recipe).items() if k != "extra"},
+        "loss": recipe.loss + (f"+matryoshka{list(recipe.matryoshka)}" if recipe.matryoshka else ""),
+        "epochs": recipe.epochs,
+        "data": {"train": {s.result_name: splits[s.result_name]["train"].source for s in train_specs},
+                 "validation": {s.result_name: splits[s.result_name]["validation"].source for s in select_specs},
+                 "train_examples": examples, "test_split_read": False},
+        "selection": {"metric": trainer.args.metric_for_best_model, "best_metric": state.best_metric,
+                      "best_checkpoint": Path(state.best_model_checkpoint).name if state.best_model_checkpoint else None,
+                      "history": [h for h in history if any(k.startswith("eval_") for k in h)]},
+        "global_step": state.global_step,
+        "seed": recipe.seed,
+        "device": device,
+        "precision": precision,
+        "train_seconds": round(seconds, 1),
+        "resumed_from": Path(resumed_from).name if resumed_from else None,
+        "versions": package_versions(),
+        "git": git_commit(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def evaluate_saved(cfg: DictConfig, final: Path, base: ModelSpec, recipe: Recipe) -> list[dict]:
+    """The fine-tuned model on the suite, through the same harness (its results carry the lineage)."""
+    from bench.cli import CONF_DIR
+    from bench.run import run
+
+    eval_cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    eval_cfg.model = {"name": f"{base.name}-{recipe.name}", "name_or_path": str(final.resolve()), "hub_id": None,
+                      "revision": "local", "max_seq_length": base.max_seq_length, "prefix": base.prefix,
+                      "default_pooling": "sbert", "has_sbert": True, "trust_remote_code": False}
+    eval_cfg.pooling = OmegaConf.load(CONF_DIR / "pooling" / "sbert.yaml")
+    eval_cfg.overwrite = "always"
+    return run(eval_cfg)
+
+
+__all__ = ["LOSS_DATA", "Recipe", "train"]

@@ -1,0 +1,103 @@
+"""Fine-tuning on a tiny model: it learns an easy task, selects on validation, resumes, never reads test."""
+
+import json
+import random
+
+import pytest
+
+from bench.errors import BenchError
+from bench.train import data as train_data
+from bench.train.loop import Recipe, train
+from tests.conftest import write_sick_like
+
+KEYWORDS = ["kot", "pies", "dom", "las"]
+
+
+def noisy(keyword: str, rng: random.Random) -> str:
+    noise = lambda: "".join(rng.choice("abcdefghijklmnoprstuwyz") for _ in range(rng.randint(6, 10)))  # noqa: E731
+    return f"{noise()} {keyword} {noise()}"
+
+
+def synthetic_rows(n: int, seed: int) -> list[tuple]:
+    """Relatedness 5 when both sentences carry the same keyword in random noise, 0 otherwise."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        first = rng.choice(KEYWORDS)
+        second = first if i % 2 == 0 else rng.choice([k for k in KEYWORDS if k != first])
+        rows.append((i, noisy(first, rng), noisy(second, rng), 5.0 if first == second else 0.0,
+                     "ENTAILMENT" if first == second else "NEUTRAL"))
+    return rows
+
+
+@pytest.fixture
+def train_root(tmp_path):
+    root = tmp_path / "data"
+    write_sick_like(root / "cdscorpus" / "CDS_train.txt", synthetic_rows(256, 0))
+    write_sick_like(root / "cdscorpus" / "CDS_trial.txt", synthetic_rows(80, 1))
+    # the test file is unreadable garbage: training must never open it
+    (root / "cdscorpus" / "CDS_test_annotated.txt").write_text("not\ta\tvalid\tfile\n", encoding="utf-8")
+    return root
+
+
+def train_cfg(make_cfg, tiny_models, root, tmp_path, *extra):
+    return make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64",
+                    "task=cdsc_r", "data.check_rows=false", f"data.root={root}", "+train=cdsc_r_cosent",
+                    f"train.output_dir={tmp_path / 'models'}", "train.learning_rate=1e-3", "train.batch_size=16",
+                    "train.eval_steps=8", "train.evaluate_after=false", "train.warmup_ratio=0", *extra)
+
+
+def validation_history(summary) -> list[float]:
+    history = summary["lineage"]["selection"]["history"]
+    metric = summary["lineage"]["selection"]["metric"]
+    return [entry[metric] for entry in history if metric in entry]
+
+
+def test_tiny_model_learns_and_never_reads_test(make_cfg, tiny_models, train_root, tmp_path, monkeypatch):
+    requested = []
+    real = train_data.load_task
+
+    def spy(spec, root, splits=None, check_rows=True):
+        requested.extend(splits or spec.splits)
+        return real(spec, root, splits=splits, check_rows=check_rows)
+
+    monkeypatch.setattr(train_data, "load_task", spy)
+    cfg = train_cfg(make_cfg, tiny_models, train_root, tmp_path, "train.epochs=3")
+    summary = train(cfg)
+    assert "test" not in requested and set(requested) == {"train", "validation"}
+    scores = validation_history(summary)
+    assert len(scores) >= 5
+    assert max(scores) > scores[0] + 0.1, scores  # from the base (evaluated at step 0), the score really improves
+    lineage = json.loads((tmp_path / "models").glob("*/model/bench_lineage.json").__next__().read_text())
+    assert lineage["selection"]["best_metric"] == pytest.approx(max(scores))
+    assert lineage["loss"] == "cosent" and lineage["epochs"] == 3 and lineage["seed"] == 42
+    assert lineage["data"]["train"]["cdsc_r"]["sha256"] and lineage["data"]["train_examples"] == 256
+    assert lineage["base"]["weights_sha256"] and lineage["device"] == "cpu" and lineage["precision"] == "fp32"
+
+
+def test_resume_continues_the_step_count(make_cfg, tiny_models, train_root, tmp_path):
+    first = train(train_cfg(make_cfg, tiny_models, train_root, tmp_path, "train.max_steps=16"))
+    assert first["lineage"]["global_step"] == 16 and first["lineage"]["resumed_from"] is None
+    second = train(train_cfg(make_cfg, tiny_models, train_root, tmp_path, "train.max_steps=24"))
+    assert second["lineage"]["resumed_from"] == "checkpoint-16"
+    assert second["lineage"]["global_step"] == 24
+
+
+def test_saved_model_is_evaluated_with_lineage(make_cfg, tiny_models, train_root, tmp_path):
+    rows = synthetic_rows(40, 2)
+    write_sick_like(train_root / "cdscorpus" / "CDS_test_annotated.txt", rows)
+    summary = train(train_cfg(make_cfg, tiny_models, train_root, tmp_path, "train.max_steps=8",
+                              "train.evaluate_after=true"))
+    (record,) = summary["records"]
+    assert record["bench"]["model"]["lineage"]["recipe"]["name"] == "cdsc_r_cosent"
+    assert record["bench"]["model"]["name"].endswith("-cdsc_r_cosent") and record["bench"]["strategy"] == "sbert"
+    assert len(summary["base_records"]) == 1
+
+
+def test_bad_recipes_are_clear_errors(make_cfg, tiny_models, train_root, tmp_path):
+    with pytest.raises(BenchError, match="loss.*cosent"):
+        Recipe.from_config({"name": "x", "loss": "triplet", "tasks": ["cdsc_r"], "select_on": ["cdsc_r"]})
+    with pytest.raises(BenchError, match="unknown train setting"):
+        Recipe.from_config({"name": "x", "loss": "cosent", "tasks": ["cdsc_r"], "select_on": ["cdsc_r"], "lr": 1})
+    with pytest.raises(BenchError, match="not in the task suite"):
+        train(train_cfg(make_cfg, tiny_models, train_root, tmp_path, "train.tasks=[sick_r_pl]"))
