@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.errors import BenchError
+from bench.errors import BenchError, user_errors_exit_2
 from bench.results import pairs_path, read_pairs, read_result
 from bench.scoring import main_function
 from bench.stats import paired_bootstrap
@@ -47,6 +47,7 @@ def to_markdown(result: dict, name_a: str, name_b: str) -> str:
             f"{result['p_value']:.4f} | {significant} |\n\nA = {name_a}\nB = {name_b}\n")
 
 
+@user_errors_exit_2
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -55,11 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--resamples", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    try:
-        result = compare(args.a, args.b, resamples=args.resamples, seed=args.seed)
-    except BenchError as exc:
-        print(f"error: {exc}")
-        return 2
+    result = compare(args.a, args.b, resamples=args.resamples, seed=args.seed)
     print(to_markdown(result, str(args.a), str(args.b)))
     return 0
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.errors import BenchError
+from bench.errors import BenchError, user_errors_exit_2
 from bench.results import iter_results, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -120,6 +120,7 @@ def write_curves(results_dir: str | Path, model: str, out_dir: str | Path | None
     return paths
 
 
+@user_errors_exit_2
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.curves", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -127,11 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--results", default="results", help="results folder (default results)")
     parser.add_argument("--out", default=None, help="output folder (default RESULTS/curves)")
     args = parser.parse_args(argv)
-    try:
-        paths = write_curves(args.results, args.model, args.out)
-    except BenchError as exc:
-        print(f"error: {exc}")
-        return 2
+    paths = write_curves(args.results, args.model, args.out)
     print(f"wrote {paths['csv']} and {paths['png']}")
     return 0
 

@@ -8,7 +8,9 @@ genuine bugs still surface as ordinary exceptions with their traceback.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import functools
+import sys
+from collections.abc import Callable, Iterable
 
 
 class BenchError(Exception):
@@ -25,3 +27,18 @@ def unknown_choice(kind: str, value: str, choices: Iterable[str]) -> BenchError:
     close = difflib.get_close_matches(value, valid, n=1)
     hint = f" Did you mean '{close[0]}'?" if close else ""
     return BenchError(f"Unknown {kind} '{value}'.{hint} Valid {kind} names: {', '.join(valid)}.")
+
+
+def user_errors_exit_2(main: Callable[..., int]) -> Callable[..., int]:
+    """Decorate a command's ``main``: a :class:`BenchError` prints one ``error:`` line on stderr and
+    the command returns status 2, without a traceback."""
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs) -> int:
+        try:
+            return main(*args, **kwargs)
+        except BenchError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+
+    return wrapper

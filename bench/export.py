@@ -18,7 +18,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.errors import BenchError, user_errors_exit_2
 from bench.results import iter_results, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ def merge_into(files: dict[Path, dict], target: Path, payload: dict) -> None:
     merged["evaluation_time"] += payload["evaluation_time"]
 
 
+@user_errors_exit_2
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -81,11 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--strategy", default=None,
                         help="strategy exported as the model's main result (default: each model's default pooling)")
     args = parser.parse_args(argv)
-    try:
-        written = export(args.results, args.out, args.strategy)
-    except BenchError as exc:
-        print(f"error: {exc}")
-        return 2
+    written = export(args.results, args.out, args.strategy)
     print(f"wrote {len(written)} result files under {Path(args.out) / 'results'}")
     return 0
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.errors import BenchError
+from bench.errors import BenchError, user_errors_exit_2
 from bench.leaderboard.entries import entries_frame
 from bench.results import iter_results, write_json_atomic, write_text_atomic
 
@@ -51,6 +51,11 @@ def read_baseline(path: str | Path) -> pd.DataFrame:
         missing = set(BASELINE_FIELDS) - set(frame.columns)
         if payload.get("bench_baseline") != BASELINE_VERSION or frame.empty or missing:
             raise ValueError(f"missing fields {sorted(missing)}" if missing else "not a bench baseline (version 1)")
+        for column in ("score", "ci_low", "ci_high"):
+            frame[column] = pd.to_numeric(frame[column], errors="raise").astype(object)
+        frame = frame.where(frame.notna(), None)
+        if frame["score"].isna().any():
+            raise ValueError("an entry has no score")
     except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise BenchError(f"cannot read baseline {path}: {exc}. Write one with --write-baseline.") from None
     return frame
@@ -79,11 +84,14 @@ def check(baseline: pd.DataFrame, current: pd.DataFrame, *, max_drop: float | No
             row["status"] = "missing (allowed)" if allow_missing else "missing"
         else:
             now = latest.loc[key]
-            row["current"] = now["score"]
-            row["change"] = now["score"] - base["score"]
+            row["current"] = None if pd.isna(now["score"]) else float(now["score"])
+            row["change"] = None if row["current"] is None else row["current"] - base["score"]
             if now["dataset_revision"] != base["dataset_revision"]:
                 row["note"] = "other test data than the baseline"
-            if row["allowed"] is None:
+            if row["current"] is None:
+                row["status"] = "fail"
+                row["note"] = "the current score is undefined (e.g. constant similarities)"
+            elif row["allowed"] is None:
                 row["status"] = "no interval"
                 row["note"] = "baseline has no interval; use --max-drop"
             else:
@@ -120,6 +128,7 @@ def summary_markdown(report: pd.DataFrame) -> str:
     return head + "\n".join(lines) + "\n"
 
 
+@user_errors_exit_2
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.gate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -132,17 +141,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--allow-missing", action="store_true", help="a baseline entry without a result only warns")
     parser.add_argument("--summary", type=Path, default=None, help="also write the Markdown summary here")
     args = parser.parse_args(argv)
-    try:
-        if args.write_baseline:
-            baseline = make_baseline(args.results)
-            write_json_atomic(args.write_baseline, baseline)
-            print(f"wrote {args.write_baseline} ({len(baseline['entries'])} scores)")
-            return 0
-        report = check(read_baseline(args.baseline), current_entries(args.results), max_drop=args.max_drop,
-                       allow_missing=args.allow_missing)
-    except BenchError as exc:
-        print(f"error: {exc}")
-        return 2
+    if args.write_baseline:
+        baseline = make_baseline(args.results)
+        write_json_atomic(args.write_baseline, baseline)
+        print(f"wrote {args.write_baseline} ({len(baseline['entries'])} scores)")
+        return 0
+    report = check(read_baseline(args.baseline), current_entries(args.results), max_drop=args.max_drop,
+                   allow_missing=args.allow_missing)
     text = summary_markdown(report)
     print(text)
     if args.summary:

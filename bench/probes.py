@@ -136,6 +136,9 @@ def fit_and_score(spec: ProbeSpec, train: tuple[np.ndarray, np.ndarray], validat
     Each argument is ``(features, targets)``. The test targets are used only after the choice.
     """
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = train, validation, test
+    if spec.kind == "classification" and len(np.unique(y_train)) < 2:
+        raise BenchError(f"probe '{spec.name}': the train split has a single class ({np.unique(y_train).tolist()}); "
+                         f"a classifier needs at least two of {list(spec.labels)}.")
     main = spec.main_score
     by_value: dict[float, float] = {}
     best = None

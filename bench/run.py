@@ -395,8 +395,9 @@ def evaluate_probe(spec: TaskSpec, splits: dict[str, PairData], encoded: Encoded
         x = pair_features(*split_vectors(encoded, pooling, compressor, described, splits[name]), probe.features)
         return x, probe_targets(probe, splits[name], f"{spec.result_name}/{name}")
 
-    result = fit_and_score(probe, features("train"), features("validation"), features(spec.eval_split), seed=seed)
-    targets = probe_targets(probe, splits[spec.eval_split], f"{spec.result_name}/{spec.eval_split}")
+    test = features(spec.eval_split)
+    result = fit_and_score(probe, features("train"), features("validation"), test, seed=seed)
+    targets = test[1]
     pairs = {"prediction": result.predictions}
     scores = {**result.metrics, "probe_selection": result.selection}
     with_interval(scores, main_function(f"probe_{probe.kind}"), pairs, targets, stats, seed)

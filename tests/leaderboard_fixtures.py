@@ -33,7 +33,10 @@ def write_result(results: Path, model: str, strategy: str, task: str, pairs: dic
     scorer = SCORERS[task_type]
     scores = scorer.metrics(pairs, targets) if not probe else {"main_score": float(pairs["prediction"].mean())}
     main = scores["main_score"]
-    scores["main_score_ci"] = {"low": main - ci_width, "high": main + ci_width, "level": 0.95}
+    if np.isnan(main):  # an undefined correlation is stored as null, as bench.results does
+        scores = {k: None if isinstance(v, float) and np.isnan(v) else v for k, v in scores.items()}
+    else:
+        scores["main_score_ci"] = {"low": main - ci_width, "high": main + ci_width, "level": 0.95}
     name = task_name or task
     record = {
         "task_name": mteb_name, "dataset_revision": "data-sha", "evaluation_time": 1.0, "mteb_version": None,

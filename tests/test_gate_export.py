@@ -24,7 +24,8 @@ def baseline(results, tmp_path):
 
 def run_gate(results, baseline, capsys, *extra):
     code = gate.main(["--results", str(results), "--baseline", str(baseline), *extra])
-    return code, capsys.readouterr().out
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
 
 
 def test_rerun_passes(results, baseline, capsys, tmp_path, monkeypatch):
@@ -86,3 +87,20 @@ def test_export_loads_in_mteb(results, tmp_path):
     assert {p.parts[-3] for p in main_files} == {"org__good", "org__twin", "org__weak"}
     loaded = mteb.ResultCache(tmp_path / "mteb").load_results(include_remote=False, require_model_meta=False)
     assert {r.model_name for r in loaded.model_results} >= {"org/good", "org/weak"}
+
+
+def test_undefined_current_score_fails(results, baseline, capsys):
+    targets = targets_for("cdsc_r")
+    constant = {k: np.zeros_like(targets) for k in ("cosine", "manhattan", "euclidean")}
+    write_result(results, "good", "mean", "cdsc_r", constant, targets)  # Spearman of a constant: undefined
+    code, out = run_gate(results, baseline, capsys)
+    assert code == 1 and "current score is undefined" in out
+
+
+def test_baseline_with_non_numeric_scores_is_a_clear_error(results, tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"bench_baseline": 1, "entries": [{
+        "model": "good", "strategy": "mean", "task": "cdsc_r", "revision": "r", "metric": "m", "score": "high",
+        "ci_low": None, "ci_high": None, "ci_level": None, "dataset_revision": None}]}))
+    code, out = run_gate(results, bad, capsys)
+    assert code == 2 and "cannot read baseline" in out

@@ -72,3 +72,11 @@ def test_files_tables_and_probe_separation(results):
 def test_empty_results_give_an_empty_leaderboard(tmp_path):
     paths = write_leaderboard(tmp_path / "none")
     assert "_no results_" in paths["md"].read_text() and "No results yet" in paths["html"].read_text()
+
+
+def test_command_refuses_a_missing_results_folder(tmp_path):
+    from bench.leaderboard.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--results", str(tmp_path / "typo")])
+    assert exit_info.value.code == 2 and not (tmp_path / "typo").exists()

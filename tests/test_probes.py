@@ -112,3 +112,17 @@ def test_relatedness_probe_on_the_suite_filters_tasks(make_cfg, tiny_models, tin
     records = run(tiny(make_cfg, tiny_models, tiny_data_root, "task=cdsc_r", "probe=relatedness", "pooling=cls"))
     assert [r["bench"]["task"] for r in records] == ["cdsc_r.relatedness_probe"]
     assert records[0]["bench"]["main_score_name"] == "spearman"
+
+
+def test_single_class_train_split_is_a_clear_error():
+    x = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)
+    one_class = (x, np.zeros(20, dtype=np.int64))
+    with pytest.raises(BenchError, match="single class"):
+        fit_and_score(NLI, one_class, one_class, one_class)
+
+
+def test_probe_run_prints_probe_scores_without_a_mean(make_cfg, tiny_models, tiny_data_root):
+    from bench.leaderboard.tables import scores_frame
+
+    records = run(tiny(make_cfg, tiny_models, tiny_data_root, "task=cdsc_e", "probe=nli", "pooling=cls"))
+    assert list(scores_frame(records).columns) == ["model", "revision", "strategy", "cdsc_e.nli_probe"]

@@ -101,3 +101,12 @@ def test_bad_recipes_are_clear_errors(make_cfg, tiny_models, train_root, tmp_pat
         Recipe.from_config({"name": "x", "loss": "cosent", "tasks": ["cdsc_r"], "select_on": ["cdsc_r"], "lr": 1})
     with pytest.raises(BenchError, match="not in the task suite"):
         train(train_cfg(make_cfg, tiny_models, train_root, tmp_path, "train.tasks=[sick_r_pl]"))
+
+
+def test_bad_numbers_in_a_recipe_are_clear_errors():
+    base = {"name": "x", "loss": "cosent", "tasks": ["cdsc_r"], "select_on": ["cdsc_r"]}
+    with pytest.raises(BenchError, match="train.batch_size='abc' is not a number"):
+        Recipe.from_config({**base, "batch_size": "abc"})
+    with pytest.raises(BenchError, match="matryoshka must list integer"):
+        Recipe.from_config({**base, "matryoshka": ["big"]})
+    assert Recipe.from_config({**base, "learning_rate": "1e-4"}).learning_rate == 1e-4

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 from bench.leaderboard import write_leaderboard
 
@@ -26,6 +27,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.resamples < 0 or not 0 < args.level < 1:
         parser.error("--resamples must be >= 0 and --level between 0 and 1")
+    if not Path(args.results).is_dir():
+        parser.error(f"results folder {args.results} does not exist (run python -m bench first, or pass --results)")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     paths = write_leaderboard(args.results, args.out, resamples=args.resamples, level=args.level, title=args.title)
     for path in paths.values():

@@ -86,6 +86,10 @@ def _provenance(row) -> str:
             f"{row['created']}")
 
 
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
 def suite_section(entries: pd.DataFrame, kind: str, with_mean: bool, table_id: str) -> str:
     part = entries[entries["kind"] == kind]
     if part.empty:
@@ -125,7 +129,7 @@ def task_section(task: str, group: pd.DataFrame, level: float) -> str:
             _td(f"[{low}, {high}]" if low else "", _num(row["ci_low"])[1], "num ci"),
             _td(versus, versus_sort, "num"),
             _td(dims, dims or "-1e9", "num"),
-            _td(_provenance(row)[:60] + "…", None, "prov", title=_provenance(row)),
+            _td(_shorten(_provenance(row), 60), None, "prov", title=_provenance(row)),
         ])
     headers = [("model", False), ("revision", False), ("strategy", False), (group["metric"].iloc[0], True),
                (f"{level:.0%} CI", True), ("vs best (diff [CI] p)", True), ("dims", True), ("provenance", False)]

@@ -26,12 +26,13 @@ def wide(entries: pd.DataFrame, kind: str = "zero-shot", with_mean: bool = True)
 
 
 def scores_frame(records: list[dict]) -> pd.DataFrame:
-    """The suite table of a list of result records (what a run prints), probes included as columns."""
+    """The table a run prints: zero-shot tasks with their mean, or (a probe run) probe scores, no mean."""
     entries = entries_frame([("", record) for record in records])
     if entries.empty:
         return entries
-    entries = entries.assign(kind="zero-shot")  # one table: a run is either zero-shot or probes
-    return wide(entries)
+    if (entries["kind"] == "zero-shot").any():
+        return wide(entries, "zero-shot")
+    return wide(entries, "probe", with_mean=False)
 
 
 def to_markdown(frame: pd.DataFrame, digits: int = 2) -> str:

@@ -20,7 +20,7 @@ def main(cfg: DictConfig) -> None:
 
     try:
         summary = train(cfg)
-    except (BenchError, ValueError) as exc:
+    except BenchError as exc:
         log.error("%s", exc)
         sys.exit(2)
     print(f"model: {summary['model_dir']}")

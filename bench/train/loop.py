@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -27,6 +27,8 @@ from bench.train.objectives import LOSSES, build_loss
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+NUMERIC = {"epochs": float, "batch_size": int, "learning_rate": float, "warmup_ratio": float, "weight_decay": float,
+           "eval_steps": int, "max_steps": int, "seed": int, "save_total_limit": int, "max_train_pairs": int}
 POOLINGS = ("mean", "cls", "max")
 
 
@@ -56,7 +58,6 @@ class Recipe:
     max_train_pairs: int | None = None
     evaluate_after: bool = True
     evaluate_base: bool = True
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -76,12 +77,22 @@ class Recipe:
     @classmethod
     def from_config(cls, cfg) -> Recipe:
         c = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
-        unknown = sorted(set(c) - known)
+        fields = cls.__dataclass_fields__
+        unknown = sorted(set(c) - set(fields))
         if unknown:
-            raise BenchError(f"unknown train setting(s) {unknown}; valid: {', '.join(sorted(known))}.")
+            raise BenchError(f"unknown train setting(s) {unknown}; valid: {', '.join(sorted(fields))}.")
         for key in ("tasks", "select_on", "matryoshka"):
             c[key] = tuple(c.get(key) or ())
+        for key, kind in NUMERIC.items():
+            if c.get(key) is not None:
+                try:
+                    c[key] = kind(c[key])
+                except (TypeError, ValueError):
+                    raise BenchError(f"train.{key}={c[key]!r} is not a number.") from None
+        try:
+            c["matryoshka"] = tuple(int(d) for d in c["matryoshka"])
+        except (TypeError, ValueError):
+            raise BenchError(f"train.matryoshka must list integer dimensions, got {list(c['matryoshka'])}.") from None
         return cls(**c)
 
 
@@ -265,7 +276,7 @@ def lineage_record(recipe: Recipe, resolved: ResolvedModel, splits, train_specs,
         "base_model": f"{resolved.spec.name}@{(resolved.resolved_revision or resolved.spec.revision or '')[:12]}",
         "base": {**resolved.spec.as_dict(), "resolved_revision": resolved.resolved_revision,
                  "weights_sha256": resolved.weights_sha256, "source": resolved.source},
-        "recipe": {k: v for k, v in asdict(recipe).items() if k != "extra"},
+        "recipe": asdict(recipe),
         "loss": recipe.loss + (f"+matryoshka{list(recipe.matryoshka)}" if recipe.matryoshka else ""),
         "epochs": recipe.epochs,
         "data": {"train": {s.result_name: splits[s.result_name]["train"].source for s in train_specs},

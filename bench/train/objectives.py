@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.errors import unknown_choice
+from bench.errors import BenchError, unknown_choice
 
 LOSSES = ("cosent", "cosine", "angle", "softmax", "mnrl")
 
@@ -24,10 +24,10 @@ def build_loss(name: str, model, matryoshka_dims: list[int] | None = None, num_l
         loss = losses.MultipleNegativesRankingLoss(model)
     if matryoshka_dims:
         if name == "softmax":
-            raise ValueError("Matryoshka training does not apply to SoftmaxLoss (its classifier has a fixed width).")
+            raise BenchError("Matryoshka training does not apply to SoftmaxLoss (its classifier has a fixed width).")
         too_wide = [d for d in matryoshka_dims if d > embedding_dim(model)]
         if too_wide:
-            raise ValueError(f"matryoshka dims {too_wide} exceed the embedding size {embedding_dim(model)}.")
+            raise BenchError(f"matryoshka dims {too_wide} exceed the embedding size {embedding_dim(model)}.")
         loss = losses.MatryoshkaLoss(model, loss, matryoshka_dims=list(matryoshka_dims))
     return loss
 
