@@ -7,7 +7,8 @@ import pytest
 
 from bench.errors import BenchError
 from bench.train import data as train_data
-from bench.train.loop import Recipe, train
+from bench.train import loop
+from bench.train.loop import Recipe, cpu_has_native_bf16, precision_flags, train
 from tests.conftest import write_sick_like
 
 KEYWORDS = ["kot", "pies", "dom", "las"]
@@ -72,7 +73,8 @@ def test_tiny_model_learns_and_never_reads_test(make_cfg, tiny_models, train_roo
     assert lineage["selection"]["best_metric"] == pytest.approx(max(scores))
     assert lineage["loss"] == "cosent" and lineage["epochs"] == 3 and lineage["seed"] == 42
     assert lineage["data"]["train"]["cdsc_r"]["sha256"] and lineage["data"]["train_examples"] == 256
-    assert lineage["base"]["weights_sha256"] and lineage["device"] == "cpu" and lineage["precision"] == "fp32"
+    assert lineage["base"]["weights_sha256"] and lineage["device"] == "cpu"
+    assert lineage["precision"] == ("bf16" if cpu_has_native_bf16() else "fp32")
 
 
 def test_resume_continues_the_step_count(make_cfg, tiny_models, train_root, tmp_path):
@@ -110,3 +112,15 @@ def test_bad_numbers_in_a_recipe_are_clear_errors():
     with pytest.raises(BenchError, match="matryoshka must list integer"):
         Recipe.from_config({**base, "matryoshka": ["big"]})
     assert Recipe.from_config({**base, "learning_rate": "1e-4"}).learning_rate == 1e-4
+
+
+def test_precision_auto_uses_bf16_only_where_the_hardware_has_it(monkeypatch):
+    monkeypatch.setattr(loop, "cpu_has_native_bf16", lambda: True)
+    assert precision_flags("auto", "cpu")["name"] == "bf16" and precision_flags("fp32", "cpu")["name"] == "fp32"
+    monkeypatch.setattr(loop, "cpu_has_native_bf16", lambda: False)
+    assert precision_flags("auto", "cpu") == {"bf16": False, "fp16": False, "name": "fp32"}
+    assert precision_flags("auto", "mps")["name"] == "fp32"
+    with pytest.raises(BenchError, match="fp16 needs a CUDA GPU"):
+        precision_flags("fp16", "cpu")
+    with pytest.raises(BenchError, match="not supported on mps"):
+        precision_flags("bf16", "mps")

@@ -23,6 +23,7 @@ from bench.results import write_json_atomic
 from bench.tasks import TaskSpec, task_specs
 from bench.train.data import LOSS_DATA, load_training_splits, training_dataset
 from bench.train.objectives import LOSSES, build_loss
+from bench.train.validation import ValidationEvaluator, ValidationSet
 
 log = logging.getLogger(__name__)
 
@@ -105,32 +106,14 @@ def pick_specs(names: tuple[str, ...], specs: list[TaskSpec], role: str) -> list
     return list({by_name[n].result_name: by_name[n] for n in names}.values())
 
 
-def selection_evaluator(specs: list[TaskSpec], splits, batch_size: int):
-    """Validation-only evaluator: cosine Spearman (relatedness) or cosine AP (pair classification),
-    averaged over the selection tasks; and the name of the metric that picks the checkpoint kept."""
-    from sentence_transformers.evaluation import (
-        BinaryClassificationEvaluator,
-        EmbeddingSimilarityEvaluator,
-        SequentialEvaluator,
-    )
-
-    evaluators, metrics = [], []
-    for spec in specs:
-        part = splits[spec.result_name]["validation"]
-        name = f"{spec.result_name}-validation"
-        if spec.type == "sts":
-            evaluators.append(EmbeddingSimilarityEvaluator(part.sentence1, part.sentence2, part.targets.tolist(),
-                                                           batch_size=batch_size, name=name, write_csv=False,
-                                                           similarity_fn_names=["cosine"]))
-            metrics.append(f"{name}_spearman_cosine")
-        else:
-            evaluators.append(BinaryClassificationEvaluator(part.sentence1, part.sentence2, part.targets.tolist(),
-                                                            batch_size=batch_size, name=name, write_csv=False,
-                                                            similarity_fn_names=["cosine"]))
-            metrics.append(f"{name}_cosine_ap")
-    if len(evaluators) == 1:
-        return evaluators[0], metrics[0]
-    return SequentialEvaluator(evaluators, main_score_function=lambda scores: float(np.mean(scores))), "sequential_score"
+def selection_evaluator(specs: list[TaskSpec], splits, batch_size: int) -> tuple[ValidationEvaluator, str]:
+    """Validation-only evaluator (the harness's main score per task, mean over several) and the name
+    of the metric that picks the checkpoint kept."""
+    sets = [ValidationSet(spec.result_name, spec.type, list(part.sentence1), list(part.sentence2),
+                          np.asarray(part.targets))
+            for spec in specs for part in [splits[spec.result_name]["validation"]]]
+    evaluator = ValidationEvaluator(sets, batch_size=batch_size)
+    return evaluator, f"{evaluator.name}_{evaluator.primary_metric}"
 
 
 def build_model(resolved: ResolvedModel, pooling: str, device: str):
@@ -151,15 +134,30 @@ def build_model(resolved: ResolvedModel, pooling: str, device: str):
     return model
 
 
+def cpu_has_native_bf16() -> bool:
+    """True on CPUs with bf16 arithmetic in hardware (AMX or AVX512-BF16), where bf16 autocast is
+    faster than fp32; elsewhere it is emulated and slower."""
+    checks = [getattr(torch.cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
+    return any(check() for check in checks if check is not None)
+
+
 def precision_flags(precision: str, device: str) -> dict:
-    """bf16 where the GPU supports it, else fp16 on CUDA; fp32 on CPU and MPS (auto)."""
+    """auto: bf16 where the GPU supports it, else fp16 on CUDA; on CPU bf16 autocast when the CPU has
+    bf16 in hardware, else fp32; fp32 on MPS. fp32 master weights throughout (mixed precision)."""
     if precision == "auto":
         if device.startswith("cuda"):
             precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        elif device == "cpu" and cpu_has_native_bf16():
+            precision = "bf16"
         else:
             precision = "fp32"
-    if precision != "fp32" and not device.startswith("cuda"):
-        raise BenchError(f"train.precision={precision} needs a CUDA GPU; this run is on {device}.")
+    if precision == "fp16" and not device.startswith("cuda"):
+        raise BenchError(f"train.precision=fp16 needs a CUDA GPU; this run is on {device} (valid here: auto, fp32"
+                         f"{', bf16' if device == 'cpu' else ''}).")
+    if precision == "bf16" and device == "mps":
+        raise BenchError("train.precision=bf16 is not supported on mps; use auto or fp32.")
+    if precision == "bf16" and device == "cpu" and not cpu_has_native_bf16():
+        log.warning("train.precision=bf16 on a CPU without bf16 hardware is emulated and slower than fp32.")
     return {"bf16": precision == "bf16", "fp16": precision == "fp16", "name": precision}
 
 
