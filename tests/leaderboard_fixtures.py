@@ -28,7 +28,8 @@ def similarities(task: str, targets: np.ndarray, noise: float, seed: int) -> dic
 
 def write_result(results: Path, model: str, strategy: str, task: str, pairs: dict[str, np.ndarray],
                  targets: np.ndarray, *, compression: str = "none", dims: int = 64, revision: str = "abc123",
-                 ci_width: float = 0.02, task_name: str | None = None, probe: dict | None = None) -> Path:
+                 ci_width: float = 0.02, task_name: str | None = None, probe: dict | None = None,
+                 source: str = "hub", weights: str = "f" * 64) -> Path:
     task_type, mteb_name = TASKS.get(task, ("sts", task))
     scorer = SCORERS[task_type]
     scores = scorer.metrics(pairs, targets) if not probe else {"main_score": float(pairs["prediction"].mean())}
@@ -43,8 +44,8 @@ def write_result(results: Path, model: str, strategy: str, task: str, pairs: dic
         "scores": {"test": [{**scores, "hf_subset": "default", "languages": ["pol-Latn"]}]},
         "bench": {
             "schema_version": 1, "task": name, "main_score_name": scorer.main_score if not probe else "accuracy",
-            "model": {"name": model, "revision": revision, "resolved_revision": revision, "source": "hub",
-                      "weights_sha256": "f" * 64, "hub_id": f"org/{model}",
+            "model": {"name": model, "revision": revision, "resolved_revision": revision, "source": source,
+                      "weights_sha256": weights, "hub_id": f"org/{model}",
                       "default_pooling": "mean"},
             "pooling": {"slug": strategy.split("+")[0]}, "strategy": strategy,
             "compression": {"method": compression, "dims": dims, "bytes_per_vector": dims * 4},
@@ -55,7 +56,8 @@ def write_result(results: Path, model: str, strategy: str, task: str, pairs: dic
             **({"probe": probe} if probe else {}),
         },
     }
-    path = result_path(results, model, revision, strategy, name)
+    folder = f"local-{weights[:12]}" if source == "local" else revision  # as bench.run.revision_folder
+    path = result_path(results, model, folder, strategy, name)
     write_json_atomic(path, record)
     write_pairs_atomic(pairs_path(path), pairs, targets)
     return path

@@ -5,7 +5,7 @@ import pytest
 
 from bench.leaderboard import build, write_leaderboard
 from bench.leaderboard import significance
-from tests.leaderboard_fixtures import populate, targets_for, write_result
+from tests.leaderboard_fixtures import populate, similarities, targets_for, write_result
 
 
 @pytest.fixture
@@ -67,6 +67,17 @@ def test_files_tables_and_probe_separation(results):
     html = paths["html"].read_text()
     assert html.startswith("<!DOCTYPE html>") and 'id="heatmap"' in html and "<svg" in html
     assert "<link" not in html and " src=" not in html  # self-contained
+
+
+def test_two_fine_tuned_models_of_one_name_are_two_rows(tmp_path):
+    targets = targets_for("cdsc_r")
+    for weights, noise in (("a" * 64, 0.3), ("b" * 64, 0.6)):
+        # a fine-tuned model is a local directory: revision "local", told apart by its weights
+        write_result(tmp_path, "minilm-relatedness_all", "sbert", "cdsc_r", similarities("cdsc_r", targets, noise, 1),
+                     targets, revision="local", source="local", weights=weights)
+    suite = pd.read_csv(write_leaderboard(tmp_path)["csv"])
+    assert sorted(suite["revision"]) == ["local-aaaaaa", "local-bbbbbb"]
+    assert suite.set_index("revision").loc["local-aaaaaa", "cdsc_r"] > suite.set_index("revision").loc["local-bbbbbb", "cdsc_r"]
 
 
 def test_empty_results_give_an_empty_leaderboard(tmp_path):

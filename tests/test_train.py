@@ -8,6 +8,7 @@ import pytest
 from bench.errors import BenchError
 from bench.train import data as train_data
 from bench.train import loop
+from bench.train.callbacks import ELAPSED_FILE, ElapsedTime, elapsed_before
 from bench.train.loop import Recipe, cpu_has_native_bf16, precision_flags, train
 from tests.conftest import write_sick_like
 
@@ -75,14 +76,44 @@ def test_tiny_model_learns_and_never_reads_test(make_cfg, tiny_models, train_roo
     assert lineage["data"]["train"]["cdsc_r"]["sha256"] and lineage["data"]["train_examples"] == 256
     assert lineage["base"]["weights_sha256"] and lineage["device"] == "cpu"
     assert lineage["precision"] == ("bf16" if cpu_has_native_bf16() else "fp32")
+    assert lineage["train_seconds"] == lineage["train_seconds_this_invocation"] > 0 and lineage["resumed_from"] is None
 
 
-def test_resume_continues_the_step_count(make_cfg, tiny_models, train_root, tmp_path):
-    first = train(train_cfg(make_cfg, tiny_models, train_root, tmp_path, "train.max_steps=16"))
-    assert first["lineage"]["global_step"] == 16 and first["lineage"]["resumed_from"] is None
-    second = train(train_cfg(make_cfg, tiny_models, train_root, tmp_path, "train.max_steps=24"))
+class Interrupted(Exception):
+    pass
+
+
+def test_resume_continues_the_step_count(make_cfg, tiny_models, train_root, tmp_path, monkeypatch):
+    class KilledAfterCheckpoint16(ElapsedTime):
+        def on_save(self, args, state, control, **kwargs):
+            super().on_save(args, state, control, **kwargs)
+            if state.global_step == 16:
+                raise Interrupted  # as if the machine went away right after checkpoint-16 was written
+
+    cfg = train_cfg(make_cfg, tiny_models, train_root, tmp_path, "train.max_steps=24")
+    monkeypatch.setattr(loop, "ElapsedTime", KilledAfterCheckpoint16)
+    with pytest.raises(Interrupted):
+        train(cfg)
+    monkeypatch.undo()
+    checkpoint = next((tmp_path / "models").glob("*/checkpoints/checkpoint-16"))
+    assert not list((tmp_path / "models").glob("*/model"))  # nothing was saved as final
+    before = json.loads((checkpoint / ELAPSED_FILE).read_text())
+    assert before["global_step"] == 16 and before["train_seconds"] > 0
+    second = train(cfg)  # the same command again
     assert second["lineage"]["resumed_from"] == "checkpoint-16"
     assert second["lineage"]["global_step"] == 24
+    # the time of the whole run: the seconds recorded up to checkpoint-16, plus this invocation's
+    assert second["lineage"]["train_seconds"] == pytest.approx(
+        before["train_seconds"] + second["lineage"]["train_seconds_this_invocation"], abs=0.11)
+
+
+def test_elapsed_time_of_a_checkpoint(tmp_path, caplog):
+    assert elapsed_before(None) == 0.0
+    assert elapsed_before(str(tmp_path)) == 0.0 and "has no" in caplog.text
+    (tmp_path / ELAPSED_FILE).write_text("{broken")
+    assert elapsed_before(str(tmp_path)) == 0.0 and "unreadable" in caplog.text
+    (tmp_path / ELAPSED_FILE).write_text('{"train_seconds": 12.5, "global_step": 3}')
+    assert elapsed_before(str(tmp_path)) == 12.5
 
 
 def test_saved_model_is_evaluated_with_lineage(make_cfg, tiny_models, train_root, tmp_path):
@@ -124,3 +155,15 @@ def test_precision_auto_uses_bf16_only_where_the_hardware_has_it(monkeypatch):
         precision_flags("fp16", "cpu")
     with pytest.raises(BenchError, match="not supported on mps"):
         precision_flags("bf16", "mps")
+
+
+def test_other_settings_never_resume_another_runs_checkpoints(make_cfg, tiny_models, train_root, tmp_path):
+    first = train(train_cfg(make_cfg, tiny_models, train_root, tmp_path, "train.max_steps=8"))
+    # settings that do not shape training keep the folder, so the run resumes (and has nothing left to do)
+    same = train(train_cfg(make_cfg, tiny_models, train_root, tmp_path, "train.max_steps=8", "train.save_total_limit=3"))
+    assert same["lineage"]["run_folder"] == first["lineage"]["run_folder"]
+    assert same["lineage"]["resumed_from"] == "checkpoint-8"
+    other = train(train_cfg(make_cfg, tiny_models, train_root, tmp_path, "train.max_steps=8", "train.learning_rate=5e-4"))
+    assert other["lineage"]["run_folder"] != first["lineage"]["run_folder"]
+    assert other["lineage"]["resumed_from"] is None and other["lineage"]["global_step"] == 8
+    assert "-cdsc_r_cosent-seed42-" in first["lineage"]["run_folder"]

@@ -18,6 +18,14 @@ def result_kind(record: dict) -> str:
     return "probe" if record["bench"].get("probe") else "zero-shot"
 
 
+def revision_label(model: dict) -> str:
+    """12 characters: the hub commit, or for a local directory ``local-`` and its weights' digest
+    (two fine-tuned models of the same name are two rows, as their result folders are two)."""
+    if model.get("source") == "local" and model.get("weights_sha256"):
+        return f"local-{model['weights_sha256'][:6]}"
+    return (model.get("resolved_revision") or model.get("revision") or "")[:12]
+
+
 def entry(path: Path, record: dict) -> dict:
     meta = record["bench"]
     split = next(iter(record["scores"]))
@@ -31,7 +39,7 @@ def entry(path: Path, record: dict) -> dict:
     lineage = meta.get("lineage") or model.get("lineage") or {}
     return {
         "model": model["name"],
-        "revision": (model.get("resolved_revision") or model.get("revision") or "")[:12],
+        "revision": revision_label(model),
         "strategy": meta.get("strategy", meta["pooling"]["slug"]),
         "pooling": meta["pooling"]["slug"],
         "compression": compression.get("method", "none"),

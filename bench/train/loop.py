@@ -4,6 +4,8 @@ with its lineage -> evaluation on the suite by the harness.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -21,6 +23,7 @@ from bench.models.spec import ModelSpec
 from bench.provenance import git_commit, package_versions
 from bench.results import write_json_atomic
 from bench.tasks import TaskSpec, task_specs
+from bench.train.callbacks import ElapsedTime, elapsed_before
 from bench.train.data import LOSS_DATA, load_training_splits, training_dataset
 from bench.train.objectives import LOSSES, build_loss
 from bench.train.validation import ValidationEvaluator, ValidationSet
@@ -167,8 +170,22 @@ def latest_checkpoint(directory: Path) -> str | None:
     return get_last_checkpoint(str(directory)) if directory.is_dir() else None
 
 
-def output_folder(recipe: Recipe, base: ModelSpec) -> Path:
-    return Path(recipe.output_dir) / f"{base.name.replace('/', '__')}-{recipe.name}-seed{recipe.seed}"
+#: Recipe fields that do not change what is trained (they may differ between a run and its resumption).
+NOT_TRAINING = frozenset({"output_dir", "resume", "evaluate_after", "evaluate_base", "save_total_limit"})
+
+
+def run_digest(recipe: Recipe, base: ModelSpec, splits) -> str:
+    """8 hex digits over everything that shapes the training: the recipe's training fields, the base
+    model and the data files. Runs that differ in any of them never share a checkpoint folder."""
+    identity = {"recipe": {k: v for k, v in asdict(recipe).items() if k not in NOT_TRAINING},
+                "base": base.as_dict(),
+                "data": {task: {split: part.source.get("sha256") or part.source.get("revision")
+                                for split, part in parts.items()} for task, parts in sorted(splits.items())}}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def output_folder(recipe: Recipe, base: ModelSpec, digest: str) -> Path:
+    return Path(recipe.output_dir) / f"{base.name.replace('/', '__')}-{recipe.name}-seed{recipe.seed}-{digest}"
 
 
 def train(cfg: DictConfig) -> dict:
@@ -193,7 +210,7 @@ def train(cfg: DictConfig) -> dict:
     model = build_model(resolved, recipe.pooling, device)
     loss = build_loss(recipe.loss, model, list(recipe.matryoshka) or None)
     evaluator, metric = selection_evaluator(select_specs, splits, batch_size=max(32, recipe.batch_size))
-    out = output_folder(recipe, base)
+    out = output_folder(recipe, base, run_digest(recipe, base, splits))
     args = SentenceTransformerTrainingArguments(
         output_dir=str(out / "checkpoints"),
         num_train_epochs=recipe.epochs,
@@ -222,20 +239,23 @@ def train(cfg: DictConfig) -> dict:
         batch_sampler=_sampler(recipe),
         disable_tqdm=not bool(cfg.encode.get("progress", True)),
     )
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator)
     checkpoint = latest_checkpoint(out / "checkpoints") if recipe.resume else None
     if checkpoint:
         log.info("resuming from %s", checkpoint)
+    clock = ElapsedTime(elapsed_before(checkpoint))
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator,
+                                         callbacks=[clock])
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.perf_counter() - start
     final = out / "model"
     model.save(str(final), safe_serialization=True)
     lineage = lineage_record(recipe, resolved, splits, train_specs, select_specs, trainer, len(dataset), device,
-                             precision["name"], seconds, resumed_from=checkpoint)
+                             precision["name"], (clock.prior, seconds), resumed_from=checkpoint)
+    lineage["run_folder"] = out.name  # <model>-<recipe>-seed<seed>-<digest of the training settings>
     write_json_atomic(final / LINEAGE_FILE, lineage)
-    log.info("saved %s (best %s = %s at %s) after %.0fs", final, args.metric_for_best_model,
-             trainer.state.best_metric, trainer.state.best_model_checkpoint, seconds)
+    log.info("saved %s (best %s = %s at %s) after %.0fs of training", final, args.metric_for_best_model,
+             trainer.state.best_metric, trainer.state.best_model_checkpoint, lineage["train_seconds"])
     summary = {"model_dir": str(final), "lineage": lineage}
     if recipe.evaluate_after:
         summary["records"] = evaluate_saved(cfg, final, base, recipe)
@@ -266,7 +286,9 @@ def _sampler(recipe: Recipe):
 
 
 def lineage_record(recipe: Recipe, resolved: ResolvedModel, splits, train_specs, select_specs, trainer, examples: int,
-                   device: str, precision: str, seconds: float, resumed_from: str | None) -> dict:
+                   device: str, precision: str, seconds: tuple[float, float], resumed_from: str | None) -> dict:
+    """What a fine-tuned model came from. ``seconds``: (training seconds before the checkpoint it
+    resumed from, seconds of this invocation)."""
     state = trainer.state
     history = [{k: v for k, v in entry.items() if k.startswith("eval_") or k in ("step", "epoch", "loss")}
                for entry in state.log_history]
@@ -287,7 +309,8 @@ def lineage_record(recipe: Recipe, resolved: ResolvedModel, splits, train_specs,
         "seed": recipe.seed,
         "device": device,
         "precision": precision,
-        "train_seconds": round(seconds, 1),
+        "train_seconds": round(sum(seconds), 1),  # the whole run, across interruptions
+        "train_seconds_this_invocation": round(seconds[1], 1),
         "resumed_from": Path(resumed_from).name if resumed_from else None,
         "versions": package_versions(),
         "git": git_commit(),
