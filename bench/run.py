@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from bench.cache import EmbeddingCache
+from bench.compress import CompressionSpec, Compressor
 from bench.data.schema import PairData
 from bench.encode import (
     Encoded,
@@ -28,14 +30,12 @@ from bench.encode import (
     pick_device,
     pick_dtype,
 )
-from bench.cache import EmbeddingCache
-from bench.compress import CompressionSpec, Compressor
 from bench.errors import BenchError, unknown_choice
+from bench.leaderboard import write_leaderboard
 from bench.models.loading import ResolvedModel, load_sentence_transformer, load_transformer, resolve
 from bench.models.spec import ModelSpec, PoolingSpec
 from bench.probes import ProbeSpec, fit_and_score, label_indices, pair_features
 from bench.provenance import git_commit, package_versions
-from bench.leaderboard import write_leaderboard
 from bench.results import (
     OVERWRITE_POLICIES,
     build_record,
@@ -45,9 +45,9 @@ from bench.results import (
     write_json_atomic,
     write_pairs_atomic,
 )
-from bench.stats import bootstrap_ci
 from bench.scoring import MAIN_SCORES, SCORERS, main_function
 from bench.scoring.pair_classification import heldout_metrics
+from bench.stats import bootstrap_ci
 from bench.tasks import TaskSpec, load_task, task_specs
 
 log = logging.getLogger(__name__)

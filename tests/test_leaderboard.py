@@ -3,8 +3,7 @@
 import pandas as pd
 import pytest
 
-from bench.leaderboard import build, write_leaderboard
-from bench.leaderboard import significance
+from bench.leaderboard import build, significance, write_leaderboard
 from tests.leaderboard_fixtures import populate, similarities, targets_for, write_result
 
 

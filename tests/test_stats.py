@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
-from bench.compare import compare, main as compare_main
+from bench.compare import compare
+from bench.compare import main as compare_main
 from bench.errors import BenchError
 from bench.run import run
 from bench.scoring import SCORERS
@@ -16,7 +17,7 @@ STS = SCORERS["sts"]
 
 def test_fast_average_precision_equals_scikit_learn():
     rng = np.random.default_rng(0)
-    for trial in range(20):
+    for _ in range(20):
         labels = rng.integers(0, 2, 300)
         scores = np.round(rng.normal(size=300) + labels, 1)  # rounding makes many ties
         assert fast_average_precision(scores, labels) == pytest.approx(average_precision_score(labels, scores), abs=1e-12)
