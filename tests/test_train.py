@@ -72,6 +72,7 @@ def test_tiny_model_learns_and_never_reads_test(make_cfg, tiny_models, train_roo
     assert max(scores) > scores[0] + 0.1, scores  # from the base (evaluated at step 0), the score really improves
     lineage = json.loads((tmp_path / "models").glob("*/model/bench_lineage.json").__next__().read_text())
     assert lineage["selection"]["best_metric"] == pytest.approx(max(scores))
+    assert lineage["selection"]["base_metric"] == pytest.approx(scores[0]) and lineage["selection"]["improved"]
     assert lineage["loss"] == "cosent" and lineage["epochs"] == 3 and lineage["seed"] == 42
     assert lineage["data"]["train"]["cdsc_r"]["sha256"] and lineage["data"]["train_examples"] == 256
     assert lineage["base"]["weights_sha256"] and lineage["device"] == "cpu"
@@ -167,3 +168,12 @@ def test_other_settings_never_resume_another_runs_checkpoints(make_cfg, tiny_mod
     assert other["lineage"]["run_folder"] != first["lineage"]["run_folder"]
     assert other["lineage"]["resumed_from"] is None and other["lineage"]["global_step"] == 8
     assert "-cdsc_r_cosent-seed42-" in first["lineage"]["run_folder"]
+
+
+def test_a_run_that_only_gets_worse_says_so(make_cfg, tiny_models, train_root, tmp_path, caplog):
+    # a learning rate this large wrecks the tiny model: every checkpoint is worse than step 0
+    summary = train(train_cfg(make_cfg, tiny_models, train_root, tmp_path, "train.max_steps=16",
+                              "train.learning_rate=0.5"))
+    selection = summary["lineage"]["selection"]
+    assert selection["improved"] is False and selection["best_metric"] < selection["base_metric"]
+    assert "no checkpoint beat the base model" in caplog.text

@@ -256,6 +256,10 @@ def train(cfg: DictConfig) -> dict:
     write_json_atomic(final / LINEAGE_FILE, lineage)
     log.info("saved %s (best %s = %s at %s) after %.0fs of training", final, args.metric_for_best_model,
              trainer.state.best_metric, trainer.state.best_model_checkpoint, lineage["train_seconds"])
+    if lineage["selection"]["improved"] is False:
+        log.warning("no checkpoint beat the base model on validation (%s: base %.4f, best checkpoint %.4f): "
+                    "the saved model is the best checkpoint, which is worse than the model you started from.",
+                    args.metric_for_best_model, lineage["selection"]["base_metric"], lineage["selection"]["best_metric"])
     summary = {"model_dir": str(final), "lineage": lineage}
     if recipe.evaluate_after:
         summary["records"] = evaluate_saved(cfg, final, base, recipe)
@@ -302,9 +306,7 @@ def lineage_record(recipe: Recipe, resolved: ResolvedModel, splits, train_specs,
         "data": {"train": {s.result_name: splits[s.result_name]["train"].source for s in train_specs},
                  "validation": {s.result_name: splits[s.result_name]["validation"].source for s in select_specs},
                  "train_examples": examples, "test_split_read": False},
-        "selection": {"metric": trainer.args.metric_for_best_model, "best_metric": state.best_metric,
-                      "best_checkpoint": Path(state.best_model_checkpoint).name if state.best_model_checkpoint else None,
-                      "history": [h for h in history if any(k.startswith("eval_") for k in h)]},
+        "selection": selection_record(trainer.args.metric_for_best_model, state, history),
         "global_step": state.global_step,
         "seed": recipe.seed,
         "device": device,
@@ -316,6 +318,18 @@ def lineage_record(recipe: Recipe, resolved: ResolvedModel, splits, train_specs,
         "git": git_commit(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def selection_record(metric: str, state, history: list[dict]) -> dict:
+    """The kept checkpoint and the validation history; ``base_metric`` is the base model's score
+    (step 0) and ``improved`` whether the kept checkpoint beats it."""
+    evaluations = [h for h in history if metric in h]
+    base = next((h[metric] for h in evaluations if h.get("step") == 0), None)
+    best = state.best_metric
+    return {"metric": metric, "best_metric": best, "base_metric": base,
+            "improved": None if base is None or best is None else bool(best > base),
+            "best_checkpoint": Path(state.best_model_checkpoint).name if state.best_model_checkpoint else None,
+            "history": [h for h in history if any(k.startswith("eval_") for k in h)]}
 
 
 def evaluate_saved(cfg: DictConfig, final: Path, base: ModelSpec, recipe: Recipe) -> list[dict]:
