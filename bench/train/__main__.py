@@ -23,6 +23,8 @@ def main(cfg: DictConfig) -> None:
     except BenchError as exc:
         log.error("%s", exc)
         sys.exit(2)
+    if summary.get("process_index"):  # another process of a multi-process run; the main one reports
+        return
     print(f"model: {summary['model_dir']}")
     records = summary.get("records", []) + summary.get("base_records", [])
     if records:

@@ -245,10 +245,14 @@ def train(cfg: DictConfig) -> dict:
     clock = ElapsedTime(elapsed_before(checkpoint))
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator,
                                          callbacks=[clock])
+    log.info("training on %s, %d process(es), %s, %d examples -> %s", device, args.world_size, precision["name"],
+             len(dataset), out)
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.perf_counter() - start
     final = out / "model"
+    if not trainer.is_world_process_zero():  # torchrun / accelerate: one process saves and evaluates
+        return {"model_dir": str(final), "process_index": args.process_index}
     model.save(str(final), safe_serialization=True)
     lineage = lineage_record(recipe, resolved, splits, train_specs, select_specs, trainer, len(dataset), device,
                              precision["name"], (clock.prior, seconds), resumed_from=checkpoint)

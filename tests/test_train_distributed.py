@@ -1,0 +1,35 @@
+"""The documented multi-process command (torchrun), run for real with two CPU processes (gloo)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import write_sick_like
+from tests.test_train import synthetic_rows
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_torchrun_two_processes_split_the_data_and_one_saves_and_evaluates(tiny_models, tmp_path):
+    data = tmp_path / "data" / "cdscorpus"
+    write_sick_like(data / "CDS_train.txt", synthetic_rows(256, 0))
+    write_sick_like(data / "CDS_trial.txt", synthetic_rows(80, 1))
+    write_sick_like(data / "CDS_test_annotated.txt", synthetic_rows(60, 5))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "bench.train",
+           "model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_r",
+           "data.check_rows=false", f"data.root={tmp_path / 'data'}", f"train.output_dir={tmp_path / 'models'}",
+           "train.batch_size=16", "train.eval_steps=4", "train.evaluate_base=false", f"results_dir={tmp_path / 'res'}",
+           "encode.progress=false", f"hydra.run.dir={tmp_path / 'hydra'}", f"cache.dir={tmp_path / 'cache'}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (lineage_file,) = (tmp_path / "models").glob("*/model/bench_lineage.json")
+    lineage = json.loads(lineage_file.read_text())
+    # one epoch of 256 pairs in batches of 16 per process: 8 steps with two processes (16 with one)
+    assert lineage["global_step"] == 8 and lineage["data"]["train_examples"] == 256
+    assert done.stdout.count("model: ") == 1  # the main process reports, the other returns quietly
+    results = list((tmp_path / "res").glob("*/*/sbert/cdsc_r.json"))
+    assert len(results) == 1
+    assert json.loads(results[0].read_text())["bench"]["model"]["lineage"]["global_step"] == 8
