@@ -11,8 +11,11 @@ Hydra parses the command line, :func:`rewrite_overrides`:
 
 from __future__ import annotations
 
+import argparse
+import logging
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bench.errors import BenchError, unknown_choice
@@ -56,11 +59,38 @@ def rewrite_overrides(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> list[st
 def launch(hydra_main) -> None:
     """Check and rewrite the command-line overrides, then start a Hydra entry point; a user error
     prints one line and exits with status 2."""
-    import sys
-
     try:
         sys.argv[1:] = rewrite_overrides(sys.argv[1:])
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     hydra_main()
+
+
+def run_job(job: Callable, cfg, log: logging.Logger):
+    """The work of a Hydra job. A :class:`BenchError` is logged as one line, without a traceback, and
+    the process exits with status 2; in a multirun the job returns None instead, so one bad
+    combination (e.g. sbert on a model without a pipeline) does not end the sweep."""
+    try:
+        return job(cfg)
+    except BenchError as exc:
+        log.error("%s", exc)
+        if _in_multirun():
+            return None
+        sys.exit(2)
+
+
+def _in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def command_parser(prog: str, doc: str | None, results: bool = False) -> argparse.ArgumentParser:
+    """The argument parser of a ``python -m bench.<tool>`` command: its module docstring as help and,
+    with ``results``, the shared ``--results`` option."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if results:
+        parser.add_argument("--results", default="results", help="bench results folder (default: results)")
+    return parser

@@ -8,16 +8,28 @@ difference in main score (A - B), its 95% interval and a two-sided p-value, as a
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from bench.cli import command_parser
 from bench.errors import BenchError, user_errors_exit_2
 from bench.results import pairs_path, read_pairs, read_result
 from bench.scoring import main_function
 from bench.stats import paired_bootstrap
+
+
+def paired_from_files(task_type: str, path_a: Path, path_b: Path, *, resamples: int = 10000, level: float = 0.95,
+                      seed: int = 0) -> dict:
+    """Paired bootstrap over the per-pair score files of two results (``<task>.pairs.npz``); a
+    :class:`BenchError` when a file is unreadable or the two were not scored on the same test pairs."""
+    pairs_a, targets_a = read_pairs(path_a)
+    pairs_b, targets_b = read_pairs(path_b)
+    if not np.array_equal(targets_a, targets_b):
+        raise BenchError(f"{path_a} and {path_b} hold different per-pair targets: not the same test pairs.")
+    return paired_bootstrap(main_function(task_type), pairs_a, pairs_b, targets_a, resamples=resamples, seed=seed,
+                            level=level)
 
 
 def compare(path_a: Path, path_b: Path, *, resamples: int = 10000, seed: int = 0) -> dict:
@@ -27,15 +39,9 @@ def compare(path_a: Path, path_b: Path, *, resamples: int = 10000, seed: int = 0
         raise BenchError(f"the results are for different tasks ({task_a} vs {task_b}).")
     if record_a.get("dataset_revision") != record_b.get("dataset_revision"):
         raise BenchError("the results were computed on different test data (dataset_revision differs).")
-    pairs_a, targets_a = read_pairs(pairs_path(path_a))
-    pairs_b, targets_b = read_pairs(pairs_path(path_b))
-    if not np.array_equal(targets_a, targets_b):
-        raise BenchError("the per-pair targets differ: not the same test pairs.")
-    main = main_function(record_a["bench"]["task_config"]["type"])
-    out = paired_bootstrap(main, pairs_a, pairs_b, targets_a, resamples=resamples, seed=seed)
-    out.update(task=task_a, metric=record_a["bench"]["main_score_name"],
-               a=main(pairs_a, targets_a), b=main(pairs_b, targets_b))
-    return out
+    out = paired_from_files(record_a["bench"]["task_config"]["type"], pairs_path(path_a), pairs_path(path_b),
+                            resamples=resamples, seed=seed)
+    return {**out, "task": task_a, "metric": record_a["bench"]["main_score_name"]}
 
 
 def to_markdown(result: dict, name_a: str, name_b: str) -> str:
@@ -49,8 +55,7 @@ def to_markdown(result: dict, name_a: str, name_b: str) -> str:
 
 @user_errors_exit_2
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser("python -m bench.compare", __doc__)
     parser.add_argument("a", type=Path)
     parser.add_argument("b", type=Path)
     parser.add_argument("--resamples", type=int, default=10000)

@@ -10,13 +10,13 @@ Each point is one result: x = bytes per vector (and dims), y = the task's main s
 
 from __future__ import annotations
 
-import argparse
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from bench.cli import command_parser
 from bench.errors import BenchError, user_errors_exit_2
 from bench.results import iter_results, write_text_atomic
 
@@ -122,10 +122,8 @@ def write_curves(results_dir: str | Path, model: str, out_dir: str | Path | None
 
 @user_errors_exit_2
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.curves", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser("python -m bench.curves", __doc__, results=True)
     parser.add_argument("--model", default="minilm", help="model name as recorded in results (default minilm)")
-    parser.add_argument("--results", default="results", help="results folder (default results)")
     parser.add_argument("--out", default=None, help="output folder (default RESULTS/curves)")
     args = parser.parse_args(argv)
     paths = write_curves(args.results, args.model, args.out)

@@ -13,13 +13,13 @@ MTEB ignores keys it does not know.
 
 from __future__ import annotations
 
-import argparse
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.cli import command_parser
 from bench.errors import BenchError, user_errors_exit_2
-from bench.results import iter_results, write_json_atomic
+from bench.results import iter_results, model_revision, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ MTEB_KEYS = ("dataset_revision", "task_name", "mteb_version", "scores", "evaluat
 
 def model_folder(model: dict) -> str:
     """MTEB's directory name for a model: the hub id with ``/`` replaced by ``__``."""
-    name = model.get("hub_id") or model.get("name_or_path") or model["name"]
+    name = model.get("hub_id") or model["name"]  # a local model (no hub id) by its name, not its path
     return str(name).replace("/", "__")
 
 
@@ -42,7 +42,7 @@ def export(results_dir: str | Path, out_dir: str | Path, strategy: str | None = 
         if meta.get("probe") or not record.get("task_name"):
             continue
         model = meta["model"]
-        revision = model.get("resolved_revision") or model.get("revision") or "no_revision_available"
+        revision = model_revision(model) or "no_revision_available"
         default = strategy or model.get("default_pooling")  # unknown: every strategy is an experiment
         folder = out / model_folder(model) / revision
         target = folder if meta["strategy"] == default else folder / "experiments" / meta["strategy"]
@@ -75,9 +75,7 @@ def merge_into(files: dict[Path, dict], target: Path, payload: dict) -> None:
 
 @user_errors_exit_2
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.export", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--results", default="results", help="bench results folder (default: results)")
+    parser = command_parser("python -m bench.export", __doc__, results=True)
     parser.add_argument("--out", required=True, help="folder for the MTEB layout")
     parser.add_argument("--strategy", default=None,
                         help="strategy exported as the model's main result (default: each model's default pooling)")

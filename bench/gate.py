@@ -14,7 +14,6 @@ Exit status: 0 pass, 1 regression or missing result, 2 usage or file errors.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.cli import command_parser
 from bench.errors import BenchError, user_errors_exit_2
 from bench.leaderboard.entries import entries_frame
 from bench.results import iter_results, write_json_atomic, write_text_atomic
@@ -130,9 +130,7 @@ def summary_markdown(report: pd.DataFrame) -> str:
 
 @user_errors_exit_2
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.gate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--results", default="results", help="results folder (default: results)")
+    parser = command_parser("python -m bench.gate", __doc__, results=True)
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--baseline", type=Path, help="baseline file to check against")
     mode.add_argument("--write-baseline", type=Path, help="record the current results as the baseline")

@@ -54,6 +54,15 @@ def build_record(*, task, split: str, scores: dict, main_score_name: str, datase
     })
 
 
+def model_revision(model: dict) -> str:
+    """The revision a model's results are filed under and shown as (``model`` is a result's model
+    provenance): the resolved hub commit or configured revision; for a local directory, which has no
+    revision, ``local-`` and the first 12 hex digits of its weights' SHA-256."""
+    if model.get("source") == "local" and model.get("weights_sha256"):
+        return f"local-{model['weights_sha256'][:12]}"
+    return model.get("resolved_revision") or model.get("revision") or ""
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     with atomic_file(path) as handle:
         handle.write(text)

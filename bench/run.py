@@ -39,6 +39,7 @@ from bench.provenance import git_commit, package_versions
 from bench.results import (
     OVERWRITE_POLICIES,
     build_record,
+    model_revision,
     pairs_path,
     result_path,
     reusable_result,
@@ -91,12 +92,6 @@ def load_pooling_config(name: str):
     if name not in group_choices("pooling"):
         raise unknown_choice("pooling (in encode.precompute)", name, group_choices("pooling"))
     return OmegaConf.load(CONF_DIR / "pooling" / f"{name}.yaml")
-
-
-def revision_folder(resolved: ResolvedModel) -> str:
-    if resolved.source == "local":
-        return f"local-{resolved.weights_sha256[:12]}"
-    return resolved.resolved_revision or resolved.spec.revision
 
 
 def _dataset_revision(split: PairData) -> str | None:
@@ -166,7 +161,7 @@ def run(cfg: DictConfig) -> list[dict]:
 
     resolved = resolve(model_spec)
     strategy = strategy_slug(pooling, compression)
-    paths = {spec.result_name: result_path(cfg.results_dir, model_spec.slug, revision_folder(resolved), strategy,
+    paths = {spec.result_name: result_path(cfg.results_dir, model_spec.slug, model_revision(resolved.provenance()), strategy,
                                            output_name(spec, probe)) for spec in specs}
     kept = existing_results(specs, data, paths, str(cfg.get("overwrite", "missing")))
     specs = [spec for spec in specs if spec.result_name not in kept]

@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.cli import command_parser
+
 ROOT = Path(__file__).resolve().parent.parent
 GRID = ["cls", "mean", "max", "mean_max", "first_last_avg", "{name:mean,fn:mean,layers:[-2]}"]
 
@@ -206,8 +208,7 @@ def _spawn(name: str, work: Path, data_root: str, batch: int) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.speed", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser("python -m bench.speed", __doc__)
     parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--out", default=None, help="also write the measurements as JSON here")

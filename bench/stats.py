@@ -34,10 +34,12 @@ def bootstrap_ci(main: MainFn, pairs: Pairs, targets: np.ndarray, *, resamples: 
 
 def paired_bootstrap(main: MainFn, pairs_a: Pairs, pairs_b: Pairs, targets: np.ndarray, *, resamples: int = 10000,
                      seed: int = 0, level: float = 0.95) -> dict:
-    """Difference main(a) - main(b) on the same pairs, its interval and a two-sided p-value."""
+    """Both main scores, the difference main(a) - main(b) on the same pairs, its interval and a two-sided
+    p-value."""
     rng = np.random.default_rng(seed)
     n = len(targets)
-    observed = main(pairs_a, targets) - main(pairs_b, targets)
+    score_a, score_b = main(pairs_a, targets), main(pairs_b, targets)
+    observed = score_a - score_b
     diffs = np.empty(resamples)
     for r in range(resamples):
         indices = rng.integers(0, n, n)
@@ -45,5 +47,6 @@ def paired_bootstrap(main: MainFn, pairs_a: Pairs, pairs_b: Pairs, targets: np.n
     tail = (1 - level) / 2 * 100
     low, high = np.nanpercentile(diffs, [tail, 100 - tail])
     p = min(1.0, 2 * min(np.mean(diffs <= 0), np.mean(diffs >= 0)))
-    return {"difference": float(observed), "low": float(low), "high": float(high), "level": level,
+    return {"a": float(score_a), "b": float(score_b), "difference": float(observed), "low": float(low),
+            "high": float(high), "level": level,
             "p_value": float(p), "resamples": resamples, "seed": seed}

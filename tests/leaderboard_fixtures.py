@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.results import pairs_path, result_path, write_json_atomic, write_pairs_atomic
+from bench.results import model_revision, pairs_path, result_path, write_json_atomic, write_pairs_atomic
 from bench.scoring import SCORERS
 
 TASKS = {"cdsc_r": ("sts", "CDSC-R"), "cdsc_e": ("pair_classification", "CDSC-E")}
@@ -45,7 +45,7 @@ def write_result(results: Path, model: str, strategy: str, task: str, pairs: dic
         "bench": {
             "schema_version": 1, "task": name, "main_score_name": scorer.main_score if not probe else "accuracy",
             "model": {"name": model, "revision": revision, "resolved_revision": revision, "source": source,
-                      "weights_sha256": weights, "hub_id": f"org/{model}",
+                      "weights_sha256": weights, "hub_id": None if source == "local" else f"org/{model}",
                       "default_pooling": "mean"},
             "pooling": {"slug": strategy.split("+")[0]}, "strategy": strategy,
             "compression": {"method": compression, "dims": dims, "bytes_per_vector": dims * 4},
@@ -56,8 +56,7 @@ def write_result(results: Path, model: str, strategy: str, task: str, pairs: dic
             **({"probe": probe} if probe else {}),
         },
     }
-    folder = f"local-{weights[:12]}" if source == "local" else revision  # as bench.run.revision_folder
-    path = result_path(results, model, folder, strategy, name)
+    path = result_path(results, model, model_revision(record["bench"]["model"]), strategy, name)
     write_json_atomic(path, record)
     write_pairs_atomic(pairs_path(path), pairs, targets)
     return path

@@ -89,6 +89,16 @@ def test_export_loads_in_mteb(results, tmp_path):
     assert {r.model_name for r in loaded.model_results} >= {"org/good", "org/weak"}
 
 
+def test_two_fine_tuned_models_of_one_name_export_apart(tmp_path):
+    targets = targets_for("cdsc_r")
+    for weights, noise in (("a" * 64, 0.3), ("b" * 64, 0.6)):
+        write_result(tmp_path / "res", "minilm-ft", "sbert", "cdsc_r", similarities("cdsc_r", targets, noise, 1),
+                     targets, revision="local", source="local", weights=weights)
+    written = export.export(tmp_path / "res", tmp_path / "mteb", strategy="sbert")
+    assert sorted(p.relative_to(tmp_path / "mteb").as_posix() for p in written) == [
+        f"results/minilm-ft/local-{'a' * 12}/CDSC-R.json", f"results/minilm-ft/local-{'b' * 12}/CDSC-R.json"]
+
+
 def test_undefined_current_score_fails(results, baseline, capsys):
     targets = targets_for("cdsc_r")
     constant = {k: np.zeros_like(targets) for k in ("cosine", "manhattan", "euclidean")}

@@ -34,7 +34,7 @@ def test_significance_is_cached(results, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("recomputed a cached comparison")
 
-    monkeypatch.setattr(significance, "paired_bootstrap", refuse)
+    monkeypatch.setattr(significance, "paired_from_files", refuse)
     second = build(results, resamples=200)
     pd.testing.assert_frame_equal(first.drop(columns="path"), second.drop(columns="path"))
 
@@ -62,7 +62,9 @@ def test_files_tables_and_probe_separation(results):
     md = paths["md"].read_text()
     assert "## Trained probes" in md and "cdsc_e.nli_probe" in md.split("## Trained probes")[1]
     assert "cdsc_e.nli_probe" not in md.split("## Trained probes")[0]  # probes stay out of the suite mean
-    assert "≈" in md and "**" in md and "[" in md
+    suite_md = md.split("## Suite (zero-shot)")[1].split("\n## ")[0]
+    assert " ≈ |" in suite_md and "| **" in suite_md  # marked cells in the table, not just the legend
+    assert suite_md.index("| twin") < suite_md.index("| weak")  # ordered by mean, as the CSV
     html = paths["html"].read_text()
     assert html.startswith("<!DOCTYPE html>") and 'id="heatmap"' in html and "<svg" in html
     assert "<link" not in html and " src=" not in html  # self-contained

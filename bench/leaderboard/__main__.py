@@ -7,18 +7,16 @@ to change the bootstrap settings of the significance marks).
 
 from __future__ import annotations
 
-import argparse
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.cli import command_parser
 from bench.leaderboard import write_leaderboard
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.leaderboard", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--results", default="results", help="results folder (default: results)")
+    parser = command_parser("python -m bench.leaderboard", __doc__, results=True)
     parser.add_argument("--out", default=None, help="where to write (default: the results folder)")
     parser.add_argument("--resamples", type=int, default=1000,
                         help="paired bootstrap resamples for the significance marks (0: no marks)")

@@ -10,20 +10,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.results import model_revision
+
 ROW_KEY = ["model", "revision", "strategy"]
 
 
 def result_kind(record: dict) -> str:
     """``zero-shot`` for similarity scoring, ``probe`` for a trained probe on frozen embeddings."""
     return "probe" if record["bench"].get("probe") else "zero-shot"
-
-
-def revision_label(model: dict) -> str:
-    """12 characters: the hub commit, or for a local directory ``local-`` and its weights' digest
-    (two fine-tuned models of the same name are two rows, as their result folders are two)."""
-    if model.get("source") == "local" and model.get("weights_sha256"):
-        return f"local-{model['weights_sha256'][:6]}"
-    return (model.get("resolved_revision") or model.get("revision") or "")[:12]
 
 
 def entry(path: Path, record: dict) -> dict:
@@ -39,7 +33,7 @@ def entry(path: Path, record: dict) -> dict:
     lineage = meta.get("lineage") or model.get("lineage") or {}
     return {
         "model": model["name"],
-        "revision": revision_label(model),
+        "revision": model_revision(model)[:12],  # local models: local-<weights digest>, so two are two rows
         "strategy": meta.get("strategy", meta["pooling"]["slug"]),
         "pooling": meta["pooling"]["slug"],
         "compression": compression.get("method", "none"),

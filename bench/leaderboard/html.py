@@ -12,7 +12,9 @@ from html import escape
 
 import pandas as pd
 
+from bench.leaderboard import tables
 from bench.leaderboard.entries import ROW_KEY
+from bench.leaderboard.tables import wide
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1200px;
@@ -91,23 +93,25 @@ def _shorten(text: str, width: int) -> str:
 
 
 def suite_section(entries: pd.DataFrame, kind: str, with_mean: bool, table_id: str) -> str:
-    part = entries[entries["kind"] == kind]
-    if part.empty:
+    """Rows, order and means of :func:`~bench.leaderboard.tables.wide`, with marked score cells."""
+    scores = wide(entries, kind, with_mean)
+    if scores.empty:
         return "<p>No results.</p>"
+    part = entries[entries["kind"] == kind]
     tasks = sorted(part["task"].unique())
+    by_key = {key: {row["task"]: row for _, row in group.iterrows()} for key, group in part.groupby(ROW_KEY)}
     rows = []
-    for key, group in part.groupby(ROW_KEY, sort=False):
-        by_task = {row["task"]: row for _, row in group.iterrows()}
+    for _, line in scores.iterrows():
+        key = tuple(line[k] for k in ROW_KEY)
         cells = [_td(str(k)) for k in key]
-        cells += [_score_td(by_task[t]) if t in by_task else _td("", "-1e9", "num") for t in tasks]
+        cells += [_score_td(by_key[key][t]) if t in by_key[key] else _td("", "-1e9", "num") for t in tasks]
         if with_mean:
-            mean = group["score"].mean()
-            cells += [_td(*_num(mean), css="num"), _td(str(len(group)), str(len(group)), "num")]
-        rows.append((group["score"].mean(), cells))
-    rows.sort(key=lambda item: -item[0] if pd.notna(item[0]) else 1e9)
+            present = len(by_key[key])
+            cells += [_td(*_num(line["mean"] / 100), css="num"), _td(str(present), str(present), "num")]
+        rows.append(cells)
     headers = [("model", False), ("revision", False), ("strategy", False)] + [(t, True) for t in tasks]
     headers += [("mean", True), ("tasks", True)] if with_mean else []
-    return _table(headers, [cells for _, cells in rows], table_id)
+    return _table(headers, rows, table_id)
 
 
 def task_section(task: str, group: pd.DataFrame, level: float) -> str:
@@ -193,12 +197,7 @@ def provenance_section(entries: pd.DataFrame) -> str:
 def render_html(entries: pd.DataFrame, *, level: float = 0.95, title: str = "bench leaderboard",
                 marks: bool = True) -> str:
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    legend = ("Main scores x100: cosine Spearman for STS tasks, max average precision for pair classification "
-              "(MTEB definitions); accuracy (NLI) and Spearman (relatedness) for trained probes. Bold: best on the task; "
-              f"≈: not significantly worse than the best (paired bootstrap over the same test pairs, {level:.0%} "
-              "interval of the difference reaches 0). Click a column header to sort.")
-    if not marks:
-        legend += " Significance marks were not computed for this rebuild: run python -m bench.leaderboard."
+    legend = tables.legend(level, marks) + " Click a column header to sort."
     sections: list[tuple[str, str, str]] = []
     if not entries.empty:
         sections.append(("suite", "Suite average (zero-shot tasks)", suite_section(entries, "zero-shot", True, "suite")))

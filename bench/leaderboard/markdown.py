@@ -5,13 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from bench.leaderboard.entries import ROW_KEY
-from bench.leaderboard.tables import to_markdown
-
-LEGEND = ("Main scores x100: cosine Spearman for STS tasks, max average precision for pair classification "
-          "(MTEB definitions); accuracy (NLI) and Spearman (relatedness) for trained probes. `mean` averages the "
-          "zero-shot tasks present in the row. **Bold**: best on the task. `≈`: not significantly worse than the "
-          "best (paired bootstrap over the same test pairs, {level:.0%} interval of the difference reaches 0).\n")
-NO_MARKS = "\nSignificance marks were not computed for this rebuild: run `python -m bench.leaderboard`.\n"
+from bench.leaderboard.tables import legend, to_markdown, wide
 
 
 def mark(row) -> str:
@@ -25,17 +19,17 @@ def mark(row) -> str:
 
 
 def marked_wide(entries: pd.DataFrame, kind: str, with_mean: bool) -> pd.DataFrame:
+    """:func:`~bench.leaderboard.tables.wide` with marked score cells (same rows, order and mean)."""
+    scores = wide(entries, kind, with_mean)
+    if scores.empty:
+        return scores
     part = entries[entries["kind"] == kind]
-    if part.empty:
-        return pd.DataFrame()
     cells = part.assign(cell=[mark(row) for _, row in part.iterrows()])
     table = cells.pivot_table(index=ROW_KEY, columns="task", values="cell", aggfunc="last").fillna("")
     table.columns.name = None
-    if with_mean:
-        means = part.pivot_table(index=ROW_KEY, columns="task", values="score", aggfunc="last").mean(axis=1) * 100
-        table["mean"] = means
-        table = table.sort_values("mean", ascending=False)
-    return table.reset_index()
+    table = table.reset_index()
+    return scores[ROW_KEY].merge(table, on=ROW_KEY, how="left").assign(
+        **({"mean": scores["mean"].to_numpy()} if with_mean else {}))
 
 
 def task_table(group: pd.DataFrame, level: float) -> pd.DataFrame:
@@ -53,7 +47,7 @@ def task_table(group: pd.DataFrame, level: float) -> pd.DataFrame:
 
 def render_markdown(entries: pd.DataFrame, *, level: float = 0.95, title: str = "bench leaderboard",
                     marks: bool = True) -> str:
-    parts = [f"# {title}\n", LEGEND.format(level=level) + ("" if marks else NO_MARKS)]
+    parts = [f"# {title}\n", legend(level, marks) + "\n"]
     if entries.empty:
         return "\n".join([*parts, "_no results_\n"])
     parts += ["## Suite (zero-shot)\n", to_markdown(marked_wide(entries, "zero-shot", True))]

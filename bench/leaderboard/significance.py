@@ -17,13 +17,11 @@ import json
 import logging
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from bench.compare import paired_from_files
 from bench.errors import BenchError
-from bench.results import pairs_path, read_pairs, write_json_atomic
-from bench.scoring import main_function
-from bench.stats import paired_bootstrap
+from bench.results import pairs_path, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -93,13 +91,7 @@ def compare_with_best(entries: pd.DataFrame, results_dir: str | Path, *, resampl
 
 def _paired(task_type: str, path: Path, best_path: Path, resamples: int, level: float, seed: int) -> dict | None:
     try:
-        pairs, targets = read_pairs(path)
-        best_pairs, best_targets = read_pairs(best_path)
+        return paired_from_files(task_type, path, best_path, resamples=resamples, level=level, seed=seed)
     except BenchError as exc:
-        log.warning("no significance mark: %s", exc)
+        log.info("no significance mark: %s", exc)
         return None
-    if not np.array_equal(targets, best_targets):
-        log.info("%s and %s were scored on different test pairs; no significance mark.", path, best_path)
-        return None
-    return paired_bootstrap(main_function(task_type), pairs, best_pairs, targets, resamples=resamples, seed=seed,
-                            level=level)

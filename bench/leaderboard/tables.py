@@ -25,6 +25,17 @@ def wide(entries: pd.DataFrame, kind: str = "zero-shot", with_mean: bool = True)
     return table.reset_index()
 
 
+def legend(level: float, marks: bool) -> str:
+    """What the leaderboard's numbers and marks mean (one text for the Markdown and the HTML page)."""
+    text = ("Main scores x100: cosine Spearman for STS tasks, max average precision for pair classification "
+            "(MTEB definitions); accuracy (NLI) and Spearman (relatedness) for trained probes. mean: average of "
+            "the zero-shot tasks present in the row. Bold: best on the task. ≈: not significantly worse than the "
+            f"best (paired bootstrap over the same test pairs, {level:.0%} interval of the difference reaches 0).")
+    if not marks:
+        text += " Significance marks were not computed for this rebuild: run python -m bench.leaderboard."
+    return text
+
+
 def scores_frame(records: list[dict]) -> pd.DataFrame:
     """The table a run prints: zero-shot tasks with their mean, or (a probe run) probe scores, no mean."""
     entries = entries_frame([("", record) for record in records])

@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 import logging
-import sys
 
 import hydra
 from omegaconf import DictConfig
-
-from bench.errors import BenchError
 
 log = logging.getLogger("bench.train")
 
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="finetune")
 def main(cfg: DictConfig) -> None:
+    from bench.cli import run_job
     from bench.leaderboard.tables import scores_frame, to_markdown
     from bench.train.loop import train
 
-    try:
-        summary = train(cfg)
-    except BenchError as exc:
-        log.error("%s", exc)
-        sys.exit(2)
-    if summary.get("process_index"):  # another process of a multi-process run; the main one reports
+    summary = run_job(train, cfg, log)
+    if summary is None or summary.get("process_index"):  # failed in a sweep, or not the reporting process
         return
     print(f"model: {summary['model_dir']}")
     records = summary.get("records", []) + summary.get("base_records", [])

@@ -14,13 +14,13 @@ wall time, ratio and scores.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.cli import command_parser
 from bench.scoring.sts import score_sts
 from bench.tasks import load_task, task_specs
 
@@ -95,8 +95,7 @@ def bench_train(data_root: str, max_pairs: int | None, batch_size: int, work: Pa
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.train.speed", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_parser("python -m bench.train.speed", __doc__)
     parser.add_argument("--data-root", required=True)
     parser.add_argument("--max-pairs", type=int, default=None, help="train on the first N shuffled pairs only")
     parser.add_argument("--batch-size", type=int, default=32)
