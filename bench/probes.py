@@ -116,10 +116,17 @@ def probe_metrics(kind: str, targets: np.ndarray, predictions: np.ndarray) -> di
     return {"pearson": float(pearsonr(predictions, targets)[0]), "spearman": float(spearmanr(predictions, targets)[0])}
 
 
+def main_metric(kind: str, targets: np.ndarray, predictions: np.ndarray) -> float:
+    """The main score alone (accuracy, or Spearman), as in :func:`probe_metrics`: it runs once per
+    grid value and once per bootstrap resample, where the other metrics would be wasted work."""
+    if kind == "classification":
+        return float(np.mean(np.asarray(targets) == np.asarray(predictions)))
+    return float(spearmanr(predictions, targets)[0])
+
+
 def main_from_pairs(kind: str):
     """The probe's main score from stored per-pair predictions (for bootstrap and paired tests)."""
-    key = MAIN_SCORES[kind]
-    return lambda pairs, targets: probe_metrics(kind, targets, pairs["prediction"])[key]
+    return lambda pairs, targets: main_metric(kind, targets, pairs["prediction"])
 
 
 @dataclass(frozen=True)
@@ -144,7 +151,7 @@ def fit_and_score(spec: ProbeSpec, train: tuple[np.ndarray, np.ndarray], validat
     best = None
     for strength in spec.grid:
         model = _model(spec, strength, seed).fit(x_train, y_train)
-        score = probe_metrics(spec.kind, y_val, model.predict(x_val))[main]
+        score = main_metric(spec.kind, y_val, model.predict(x_val))
         by_value[strength] = score
         log.info("probe %s: %s=%g -> validation %s %.4f", spec.name,
                  "C" if spec.kind == "classification" else "alpha", strength, main, score)

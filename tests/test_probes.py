@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bench.errors import BenchError
-from bench.probes import ProbeSpec, fit_and_score, label_indices, pair_features
+from bench.probes import ProbeSpec, fit_and_score, label_indices, main_from_pairs, pair_features, probe_metrics
 from bench.run import run
 
 NLI = ProbeSpec(name="nli", kind="classification", tasks=("cdsc_e",), labels=("NEUTRAL", "CONTRADICTION", "ENTAILMENT"),
@@ -19,6 +19,16 @@ def test_pair_features_are_u_v_absdiff_prod():
     v = np.array([[3.0, 0.5]], dtype=np.float32)
     assert pair_features(u, v).tolist() == [[1.0, -2.0, 3.0, 0.5, 2.0, 2.5, 3.0, -1.0]]
     assert pair_features(u, v, ("absdiff",)).tolist() == [[2.0, 2.5]]
+
+
+def test_main_score_alone_equals_the_full_metrics():
+    rng = np.random.default_rng(3)
+    classes, predicted = rng.integers(0, 3, 200).astype(float), rng.integers(0, 3, 200).astype(float)
+    assert main_from_pairs("classification")({"prediction": predicted}, classes) == pytest.approx(
+        probe_metrics("classification", classes, predicted)["accuracy"])
+    gold, guess = rng.normal(size=200), rng.normal(size=200)
+    assert main_from_pairs("regression")({"prediction": guess}, gold) == pytest.approx(
+        probe_metrics("regression", gold, guess)["spearman"])
 
 
 def separable_nli(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -49,7 +49,8 @@ def score_sets(sets: list[ValidationSet], vectors: np.ndarray, index: dict[str, 
     for part in sets:
         e1 = vectors[[index[s] for s in part.sentence1]]
         e2 = vectors[[index[s] for s in part.sentence2]]
-        scores[f"{part.name}_main_score"] = float(SCORERS[part.type](e1, e2, part.targets)["main_score"])
+        scorer = SCORERS[part.type]  # the main score alone: no other metric is computed at each evaluation
+        scores[f"{part.name}_main_score"] = float(scorer.main(scorer.pair_scores(e1, e2), part.targets))
     if len(sets) > 1:
         scores[MEAN] = float(np.mean(list(scores.values())))
     return scores
