@@ -139,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--allow-missing", action="store_true", help="a baseline entry without a result only warns")
     parser.add_argument("--summary", type=Path, default=None, help="also write the Markdown summary here")
     args = parser.parse_args(argv)
+    if args.max_drop is not None and not args.max_drop >= 0:
+        parser.error(f"--max-drop must be >= 0 (a drop in main score, e.g. 0.01), got {args.max_drop}")
     if args.write_baseline:
         baseline = make_baseline(args.results)
         write_json_atomic(args.write_baseline, baseline)

@@ -157,6 +157,8 @@ def run(cfg: DictConfig) -> list[dict]:
     check_rows = bool(cfg.data.get("check_rows", True))
     data: dict[str, dict[str, PairData]] = {spec.result_name: load_task(spec, root, check_rows=check_rows)
                                             for spec in specs}
+    if probe is not None:
+        check_probe_splits(probe, specs, data)
     fits = {spec.result_name: fit_split_for(spec, data, compression) for spec in specs} if compression.active else {}
 
     resolved = resolve(model_spec)
@@ -304,6 +306,15 @@ def probe_tasks(probe: ProbeSpec, specs: list[TaskSpec]) -> list[TaskSpec]:
     return chosen
 
 
+def check_probe_splits(probe: ProbeSpec, specs: list[TaskSpec], data: dict[str, dict[str, PairData]]) -> None:
+    """Before any encoding: a probe needs train and validation beside the evaluated split."""
+    for spec in specs:
+        missing = [name for name in splits_to_encode(spec, probe) if name not in data[spec.result_name]]
+        if missing:
+            raise BenchError(f"probe={probe.name} needs the {', '.join(missing)} split(s) of {spec.result_name}, which "
+                             f"this data source lacks (hub copies hold test only); set data.root to the original files.")
+
+
 def split_vectors(encoded: Encoded, pooling: PoolingSpec, compressor: Compressor, described: dict,
                   part: PairData) -> tuple[np.ndarray, np.ndarray]:
     """Both sides of a split's pairs: cached vectors of the strategy, compressed as configured."""
@@ -379,10 +390,6 @@ def evaluate_probe(spec: TaskSpec, splits: dict[str, PairData], encoded: Encoded
                    seed: int = 0) -> tuple[dict, tuple[dict, np.ndarray]]:
     """Fit the probe on train, choose its regularisation on validation, score it on test."""
     start = time.perf_counter()
-    missing = [name for name in (*PROBE_SPLITS, spec.eval_split) if name not in splits]
-    if missing:
-        raise BenchError(f"probe={probe.name} needs the {', '.join(missing)} split(s) of {spec.result_name}, which this "
-                         f"data source lacks (hub copies hold test only); set data.root to the original files.")
     dims = encoded.lookup(pooling.slug, splits[spec.eval_split].sentence1[:1]).shape[1]
     compressor, described = fitted_for_task(encoded, pooling, compression, fit, dims, spec.result_name)
 

@@ -99,6 +99,12 @@ def test_two_fine_tuned_models_of_one_name_export_apart(tmp_path):
         f"results/minilm-ft/local-{'a' * 12}/CDSC-R.json", f"results/minilm-ft/local-{'b' * 12}/CDSC-R.json"]
 
 
+def test_negative_max_drop_is_refused(results, baseline, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_gate(results, baseline, capsys, "--max-drop", "-0.5")
+    assert exit_info.value.code == 2 and "--max-drop must be >= 0" in capsys.readouterr().err
+
+
 def test_undefined_current_score_fails(results, baseline, capsys):
     targets = targets_for("cdsc_r")
     constant = {k: np.zeros_like(targets) for k in ("cosine", "manhattan", "euclidean")}

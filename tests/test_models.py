@@ -129,3 +129,13 @@ def test_device_choice():
             pick_device("cuda")
         assert pick_dtype("cpu", half=True) == torch.float32  # half precision only on GPU
     assert pick_dtype("cpu", half=False) == torch.float32
+
+
+def test_corrupt_lineage_file_is_a_clear_error(tiny_models, tmp_path):
+    import shutil
+
+    model_dir = shutil.copytree(tiny_models["bert"], tmp_path / "fine-tuned")
+    (model_dir / loading.LINEAGE_FILE).write_text("{truncated", encoding="utf-8")
+    resolved = loading.resolve(ModelSpec(name="ft", name_or_path=str(model_dir), max_seq_length=32))
+    with pytest.raises(BenchError, match="bench_lineage.json is unreadable"):
+        resolved.provenance()

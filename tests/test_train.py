@@ -144,6 +144,11 @@ def test_bad_numbers_in_a_recipe_are_clear_errors():
     with pytest.raises(BenchError, match="matryoshka must list integer"):
         Recipe.from_config({**base, "matryoshka": ["big"]})
     assert Recipe.from_config({**base, "learning_rate": "1e-4"}).learning_rate == 1e-4
+    for key, value, expected in (("max_train_pairs", -5, "integer >= 1"), ("warmup_ratio", 1.5, r"\[0, 1\)"),
+                                 ("learning_rate", 0.0, "> 0"), ("save_total_limit", 0, ">= 1"),
+                                 ("batch_size", 1, ">= 2")):
+        with pytest.raises(BenchError, match=f"train.{key}={value} is not valid: expected .*{expected}"):
+            Recipe.from_config({**base, key: value})
 
 
 def test_precision_auto_uses_bf16_only_where_the_hardware_has_it(monkeypatch):

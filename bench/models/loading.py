@@ -63,7 +63,11 @@ class ResolvedModel:
         }
         lineage = self.path / LINEAGE_FILE
         if lineage.is_file():  # a model fine-tuned by bench.train: base model, data, loss, epochs
-            out["lineage"] = json.loads(lineage.read_text(encoding="utf-8"))
+            try:
+                out["lineage"] = json.loads(lineage.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise BenchError(f"{lineage} is unreadable ({exc}); it records what this model was fine-tuned from: "
+                                 f"restore it from the training run, or delete it to evaluate without lineage.") from None
         return out
 
     def cache_key(self, strategy: dict, dtype: str) -> dict:

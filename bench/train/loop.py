@@ -34,6 +34,16 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 NUMERIC = {"epochs": float, "batch_size": int, "learning_rate": float, "warmup_ratio": float, "weight_decay": float,
            "eval_steps": int, "max_steps": int, "seed": int, "save_total_limit": int, "max_train_pairs": int}
 POOLINGS = ("mean", "cls", "max")
+#: Valid ranges of the numeric recipe fields (checked before any data or model is loaded).
+RANGES = (
+    ("batch_size", lambda v: v >= 2, "an integer >= 2 (pair losses need two examples per batch)"),
+    ("eval_steps", lambda v: v >= 1, "an integer >= 1"),
+    ("learning_rate", lambda v: v > 0, "a number > 0"),
+    ("warmup_ratio", lambda v: 0 <= v < 1, "a fraction of the training steps in [0, 1)"),
+    ("weight_decay", lambda v: v >= 0, "a number >= 0"),
+    ("save_total_limit", lambda v: v >= 1, "an integer >= 1 (the best checkpoint must be kept)"),
+    ("max_train_pairs", lambda v: v >= 1, "null (all pairs) or an integer >= 1"),
+)
 
 
 @dataclass(frozen=True)
@@ -70,9 +80,10 @@ class Recipe:
             raise unknown_choice("train.precision", self.precision, PRECISIONS)
         if self.pooling not in POOLINGS:
             raise unknown_choice("train.pooling (for a raw encoder)", self.pooling, POOLINGS)
-        for key, value, low in (("batch_size", self.batch_size, 2), ("eval_steps", self.eval_steps, 1)):
-            if value < low:
-                raise BenchError(f"train.{key}={value} is not valid: expected an integer >= {low}.")
+        for key, valid, expected in RANGES:
+            value = getattr(self, key)
+            if value is not None and not valid(value):
+                raise BenchError(f"train.{key}={value} is not valid: expected {expected}.")
         if not (self.epochs > 0 or self.max_steps > 0):
             raise BenchError("train.epochs must be > 0 (or set train.max_steps).")
         if not self.tasks or not self.select_on:
