@@ -18,11 +18,33 @@ log = logging.getLogger("bench")
 def main(cfg: DictConfig) -> None:
     from bench.cli import run_job
     from bench.leaderboard.tables import scores_frame, to_markdown
-    from bench.run import run
+    from bench.reference import comparison_markdown
+    from bench.run import preflight, run
 
+    if cfg.get("preflight"):
+        report = run_job(preflight, cfg, log)
+        if report is not None:
+            print(preflight_text(report), flush=True)
+        return
     records = run_job(run, cfg, log)
     if records is not None:
         print(to_markdown(scores_frame(records), digits=2), flush=True)
+        published = comparison_markdown(records)
+        if published:
+            print(published, flush=True)
+
+
+def preflight_text(report: dict) -> str:
+    """What ``preflight=true`` found, one line for the model and one per task."""
+    pipeline = " -> ".join(report["pipeline"]) if report["pipeline"] else "no sbert pipeline used"
+    lines = [f"OK {report['model']} @ {report['revision']} ({report['source']}): {report['weights']} weights "
+             f"{', '.join(report['weight_files'])}; {report['tokenizer']}; {pipeline}; strategy {report['strategy']}"
+             f"; prompts {report['prompts'] or 'none'}"]
+    for task, splits in report["data"].items():
+        parts = [f"{name} {info['rows']} ({info['kind']} {info.get('revision') or (info.get('sha256') or '')[:12]})"
+                 for name, info in splits.items()]
+        lines.append(f"   {task}: " + ", ".join(parts))
+    return "\n".join(lines)
 
 
 def entry() -> None:

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from bench.cache import CacheNamespace
 from bench.errors import BenchError
 from bench.models.spec import PoolingSpec
-from bench.pooling import pool_many
+from bench.pooling import check_layers, pool_many
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,10 @@ class HiddenStateBackend:
         self.tokenizer, self.model, self.device = tokenizer, model, device
         self.max_length = max_length
         self.strategies = list(strategies)
+        layers = getattr(model.config, "num_hidden_layers", None)
+        if isinstance(layers, int):  # a layer the model lacks fails now, not in the first batch
+            for strategy in self.strategies:
+                check_layers(strategy.layers, layers + 1)
 
     def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
         ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]

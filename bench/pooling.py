@@ -67,21 +67,25 @@ def get_pooler(name: str) -> PoolFn:
     return POOLERS[name]
 
 
-def select_layers(hidden_states: Sequence[torch.Tensor], layers: Sequence[int]) -> torch.Tensor:
-    """Average the chosen hidden-state tensors token-wise.
-
-    ``hidden_states`` is the tuple returned with ``output_hidden_states=True`` (length
-    ``num_layers + 1``). Indices follow Python semantics, so ``-1`` is the last layer.
-    """
+def check_layers(layers: Sequence[int], n: int) -> None:
+    """Layer indices must exist among a model's ``n`` hidden states (checked when the model loads)."""
     if not layers:
         raise BenchError("pooling.layers must name at least one hidden layer, e.g. [-1].")
-    n = len(hidden_states)
     for index in layers:
         if not -n <= index < n:
             raise BenchError(
                 f"pooling.layers has {index}, but the model has {n} hidden states "
                 f"(valid indices: {-n}..{n - 1}; 0 is the embedding layer, -1 the last layer)."
             )
+
+
+def select_layers(hidden_states: Sequence[torch.Tensor], layers: Sequence[int]) -> torch.Tensor:
+    """Average the chosen hidden-state tensors token-wise.
+
+    ``hidden_states`` is the tuple returned with ``output_hidden_states=True`` (length
+    ``num_layers + 1``). Indices follow Python semantics, so ``-1`` is the last layer.
+    """
+    check_layers(layers, len(hidden_states))
     if len(layers) == 1:
         return hidden_states[layers[0]]
     return torch.stack([hidden_states[i] for i in layers]).mean(dim=0)

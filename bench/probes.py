@@ -95,6 +95,9 @@ def label_indices(raw_labels: Sequence[str], labels: Sequence[str], where: str) 
                          f"(set data.root; hub copies hold binary labels only).")
     index = {label: i for i, label in enumerate(labels)}
     unknown = sorted(set(raw_labels) - set(index))
+    if unknown and set(raw_labels) <= {"0", "1"}:
+        raise BenchError(f"{where} has binary labels (1 = {labels[-1]}, 0 = the rest), as the hub copies do; the "
+                         f"3-way probe needs {', '.join(labels)}: set data.root to the original files.")
     if unknown:
         raise BenchError(f"{where} has labels {unknown} that the probe does not know; valid: {', '.join(labels)}.")
     return np.fromiter((index[label] for label in raw_labels), dtype=np.int64, count=len(raw_labels))

@@ -7,11 +7,13 @@ loaded: bad data fails fast, and no result file is written for a run that failed
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import platform
 import random
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -49,7 +51,7 @@ from bench.results import (
 from bench.scoring import MAIN_SCORES, SCORERS, main_function
 from bench.scoring.pair_classification import heldout_metrics
 from bench.stats import bootstrap_ci
-from bench.tasks import TaskSpec, load_task, task_specs
+from bench.tasks import TaskSpec, load_task, mteb_data, task_specs
 
 log = logging.getLogger(__name__)
 
@@ -138,9 +140,23 @@ def check_settings(cfg: DictConfig) -> None:
         raise unknown_choice("overwrite policy", policy, OVERWRITE_POLICIES)
 
 
-def run(cfg: DictConfig) -> list[dict]:
+@dataclass
+class Plan:
+    """Everything a run needs before any vector is computed: settings checked, data read and validated,
+    model resolved (downloaded, weights and tokenizer files present)."""
+
+    model_spec: ModelSpec
+    pooling: PoolingSpec
+    compression: CompressionSpec
+    probe: ProbeSpec | None
+    specs: list[TaskSpec]
+    data: dict[str, dict[str, PairData]]
+    fits: dict[str, PairData]
+    resolved: ResolvedModel
+
+
+def plan(cfg: DictConfig) -> Plan:
     check_settings(cfg)
-    seed_everything(int(cfg.seed))
     model_spec = ModelSpec.from_config(cfg.model)
     pooling = PoolingSpec.from_config(cfg.pooling)
     if pooling.uses_pipeline and not model_spec.has_sbert:
@@ -160,8 +176,49 @@ def run(cfg: DictConfig) -> list[dict]:
     if probe is not None:
         check_probe_splits(probe, specs, data)
     fits = {spec.result_name: fit_split_for(spec, data, compression) for spec in specs} if compression.active else {}
+    return Plan(model_spec, pooling, compression, probe, specs, data, fits, resolve(model_spec))
 
-    resolved = resolve(model_spec)
+
+def preflight(cfg: DictConfig) -> dict:
+    """Resolve the run's data and model (downloads included) and load the model as the run would,
+    without encoding anything, so that a sweep's failures show up in seconds. Every problem is
+    collected and reported together (a BenchError listing them); otherwise a report of what was found."""
+    check_settings(cfg)
+    model_spec = ModelSpec.from_config(cfg.model)
+    pooling = PoolingSpec.from_config(cfg.pooling)
+    problems: list[str] = []
+    data: dict[str, dict] = {}
+    for spec in task_specs(cfg.task):
+        try:
+            parts = load_task(spec, cfg.data.root, check_rows=bool(cfg.data.get("check_rows", True)))
+        except BenchError as exc:
+            problems.append(str(exc))
+            continue
+        data[spec.result_name] = {name: {"rows": len(part), **{k: part.source.get(k) for k in (
+            "kind", "path", "revision", "sha256")}} for name, part in parts.items()}
+    report = {"model": model_spec.name, "strategy": pooling.slug, "prompts": dict(model_spec.prompts), "data": data}
+    try:
+        if pooling.uses_pipeline and not model_spec.has_sbert:
+            raise BenchError(f"model '{model_spec.name}' has no sentence-transformers pipeline (pooling=sbert).")
+        resolved = resolve(model_spec)
+        backend = build_backend(resolved, companions(pooling, cfg.encode.get("precompute")), "cpu", torch.float32)
+        report.update(source=resolved.source, revision=resolved.resolved_revision or model_spec.revision,
+                      weights=resolved.weights.format, weight_files=list(resolved.weights.files),
+                      tokenizer=type(backend.model.tokenizer if pooling.uses_pipeline else backend.tokenizer).__name__,
+                      pipeline=[type(m).__name__ for m in backend.model] if pooling.uses_pipeline else None)
+    except BenchError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise BenchError(f"preflight of {model_spec.name} / {pooling.slug} found {len(problems)} problem(s):\n  - "
+                         + "\n  - ".join(problems))
+    return report
+
+
+def run(cfg: DictConfig) -> list[dict]:
+    planned = plan(cfg)
+    seed_everything(int(cfg.seed))
+    model_spec, pooling, compression, probe = planned.model_spec, planned.pooling, planned.compression, planned.probe
+    specs, data, fits, resolved = planned.specs, planned.data, planned.fits, planned.resolved
     strategy = strategy_slug(pooling, compression)
     paths = {spec.result_name: result_path(cfg.results_dir, model_spec.slug, model_revision(resolved.provenance()), strategy,
                                            output_name(spec, probe)) for spec in specs}
@@ -180,45 +237,56 @@ def run(cfg: DictConfig) -> list[dict]:
     log.info("model %s (%s) on %s, strategy %s", model_spec.name, resolved.path, device, pooling.slug)
     computed = companions(pooling, cfg.encode.get("precompute"))
     cache = EmbeddingCache(cfg.cache.dir, enabled=bool(cfg.cache.enabled))
-    namespaces = {s.slug: cache.namespace(resolved.cache_key(s.as_dict(), dtype_name)) for s in computed}
-
-    texts = [t for spec in specs for split in splits_to_encode(spec, probe)
-             for t in data[spec.result_name][split].sentences]
-    texts += [t for fit in fits.values() for t in fit.sentences]
     heldout = {spec.result_name: data[spec.result_name][spec.heldout_split] for spec in specs
                if spec.type == "pair_classification" and spec.heldout_split in data[spec.result_name]
                and cfg.get("scoring", {}).get("heldout_thresholds", True) and probe is None}
-    texts += [t for part in heldout.values() for t in part.sentences]
-    encoded = encode_distinct(
-        texts, lambda: build_backend(resolved, computed, device, dtype), strategies=[pooling.slug],
-        namespaces=namespaces, max_length=model_spec.max_seq_length, prefix=model_spec.prefix,
-        batch_size=int(cfg.encode.batch_size), progress=bool(cfg.encode.progress),
-    )
-    log.info("%d distinct of %d sentences: %d encoded in %.1fs, %d from the cache (%d truncated)",
-             encoded.n_distinct, encoded.n_input, encoded.n_encoded, encoded.seconds,
-             encoded.n_distinct - encoded.n_encoded, encoded.n_truncated)
+    # Each task is encoded with its prompt (model.prompts, by task type); tasks sharing a prompt share
+    # one deduplicated pass, and the model is loaded once for all of them (or never, on a warm cache).
+    groups: dict[str, list[str]] = {}
+    for spec in specs:
+        texts = [t for split in splits_to_encode(spec, probe) for t in data[spec.result_name][split].sentences]
+        texts += fits[spec.result_name].sentences if spec.result_name in fits else []
+        texts += heldout[spec.result_name].sentences if spec.result_name in heldout else []
+        groups.setdefault(model_spec.prompt(spec.type), []).extend(texts)
+    backend = functools.cache(lambda: build_backend(resolved, computed, device, dtype))
+    by_prompt: dict[str, Encoded] = {}
+    for prompt, texts in groups.items():
+        namespaces = {s.slug: cache.namespace(resolved.cache_key(s.as_dict(), dtype_name, prompt)) for s in computed}
+        by_prompt[prompt] = encoded = encode_distinct(
+            texts, backend, strategies=[pooling.slug], namespaces=namespaces, max_length=model_spec.max_seq_length,
+            prefix=prompt, batch_size=int(cfg.encode.batch_size), progress=bool(cfg.encode.progress))
+        log.info("%s%d distinct of %d sentences: %d encoded in %.1fs, %d from the cache (%d truncated)",
+                 f"prompt {prompt!r}: " if prompt else "", encoded.n_distinct, encoded.n_input, encoded.n_encoded,
+                 encoded.seconds, encoded.n_distinct - encoded.n_encoded, encoded.n_truncated)
 
     shared = {
         "model": resolved.provenance(),
         "pooling": {**pooling.as_dict(), "slug": pooling.slug},
         "strategy": strategy,
-        "encoding": {**encoded.stats(), "device": device, "dtype": dtype_name,
-                     "batch_size": int(cfg.encode.batch_size), "shared_by_tasks": [s.result_name for s in specs]},
         "versions": package_versions(),
         "git": git_commit(),
         "seed": int(cfg.seed),
         "overrides": _overrides(),
         "host": {"name": platform.node(), "pid": os.getpid()},
     }
+
+    def encoding(spec: TaskSpec) -> dict:
+        prompt = model_spec.prompt(spec.type)
+        return {**by_prompt[prompt].stats(), "prompt": prompt, "device": device, "dtype": dtype_name,
+                "batch_size": int(cfg.encode.batch_size),
+                "shared_by_tasks": [s.result_name for s in specs if model_spec.prompt(s.type) == prompt]}
+
     records = list(kept.values())
     for spec in specs:
+        encoded = by_prompt[model_spec.prompt(spec.type)]
+        task_shared = {**shared, "encoding": encoding(spec)}
         if probe is not None:
             record, (pairs, targets) = evaluate_probe(spec, data[spec.result_name], encoded, pooling, compression,
-                                                      fits.get(spec.result_name), shared, probe,
+                                                      fits.get(spec.result_name), task_shared, probe,
                                                       stats=cfg.get("stats"), seed=int(cfg.seed))
         else:
             record, (pairs, targets) = evaluate_task(spec, data[spec.result_name], encoded, pooling, compression,
-                                                     fits.get(spec.result_name), shared, stats=cfg.get("stats"),
+                                                     fits.get(spec.result_name), task_shared, stats=cfg.get("stats"),
                                                      seed=int(cfg.seed), heldout=heldout.get(spec.result_name))
         path = paths[spec.result_name]
         write_pairs_atomic(pairs_path(path), pairs, targets)
@@ -265,7 +333,7 @@ def fit_split_for(spec: TaskSpec, data: dict[str, dict[str, PairData]], compress
                          f"run it together with them, e.g. in the polish suite.")
     if compression.fit_split not in data[owner]:
         raise BenchError(f"compression needs the '{compression.fit_split}' split of {owner}, which this data source "
-                         f"lacks (hub copies hold test only); use data.root with the original files.")
+                         f"lacks; use data.root with the original files.")
     if owner == spec.result_name and compression.fit_split == spec.eval_split:
         raise BenchError(f"compression would be fitted on {owner}/{spec.eval_split}, the split being evaluated.")
     return data[owner][compression.fit_split]
@@ -312,7 +380,9 @@ def check_probe_splits(probe: ProbeSpec, specs: list[TaskSpec], data: dict[str, 
         missing = [name for name in splits_to_encode(spec, probe) if name not in data[spec.result_name]]
         if missing:
             raise BenchError(f"probe={probe.name} needs the {', '.join(missing)} split(s) of {spec.result_name}, which "
-                             f"this data source lacks (hub copies hold test only); set data.root to the original files.")
+                             f"this data source lacks; set data.root to the original files.")
+        for name in splits_to_encode(spec, probe):  # labels the probe cannot use fail now, not after encoding
+            probe_targets(probe, data[spec.result_name][name], f"{spec.result_name}/{name}")
 
 
 def split_vectors(encoded: Encoded, pooling: PoolingSpec, compressor: Compressor, described: dict,
@@ -348,6 +418,7 @@ def assemble_record(spec: TaskSpec, splits: dict[str, PairData], scores: dict, m
         **shared,
         "compression": described,
         "task_config": {"name": spec.name, "type": task_type, "lang": spec.lang, "eval_split": spec.eval_split},
+        "mteb_data": mteb_data(spec, split),
         "data": {part_name: part.source for part_name, part in splits.items()},
         "scoring_seconds": round(seconds, 3),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -39,6 +39,10 @@ class TaskSpec:
     rows: dict[str, int] = field(default_factory=dict)
     heldout_split: str = "validation"  # where pair classification picks its held-out thresholds
     description: str = ""
+    #: SHA-256 of original files (by split) whose content is the hub copy's at hub.revision, so that their
+    #: results are compared with numbers published on that copy (bench.reference).
+    same_as_hub: dict[str, str] = field(default_factory=dict)
+    differs_from_hub: str = ""  # why the original files are not the hub copy's data, when that is known
 
     def __post_init__(self) -> None:
         if self.type not in SCORERS:
@@ -85,6 +89,8 @@ def spec_from_config(cfg: DictConfig | dict) -> TaskSpec:
             eval_split=c.get("eval_split", "test"),
             rows={str(k): int(v) for k, v in (c.get("rows") or {}).items()},
             description=c.get("description", ""),
+            same_as_hub={str(k): str(v) for k, v in (c.get("same_as_hub") or {}).items()},
+            differs_from_hub=str(c.get("differs_from_hub") or ""),
         )
     except KeyError as exc:
         raise BenchError(f"task config '{c.get('name', '?')}' lacks the key {exc}.") from None
@@ -95,6 +101,19 @@ def task_specs(task_cfg: DictConfig) -> list[TaskSpec]:
     if "tasks" in task_cfg:
         return [spec_from_config(member) for member in task_cfg.tasks.values()]
     return [spec_from_config(task_cfg)]
+
+
+def mteb_data(spec: TaskSpec, split: PairData) -> dict:
+    """Which published test data a split is: the hub copy MTEB evaluates on (read from the hub, or a local
+    file declared identical to it), or none."""
+    source = split.source
+    if source.get("kind") == "hub":
+        return {"dataset": source["path"], "revision": source["revision"], "via": "hub"}
+    if source.get("sha256") and spec.same_as_hub.get(spec.eval_split) == source["sha256"]:
+        return {"dataset": spec.hub.path, "revision": spec.hub.revision, "via": "local file with the same content"}
+    return {"dataset": None, "revision": None,
+            "note": spec.differs_from_hub or f"local test file {Path(source.get('path', '?')).name} is not known to "
+                                             f"equal {spec.hub.path}@{spec.hub.revision[:7]} (the published data)"}
 
 
 def check_row_count(spec: TaskSpec, split: str, data: PairData) -> None:
@@ -113,7 +132,7 @@ def load_task(spec: TaskSpec, root: str | Path | None, splits: tuple[str, ...] |
 
     By default: every split the task declares from local files, or every split the hub source has.
     """
-    available = spec.splits if root is not None else tuple(s for s in spec.splits if s in spec.hub.splits)
+    available = spec.splits if root is not None else tuple(s for s in spec.splits if s in spec.hub.files)
     wanted = splits or available
     unknown = [s for s in wanted if s not in spec.splits]
     if unknown:

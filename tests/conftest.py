@@ -1,15 +1,27 @@
-"""Shared fixtures: the reference data, tiny offline models of each architecture, Hydra configs."""
+"""Shared fixtures: the reference data, tiny offline models of each architecture, Hydra configs, and an
+offline Hugging Face cache holding replicas of the real repositories (tests/hub_replica.py)."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import string
+import tempfile
 from pathlib import Path
 
-import pytest
-import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
+# Before anything imports huggingface_hub: the whole test session (subprocesses included) works offline
+# on its own Hugging Face cache, never the user's, and never the network.
+HF_HOME = Path(tempfile.mkdtemp(prefix="bench-tests-hf-"))
+atexit.register(shutil.rmtree, HF_HOME, ignore_errors=True)
+os.environ.update(HF_HOME=str(HF_HOME), HF_HUB_CACHE=str(HF_HOME / "hub"), HF_DATASETS_CACHE=str(HF_HOME / "datasets"),
+                  HF_HUB_OFFLINE="1")
+os.environ.pop("BENCH_DATA_ROOT", None)  # tests say where their data is
+
+import pytest  # noqa: E402 -- after the environment above
+import torch  # noqa: E402 -- after the environment above
+from hydra import compose, initialize_config_dir  # noqa: E402 -- after the environment above
+from hydra.core.global_hydra import GlobalHydra  # noqa: E402 -- after the environment above
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = ROOT / "conf"
@@ -103,6 +115,22 @@ def _save_xlmr(directory: Path) -> Path:
 def tiny_models(tmp_path_factory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("tiny_models")
     return {"bert": _save_bert(base / "bert"), "roberta": _save_roberta(base / "roberta"), "xlmr": _save_xlmr(base / "xlmr")}
+
+
+@pytest.fixture(scope="session")
+def hub_models(tmp_path_factory) -> dict[str, Path]:
+    """Replicas of every hub model config's repository in the session's Hugging Face cache."""
+    from tests.hub_replica import install_model_replicas
+
+    return install_model_replicas(Path(os.environ["HF_HUB_CACHE"]), tmp_path_factory.mktemp("repositories"))
+
+
+@pytest.fixture(scope="session")
+def hub_datasets(data_root) -> list[str]:
+    """Replicas of the PL-MTEB dataset repositories and mteb/stsb_multi_mt, built from the original files."""
+    from tests.hub_replica import install_dataset_replicas
+
+    return install_dataset_replicas(Path(os.environ["HF_HUB_CACHE"]), data_root)
 
 
 @pytest.fixture(scope="session")

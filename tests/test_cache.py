@@ -10,14 +10,14 @@ from bench.encode import encode_distinct
 from bench.run import run
 
 BASE_KEY = {"model": "org/m", "revision": "abc", "weights_sha256": "w", "files_sha256": "t", "max_length": 128,
-            "prefix": "", "strategy": {"name": "mean", "fn": "mean", "layers": [-1], "normalize": False},
+            "prompt": "", "strategy": {"name": "mean", "fn": "mean", "layers": [-1], "normalize": False},
             "dtype": "float32"}
 
 
 @pytest.mark.parametrize(
     ("field", "value"),
     [("model", "org/other"), ("revision", "def"), ("weights_sha256", "w2"), ("files_sha256", "t2"),
-     ("max_length", 64), ("prefix", "query: "), ("dtype", "float16"),
+     ("max_length", 64), ("prompt", "query: "), ("dtype", "float16"),
      ("strategy", {"name": "mean", "fn": "mean", "layers": [-2], "normalize": False}),
      ("strategy", {"name": "cls", "fn": "cls", "layers": [-1], "normalize": False}),
      ("strategy", {"name": "mean", "fn": "mean", "layers": [-1], "normalize": True})],

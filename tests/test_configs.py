@@ -36,7 +36,7 @@ def test_model_configs(make_cfg, model):
     assert not spec.trust_remote_code
     assert PoolingSpec.from_config(cfg.pooling).name == spec.default_pooling  # each model brings its default
     if model == "multilingual_e5_base":
-        assert spec.prefix == "query: "
+        assert spec.prompt("sts") == spec.prompt("pair_classification") == "query: "
 
 
 def test_command_line_pooling_beats_model_default(make_cfg):
@@ -66,12 +66,13 @@ def test_stsb_language_override(make_cfg):
     (spec,) = task_specs(make_cfg("task=stsb_multi_mt", "task.lang=de").task)
     assert spec.result_name == "stsb_multi_mt.de" and spec.language_code == "deu-Latn"
     assert spec.local_files["test"] == "stsb-multi-mt/stsb-de-test.csv" and spec.hub.name == "de"
+    assert spec.hub.files == {"train": "train/de.parquet", "validation": "dev/de.parquet", "test": "test/de.parquet"}
 
 
 def test_unknown_stsb_language(make_cfg):
     from bench.errors import BenchError
 
-    with pytest.raises(BenchError, match="no language 'xx'; valid: de, en, es, fr, it, ja, nl, pl, pt, ru, zh"):
+    with pytest.raises(BenchError, match="no language 'xx'; valid: de, en, es, fr, it, nl, pl, pt, ru, zh"):
         task_specs(make_cfg("task=stsb_multi_mt", "task.lang=xx").task)
 
 

@@ -1,58 +1,60 @@
-"""The hub loaders, exercised on local copies by patching datasets.load_dataset."""
+"""The hub loaders on offline replicas of the dataset repositories (real snapshot_download, real datasets
+builders; nothing patched): layouts, splits, provenance, clear errors."""
 
-import datasets
+import json
+import os
+from pathlib import Path
+
 import pytest
 
 from bench.errors import DataError
 from bench.tasks import load_task, task_specs
+from tests.hub_replica import install_repo
 
 
-def _fake_hub(calls, tables):
-    def load_dataset(path, name=None, split=None, revision=None):
-        calls.append((path, name, split, revision))
-        return tables[path]
-
-    return load_dataset
-
-
-def test_sts_task_from_hub(make_cfg, monkeypatch):
-    calls = []
-    table = datasets.Dataset.from_dict({"sentence1": ["a b", "c d"], "sentence2": ["a c", "d e"], "score": [4.0, 1.5]})
-    monkeypatch.setattr(datasets, "load_dataset", _fake_hub(calls, {"PL-MTEB/cdscr-sts": table}))
+def test_sts_task_from_hub(make_cfg, hub_datasets):
     (spec,) = task_specs(make_cfg("task=cdsc_r").task)
     splits = load_task(spec, None)
-    assert list(splits) == ["test"]  # the PL-MTEB copy holds the test split only
-    assert calls == [("PL-MTEB/cdscr-sts", None, "test", "1cd6abbb00df7d14be3dbd76a7dcc64b3a79a7cd")]
-    assert splits["test"].targets.tolist() == [4.0, 1.5]
-    assert splits["test"].source == {"kind": "hub", "path": "PL-MTEB/cdscr-sts", "name": None, "split": "test",
-                                     "revision": "1cd6abbb00df7d14be3dbd76a7dcc64b3a79a7cd", "rows": 2}
+    assert list(splits) == ["train", "validation", "test"]  # PL-MTEB's copies hold every split
+    assert [len(splits[s]) for s in splits] == [8000, 1000, 1000]
+    assert splits["test"].source == {"kind": "hub", "path": "PL-MTEB/cdscr-sts", "name": None, "file": "test.jsonl",
+                                     "split": "test", "revision": "1cd6abbb00df7d14be3dbd76a7dcc64b3a79a7cd",
+                                     "rows": 1000}
 
 
-def test_pair_classification_single_row_layout(make_cfg, monkeypatch):
-    # MTEB's older pair-classification datasets store a split as one row of lists
-    table = datasets.Dataset.from_dict({"sent1": [["x y", "z"]], "sent2": [["x", "q"]], "labels": [[1, 0]]})
-    monkeypatch.setattr(datasets, "load_dataset", _fake_hub([], {"PL-MTEB/ppc-pairclassification": table}))
-    (spec,) = task_specs(make_cfg("task=ppc").task)
-    test = load_task(spec, None)["test"]
-    assert test.sentence1 == ["x y", "z"] and test.targets.tolist() == [1, 0]
+def test_pair_classification_single_row_layout(make_cfg, hub_datasets):
+    """PL-MTEB's pair-classification files hold a whole split as one JSON row of lists."""
+    (spec,) = task_specs(make_cfg("task=sick_e_pl").task)
+    splits = load_task(spec, None)
+    assert [len(splits[s]) for s in splits] == [4439, 495, 4906]
+    assert set(splits["test"].targets.tolist()) == {0, 1} and splits["test"].raw_labels[:3] == ["0", "0", "0"]
 
 
-def test_stsb_language_is_the_hub_config(make_cfg, monkeypatch):
-    calls = []
-    table = datasets.Dataset.from_dict({"sentence1": ["Hallo"], "sentence2": ["Hi"], "similarity_score": [4.2]})
-    monkeypatch.setattr(datasets, "load_dataset", _fake_hub(calls, {"mteb/stsb_multi_mt": table}))
-    (spec,) = task_specs(make_cfg("task=stsb_multi_mt", "task.lang=de").task)
-    load_task(spec, None, splits=("validation",))
-    assert calls == [("mteb/stsb_multi_mt", "de", "dev", "29afa2569dcedaaa2fe6a3dcfebab33d28b82e8c")]
+def test_stsb_language_is_a_file_of_the_repository(make_cfg, hub_datasets):
+    (spec,) = task_specs(make_cfg("task=stsb_multi_mt", "task.lang=en").task)
+    validation = load_task(spec, None, splits=("validation",))["validation"]
+    assert validation.source["file"] == "dev/en.parquet" and validation.source["split"] == "dev"
+    assert len(validation) == 1500
 
 
-def test_hub_errors_are_clear(make_cfg, monkeypatch):
-    def offline(*args, **kwargs):
-        raise ConnectionError("no network")
+def test_missing_from_the_cache_is_a_clear_error(make_cfg, hub_datasets):
+    (spec,) = task_specs(make_cfg("task=stsb_multi_mt", "task.lang=de").task)  # the replica has pl and en only
+    with pytest.raises(DataError, match=r"could not fetch .*mteb/stsb_multi_mt.*offline.*data.root"):
+        load_task(spec, None, splits=("test",))
 
-    monkeypatch.setattr(datasets, "load_dataset", offline)
-    (spec,) = task_specs(make_cfg("task=cdsc_r").task)
-    with pytest.raises(DataError, match="could not load PL-MTEB/cdscr-sts.*Use data.root"):
-        load_task(spec, None)
-    with pytest.raises(DataError, match="has no 'train' split"):
+
+def test_a_split_the_source_lacks(make_cfg):
+    (spec,) = task_specs(make_cfg("task=ppc_mteb").task)
+    with pytest.raises(DataError, match="task 'ppc_mteb' has no split"):
         load_task(spec, None, splits=("train",))
+
+
+def test_a_damaged_hub_file_names_the_row(make_cfg, tmp_path):
+    """A dataset repository whose test split has an out-of-range score: the error names repo, file and row."""
+    rows = [{"sentence1": "a b", "sentence2": "c d", "score": 1.0}, {"sentence1": "e", "sentence2": "f", "score": 9.0}]
+    files = {"test.jsonl": "".join(json.dumps(r) + "\n" for r in rows).encode()}
+    revision = "f" * 40
+    install_repo(Path(os.environ["HF_HUB_CACHE"]), "dataset", "test-org/broken-sts", revision, files, set(files))
+    (spec,) = task_specs(make_cfg("task=cdsc_r", "task.hub.path=test-org/broken-sts", f"task.hub.revision={revision}").task)
+    with pytest.raises(DataError, match=r"test-org/broken-sts@ffffffffffff/test.jsonl row 2: score 9.0 is outside"):
+        load_task(spec, None, splits=("test",))

@@ -50,7 +50,7 @@ def test_truncation_is_counted(tiny_models):
 def test_prefix_changes_the_input(tiny_models):
     _, backend = backend_for(tiny_models["bert"])
     plain = encode_distinct(CORPUS[:2], backend, progress=False).vectors["mean"]
-    prefixed = encode_distinct(CORPUS[:2], backend, prefix="query: ", progress=False)
+    prefixed = encode_distinct(CORPUS[:2], backend, prefix="query: ", progress=False)  # model.prompts
     assert prefixed.index[CORPUS[0]] == 0  # looked up by the original text
     assert not np.allclose(prefixed.vectors["mean"], plain)
 
@@ -72,50 +72,31 @@ def test_embedded_package_resolves(monkeypatch):
     assert resolved.resolved_revision == "8b3219a9"
 
 
-def test_hub_download_uses_pinned_revision(tiny_models, monkeypatch, tmp_path):
-    snapshot = tmp_path / "snapshots" / ("a" * 40)
-    snapshot.parent.mkdir(parents=True)
-    snapshot.symlink_to(tiny_models["roberta"], target_is_directory=True)
-    calls = []
-
-    def fake_snapshot_download(repo_id, revision, allow_patterns):
-        calls.append((repo_id, revision, tuple(allow_patterns)))
-        return str(snapshot)
-
-    import huggingface_hub
-
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
-    spec = ModelSpec(name="r", name_or_path="org/tiny-roberta", revision="c0ffee", max_seq_length=32)
-    resolved = loading.resolve(spec)
-    assert calls[0][:2] == ("org/tiny-roberta", "c0ffee")
-    assert not any(p.endswith((".bin", ".pt", ".pkl")) for p in calls[0][2])  # never pickled weights
-    assert resolved.source == "hub" and resolved.resolved_revision == "a" * 40
-    tokenizer, model = loading.load_transformer(resolved, "cpu")
-    assert model.config.model_type == "roberta"
-
-
-def test_hub_failure_is_a_clear_error(monkeypatch):
-    import huggingface_hub
-
-    def offline(**kwargs):
-        raise OSError("network unreachable")
-
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
-    with pytest.raises(BenchError, match="could not fetch model 'org/x' at revision 'v1'.*Offline"):
-        loading.resolve(ModelSpec(name="x", name_or_path="org/x", revision="v1"))
-
-
-def test_pickle_only_weights_are_refused(tiny_models, tmp_path):
+def test_weightless_or_foreign_weights_are_refused(tiny_models, tmp_path):
     for item in tiny_models["bert"].iterdir():
         if item.suffix != ".safetensors":
             (tmp_path / item.name).write_bytes(item.read_bytes())
-    torch.save({"w": torch.zeros(1)}, tmp_path / "pytorch_model.bin")
-    with pytest.raises(BenchError, match="safetensors only"):
+    (tmp_path / "model.ckpt").write_bytes(b"not loaded")
+    with pytest.raises(BenchError, match=r"no weights for the model .*found only model.ckpt, which bench does not load"):
         loading.resolve(ModelSpec(name="p", name_or_path=str(tmp_path)))
 
 
+def test_missing_tokenizer_is_refused_before_encoding(tiny_models, tmp_path):
+    """Without its vocabulary, transformers builds a 5-token tokenizer and every score is garbage."""
+    (tmp_path / "config.json").write_bytes((tiny_models["bert"] / "config.json").read_bytes())
+    (tmp_path / "model.safetensors").write_bytes((tiny_models["bert"] / "model.safetensors").read_bytes())
+    with pytest.raises(BenchError, match="no tokenizer in"):
+        loading.resolve(ModelSpec(name="p", name_or_path=str(tmp_path)))
+
+
+def test_max_length_beyond_the_positions_is_refused(tiny_models):
+    resolved = loading.resolve(ModelSpec(name="r", name_or_path=str(tiny_models["roberta"]), max_seq_length=200))
+    with pytest.raises(BenchError, match=r"max_seq_length=200 exceeds .* \(128 tokens, from its 130 position"):
+        loading.load_transformer(resolved, "cpu")
+
+
 def test_missing_local_model_dir(tmp_path):
-    with pytest.raises(BenchError, match="model directory not found"):
+    with pytest.raises(BenchError, match="model folder not found"):
         loading.resolve(ModelSpec(name="m", name_or_path=str(tmp_path / "nope")))
 
 

@@ -74,7 +74,7 @@ def test_results_carry_intervals_and_per_pair_scores(make_cfg, tiny_models, tiny
 
 
 def test_compare_refuses_different_tasks(make_cfg, tiny_models, tiny_data_root, tmp_path):
-    base = ("model=hf", f"model.name_or_path={tiny_models['bert']}", "data.check_rows=false",
+    base = ("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "data.check_rows=false",
             f"data.root={tiny_data_root}", "stats.bootstrap=0")
     run(make_cfg(*base, "task=cdsc_e"))
     run(make_cfg(*base, "task=cdsc_r"))

@@ -1,19 +1,23 @@
 """Resolving and loading models safely.
 
 * ``pkg://MODULE`` resolves to the weights an installed package ships (``MODULE.get_model_path()``).
-* A local directory is used as is; its provenance is a SHA-256 over its safetensors files.
-* Anything else is a hub id, downloaded with ``snapshot_download`` at the pinned revision; the
-  resolved commit is recorded.
+* A local folder (it exists, or starts with ``/``, ``.``, ``~``) is used as is.
+* Anything else is a hub id, fetched with ``snapshot_download`` at the pinned revision (configs,
+  tokenizer and safetensors first; pickled ``pytorch_model.bin`` only for the modules that have no
+  safetensors); the resolved commit is recorded.
 
-Weights load from safetensors only (no pickle), and ``trust_remote_code`` stays off unless the
-model config asks for it.
+Safetensors are preferred; pickled weights load only through PyTorch's restricted unpickler
+(:func:`bench.models.weights.restricted_unpickling`). Provenance records the weight files used,
+their format and one digest over all of them (root and pipeline modules such as ``2_Dense/``);
+the embedding cache is keyed by it. ``trust_remote_code`` stays off unless the model config asks.
+Before any encoding, :func:`check_usable` refuses a model that cannot give meaningful vectors.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import importlib
+import json
 import logging
 from dataclasses import dataclass
 from functools import cached_property
@@ -22,15 +26,27 @@ from pathlib import Path
 import torch
 
 from bench.errors import BenchError
-from bench.models.spec import ModelSpec
+from bench.hub import fetch_snapshot, snapshot_commit
+from bench.models.spec import ModelSpec, is_local_reference
+from bench.models.weights import (
+    IGNORE_PATTERNS,
+    META_PATTERNS,
+    Weights,
+    check_tokenizer_files,
+    collect_weights,
+    missing_pickled_patterns,
+    pipeline_modules,
+    restricted_unpickling,
+    transformer_dir,
+)
 
 log = logging.getLogger(__name__)
 
 #: Written by ``bench.train`` beside a fine-tuned model; results of that model carry it.
 LINEAGE_FILE = "bench_lineage.json"
-
-#: Files needed to run an encoder and its sentence-transformers pipeline; never pickled weights.
-HUB_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "1_Pooling/*", "2_Normalize/*", "*/config.json"]
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".onnx", ".ot")
+#: Model types whose position ids start after the padding index (RoBERTa's scheme): two positions fewer.
+OFFSET_POSITIONS = ("roberta", "xlm-roberta", "camembert", "xmod", "data2vec-text", "roberta-prelayernorm")
 
 
 @dataclass
@@ -41,13 +57,21 @@ class ResolvedModel:
     path: Path
     source: str  # "package", "local" or "hub"
     resolved_revision: str | None = None
-    weights_sha256: str | None = None
+
+    @cached_property
+    def weights(self) -> Weights:
+        return collect_weights(self.path)
+
+    @property
+    def weights_sha256(self) -> str:
+        return self.weights.sha256
 
     @cached_property
     def files_sha256(self) -> str:
         """Digest of every non-weight file (tokenizer, configs, pipeline modules)."""
         digest = hashlib.sha256()
-        for path in sorted(p for p in self.path.rglob("*") if p.is_file() and p.suffix != ".safetensors"
+        for path in sorted(p for p in self.path.rglob("*") if p.is_file() and p.suffix not in WEIGHT_SUFFIXES
+                           and p.name != LINEAGE_FILE
                            and not any(part.startswith(".") for part in p.relative_to(self.path).parts)):
             digest.update(str(path.relative_to(self.path)).encode())
             digest.update(path.read_bytes())
@@ -59,6 +83,7 @@ class ResolvedModel:
             "source": self.source,
             "resolved_revision": self.resolved_revision,
             "weights_sha256": self.weights_sha256,
+            "weights": self.weights.describe(),
             "files_sha256": self.files_sha256,
         }
         lineage = self.path / LINEAGE_FILE
@@ -70,7 +95,7 @@ class ResolvedModel:
                                  f"restore it from the training run, or delete it to evaluate without lineage.") from None
         return out
 
-    def cache_key(self, strategy: dict, dtype: str) -> dict:
+    def cache_key(self, strategy: dict, dtype: str, prompt: str) -> dict:
         """Everything that changes a vector, for the embedding cache."""
         return {
             "model": self.spec.hub_id or self.spec.name_or_path,
@@ -78,27 +103,10 @@ class ResolvedModel:
             "weights_sha256": self.weights_sha256,
             "files_sha256": self.files_sha256,
             "max_length": self.spec.max_seq_length,
-            "prefix": self.spec.prefix,
+            "prompt": prompt,
             "strategy": strategy,
             "dtype": dtype,
         }
-
-
-def weights_digest(directory: Path) -> str:
-    """SHA-256 over the directory's safetensors files (names and bytes), for local-model provenance."""
-    files = sorted(directory.glob("*.safetensors"))
-    if not files:
-        raise BenchError(
-            f"no *.safetensors weights in {directory}. bench loads safetensors only (pickled .bin weights "
-            f"can run code); convert the model with transformers' save_pretrained(safe_serialization=True)."
-        )
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.name.encode())
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def package_dir(module_name: str) -> Path:
@@ -112,45 +120,56 @@ def package_dir(module_name: str) -> Path:
     return Path(getter())
 
 
-def download(hub_id: str, revision: str) -> Path:
-    """Fetch a hub snapshot at ``revision`` (tests patch this to use local copies)."""
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(repo_id=hub_id, revision=revision, allow_patterns=HUB_PATTERNS))
-    except Exception as exc:
-        raise BenchError(
-            f"could not fetch model '{hub_id}' at revision '{revision}' from the Hugging Face Hub: {exc}. "
-            f"Offline? Set model.name_or_path to a local copy."
-        ) from None
+def download(spec: ModelSpec) -> Path:
+    """The hub snapshot at the pinned revision: configs, tokenizer, pipeline and safetensors first;
+    then pickled weights, only for the modules that have no safetensors."""
+    hub_id, revision = spec.name_or_path, spec.revision
+    meta = [p for p in META_PATTERNS if p != "*.py" or spec.trust_remote_code]
+    path = fetch_snapshot(hub_id, revision, allow_patterns=[*meta, "*.safetensors"], ignore_patterns=IGNORE_PATTERNS)
+    pickled = missing_pickled_patterns(path)
+    if pickled:
+        log.info("%s@%s has no safetensors for %s: fetching pickled PyTorch weights (loaded with the restricted "
+                 "unpickler)", hub_id, revision[:12], ", ".join(sorted({p.rsplit("/", 1)[0] if "/" in p else "the model"
+                                                                      for p in pickled[::3]})))
+        path = fetch_snapshot(hub_id, revision, allow_patterns=pickled, ignore_patterns=IGNORE_PATTERNS)
+    return path
 
 
 def resolve(spec: ModelSpec) -> ResolvedModel:
     ref = spec.name_or_path
     if ref.startswith("pkg://"):
-        path = package_dir(ref.removeprefix("pkg://"))
-        return ResolvedModel(spec, path, "package", spec.revision, weights_digest(path))
-    local = Path(ref).expanduser()
-    if local.is_dir():
-        return ResolvedModel(spec, local, "local", None, weights_digest(local))
-    if ref.startswith(("/", ".", "~")) or local.suffix:
-        raise BenchError(f"model directory not found: {local.resolve()}")
-    path = download(ref, spec.revision)
-    # snapshot folders are named by commit hash: .../snapshots/<sha>
-    commit = path.name if len(path.name) == 40 else None
-    return ResolvedModel(spec, path, "hub", commit, weights_digest(path))
+        resolved = ResolvedModel(spec, package_dir(ref.removeprefix("pkg://")), "package", spec.revision)
+    elif is_local_reference(ref):
+        local = Path(ref).expanduser()
+        if not local.is_dir():
+            raise BenchError(f"model folder not found: {local.resolve()}" + (
+                " (it is a file; give the folder that holds config.json and the weights)" if local.exists() else ""))
+        resolved = ResolvedModel(spec, local, "local", None)
+    else:
+        path = download(spec)
+        resolved = ResolvedModel(spec, path, "hub", snapshot_commit(path))
+    check_tokenizer_files(resolved.path)
+    resolved.weights  # noqa: B018 -- fails now, with the folder named, if a module has no weights
+    return resolved
+
+
+def _model_kwargs(resolved: ResolvedModel, dtype) -> dict:
+    return {"use_safetensors": not resolved.weights.pickled or None, "dtype": dtype}
 
 
 def load_transformer(resolved: ResolvedModel, device: str, dtype=torch.float32):
     """Tokenizer and bare encoder (``AutoModel``) from the resolved directory."""
     from transformers import AutoModel, AutoTokenizer
 
-    kwargs = {"trust_remote_code": resolved.spec.trust_remote_code}
+    folder = transformer_dir(resolved.path)
+    trust = resolved.spec.trust_remote_code
     try:
-        tokenizer = AutoTokenizer.from_pretrained(resolved.path, **kwargs)
-        model = AutoModel.from_pretrained(resolved.path, use_safetensors=True, dtype=dtype, **kwargs)
-    except (OSError, ValueError) as exc:
-        raise BenchError(f"cannot load model from {resolved.path}: {exc}") from None
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust)
+        with restricted_unpickling():
+            model = AutoModel.from_pretrained(folder, trust_remote_code=trust, **_model_kwargs(resolved, dtype))
+    except Exception as exc:  # unreadable files, refused pickles, unknown architectures: one line, no traceback
+        raise BenchError(f"cannot load model from {folder}: {exc.__class__.__name__}: {_first_line(exc)}") from None
+    check_usable(resolved, tokenizer, model.config)
     return tokenizer, model.to(device).eval()
 
 
@@ -163,9 +182,68 @@ def load_sentence_transformer(resolved: ResolvedModel, device: str, dtype=torch.
         )
     from sentence_transformers import SentenceTransformer
 
-    model_kwargs = {"use_safetensors": True, "dtype": dtype}
-    model = SentenceTransformer(
-        str(resolved.path), device=device, trust_remote_code=resolved.spec.trust_remote_code, model_kwargs=model_kwargs
-    )
+    check_custom_modules(resolved)
+    try:
+        with restricted_unpickling():
+            model = SentenceTransformer(str(resolved.path), device=device, trust_remote_code=resolved.spec.trust_remote_code,
+                                        model_kwargs=_model_kwargs(resolved, dtype), local_files_only=True)
+    except Exception as exc:  # a module that cannot load: one line naming the model folder
+        raise BenchError(f"cannot load the sentence-transformers pipeline of '{resolved.spec.name}' from "
+                         f"{resolved.path}: {exc.__class__.__name__}: {_first_line(exc)}") from None
+    # Prompts are bench's (model.prompts, by task type): a default prompt in the model's own config
+    # would be added on top of them, silently.
+    if getattr(model, "default_prompt_name", None):
+        log.info("ignoring the model's default prompt '%s'; bench applies model.prompts", model.default_prompt_name)
+        model.default_prompt_name = None
+    transformer = model[0]
+    check_usable(resolved, model.tokenizer, getattr(getattr(transformer, "auto_model", None), "config", None))
     model.max_seq_length = resolved.spec.max_seq_length
     return model.eval()
+
+
+def check_custom_modules(resolved: ResolvedModel) -> None:
+    """Modules outside sentence-transformers are code from the model's repository: refused without trust."""
+    if resolved.spec.trust_remote_code:
+        return
+    custom = [m for m in pipeline_modules(resolved.path) if not m.type.startswith(("sentence_transformers.",
+                                                                                     "transformers."))]
+    if custom:
+        names = ", ".join(f"{m.path or '.'} ({m.type})" for m in custom)
+        raise BenchError(f"model '{resolved.spec.name}' uses custom pipeline module(s) {names}, which run code from "
+                         f"the model's repository; set model.trust_remote_code=true only if you trust it.")
+
+
+def position_limit(config) -> int | None:
+    """How many tokens the model's position embeddings hold (None when the config does not say)."""
+    positions = getattr(config, "max_position_embeddings", None)
+    if not isinstance(positions, int) or positions <= 0:
+        return None
+    if getattr(config, "model_type", None) in OFFSET_POSITIONS:
+        return positions - (int(getattr(config, "pad_token_id", 1) or 1) + 1)
+    return positions
+
+
+def check_usable(resolved: ResolvedModel, tokenizer, config) -> None:
+    """Before any encoding: the tokenizer must have a real vocabulary that fits the model's, and the
+    maximum length must fit the model's positions; otherwise every vector would be garbage or the
+    run would crash halfway."""
+    name = resolved.spec.name
+    size = len(tokenizer)
+    specials = len(set(getattr(tokenizer, "all_special_tokens", ())))
+    if size <= specials + 1:  # what transformers builds when the vocabulary files are missing
+        raise BenchError(f"model '{name}': the tokenizer in {resolved.path} has only {size} tokens (its special "
+                         f"tokens), so every word would be unknown; the tokenizer files are missing or broken.")
+    vocab = getattr(config, "vocab_size", None)
+    if isinstance(vocab, int) and size > vocab:
+        raise BenchError(f"model '{name}': the tokenizer has {size} tokens but the model's embedding table only "
+                         f"{vocab}: tokenizer and weights do not belong together.")
+    limit = position_limit(config) if config is not None else None
+    if limit is not None and resolved.spec.max_seq_length > limit:
+        raise BenchError(f"model.max_seq_length={resolved.spec.max_seq_length} exceeds what '{name}' can take "
+                         f"({limit} tokens, from its {config.max_position_embeddings} position embeddings); "
+                         f"use model.max_seq_length={limit} or less.")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__

@@ -16,13 +16,24 @@ def _plain(cfg: DictConfig | dict) -> dict:
     return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
 
 
+#: Task types a model config can give a prompt for (``model.prompts``).
+PROMPT_TASK_TYPES = ("sts", "pair_classification")
+
+
+def is_local_reference(ref: str) -> bool:
+    """A local folder: it exists, or it is written as a path (leading ``/``, ``.`` or ``~``). Anything
+    else is a hub id, dots included (``ipipan/silver-retriever-base-v1.1``)."""
+    return ref.startswith(("/", ".", "~")) or Path(ref).expanduser().is_dir()
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """What to load and how to feed it.
 
     ``name_or_path`` is a hub id, a local directory, or ``pkg://MODULE`` for weights shipped in
     an installed Python package (the embedded default). ``hub_id``/``revision`` identify the
-    weights for provenance; for a hub id they are also what is downloaded.
+    weights for provenance; for a hub id they are also what is downloaded. ``prompts`` holds the
+    text put before every sentence, by task type, as the model's published evaluations did it.
     """
 
     name: str
@@ -30,7 +41,7 @@ class ModelSpec:
     hub_id: str | None = None
     revision: str = "main"
     max_seq_length: int = 512
-    prefix: str = ""
+    prompts: tuple[tuple[str, str], ...] = ()
     default_pooling: str = "mean"
     has_sbert: bool = False
     trust_remote_code: bool = False
@@ -39,32 +50,48 @@ class ModelSpec:
     def from_config(cls, cfg: DictConfig | dict) -> ModelSpec:
         c = _plain(cfg)
         if not c.get("name_or_path"):
-            raise BenchError("model.name_or_path is empty: give a hub id, a local directory or pkg://MODULE.")
+            raise BenchError("model.name_or_path is empty: give a hub id, a local directory or pkg://MODULE "
+                             "(python -m bench model=org/name, or model=/path/to/model).")
+        if c.get("prefix"):
+            raise BenchError("model.prefix was replaced by model.prompts, a prompt per task type: e.g. "
+                             "model.prompts={sts:'query: ',pair_classification:'query: '}.")
         path = str(c["name_or_path"])
-        is_local = path.startswith(("pkg://", "/", ".", "~")) or Path(path).expanduser().is_dir()
+        is_local = path.startswith("pkg://") or is_local_reference(path)
         hub_id = c.get("hub_id") or (None if is_local else path)
         max_len = c.get("max_seq_length", 512)
-        if not isinstance(max_len, int) or max_len < 2:
+        if not isinstance(max_len, int) or isinstance(max_len, bool) or max_len < 2:
             raise BenchError(f"model.max_seq_length must be an integer >= 2, got {max_len!r}.")
+        prompts = c.get("prompts") or {}
+        if not isinstance(prompts, dict):
+            raise BenchError(f"model.prompts must map task types to prompts, e.g. {{sts: 'query: '}}; got {prompts!r}.")
+        unknown = sorted(set(prompts) - set(PROMPT_TASK_TYPES))
+        if unknown:
+            raise BenchError(f"model.prompts has unknown task type(s) {unknown}; valid: {', '.join(PROMPT_TASK_TYPES)}.")
         return cls(
             name=str(c.get("name") or hub_id or path),
             name_or_path=path,
             hub_id=hub_id,
             revision=str(c.get("revision") or "main"),
             max_seq_length=max_len,
-            prefix=str(c.get("prefix") or ""),
+            prompts=tuple(sorted((str(k), str(v)) for k, v in prompts.items() if v)),
             default_pooling=str(c.get("default_pooling") or "mean"),
             has_sbert=bool(c.get("has_sbert", False)),
             trust_remote_code=bool(c.get("trust_remote_code", False)),
         )
 
+    def prompt(self, task_type: str) -> str:
+        """The prompt for a task type (``probe_*`` results use their task's type); "" when none."""
+        return dict(self.prompts).get(task_type, "")
+
     @property
     def slug(self) -> str:
         """Folder name for results, MTEB-style (``org__name``)."""
-        return re.sub(r"[^A-Za-z0-9._-]+", "_", (self.hub_id or self.name).replace("/", "__"))
+        return re.sub(r"[^A-Za-z0-9._-]+", "_", (self.hub_id or self.name).replace("/", "__")).lstrip(".") or "model"
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        out["prompts"] = dict(self.prompts)
+        return out
 
 
 @dataclass(frozen=True)

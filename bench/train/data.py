@@ -30,9 +30,6 @@ def load_training_splits(specs: list[TaskSpec], root, check_rows: bool = True) -
         missing = [s for s in TRAINING_SPLITS if s not in spec.splits]
         if missing:
             raise BenchError(f"task {spec.result_name} has no {', '.join(missing)} split to train or select on.")
-        if root is None:
-            raise BenchError("training needs the train and validation splits of the original files: set data.root "
-                             "(hub copies hold test only).")
         out[spec.result_name] = load_task(spec, root, splits=TRAINING_SPLITS, check_rows=check_rows)
     return out
 

@@ -18,8 +18,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench.encode import pick_device
 from bench.errors import BenchError, unknown_choice
-from bench.models.loading import LINEAGE_FILE, ResolvedModel, resolve
+from bench.models.loading import LINEAGE_FILE, ResolvedModel, check_custom_modules, resolve
 from bench.models.spec import ModelSpec
+from bench.models.weights import restricted_unpickling
 from bench.provenance import git_commit, package_versions
 from bench.results import write_json_atomic
 from bench.tasks import TaskSpec, task_specs
@@ -120,32 +121,53 @@ def pick_specs(names: tuple[str, ...], specs: list[TaskSpec], role: str) -> list
     return list({by_name[n].result_name: by_name[n] for n in names}.values())
 
 
-def selection_evaluator(specs: list[TaskSpec], splits, batch_size: int) -> tuple[ValidationEvaluator, str]:
+def selection_evaluator(specs: list[TaskSpec], splits, batch_size: int, prompt: str = "") -> tuple[ValidationEvaluator, str]:
     """Validation-only evaluator (the harness's main score per task, mean over several) and the name
     of the metric that picks the checkpoint kept."""
     sets = [ValidationSet(spec.result_name, spec.type, list(part.sentence1), list(part.sentence2),
                           np.asarray(part.targets))
             for spec in specs for part in [splits[spec.result_name]["validation"]]]
-    evaluator = ValidationEvaluator(sets, batch_size=batch_size)
+    evaluator = ValidationEvaluator(sets, batch_size=batch_size, prompt=prompt)
     return evaluator, f"{evaluator.name}_{evaluator.primary_metric}"
 
 
 def build_model(resolved: ResolvedModel, pooling: str, device: str):
     """The base as a sentence-transformers model: its own pipeline when it has one, else the raw
-    encoder with the recipe's pooling added."""
+    encoder with the recipe's pooling added. Pickled weights load through the restricted unpickler."""
     from sentence_transformers import SentenceTransformer, models
 
     trust = resolved.spec.trust_remote_code
-    if (resolved.path / "modules.json").is_file():
-        model = SentenceTransformer(str(resolved.path), device=device, trust_remote_code=trust,
-                                    model_kwargs={"use_safetensors": True})
-    else:
-        transformer = models.Transformer(str(resolved.path), max_seq_length=resolved.spec.max_seq_length,
-                                         model_kwargs={"use_safetensors": True, "trust_remote_code": trust})
-        dim = getattr(transformer, "get_embedding_dimension", None) or transformer.get_word_embedding_dimension
-        model = SentenceTransformer(modules=[transformer, models.Pooling(dim(), pooling_mode=pooling)], device=device)
+    model_kwargs = {"use_safetensors": not resolved.weights.pickled or None}
+    try:
+        with restricted_unpickling():
+            if (resolved.path / "modules.json").is_file():
+                check_custom_modules(resolved)
+                model = SentenceTransformer(str(resolved.path), device=device, trust_remote_code=trust,
+                                            model_kwargs=model_kwargs)
+            else:
+                transformer = models.Transformer(str(resolved.path), max_seq_length=resolved.spec.max_seq_length,
+                                                 model_kwargs={**model_kwargs, "trust_remote_code": trust})
+                dim = getattr(transformer, "get_embedding_dimension", None) or transformer.get_word_embedding_dimension
+                model = SentenceTransformer(modules=[transformer, models.Pooling(dim(), pooling_mode=pooling)],
+                                            device=device)
+    except BenchError:
+        raise
+    except Exception as exc:
+        raise BenchError(f"cannot load '{resolved.spec.name}' from {resolved.path} for training: "
+                         f"{exc.__class__.__name__}: {exc}") from None
+    model.default_prompt_name = None  # prompts are bench's (model.prompts)
     model.max_seq_length = resolved.spec.max_seq_length
     return model
+
+
+def training_prompt(base: ModelSpec, specs: list[TaskSpec]) -> str:
+    """The prompt training and selection put before every sentence: the one evaluation uses for these
+    tasks' type, so the model is trained on what it will be tested on."""
+    prompts = {base.prompt(spec.type) for spec in specs}
+    if len(prompts) > 1:
+        raise BenchError(f"model '{base.name}' has different prompts for the task types of this recipe "
+                         f"({dict(base.prompts)}); train on tasks of one type, or give them one prompt.")
+    return prompts.pop()
 
 
 def cpu_has_native_bf16() -> bool:
@@ -220,7 +242,8 @@ def train(cfg: DictConfig) -> dict:
     precision = precision_flags(recipe.precision, device)
     model = build_model(resolved, recipe.pooling, device)
     loss = build_loss(recipe.loss, model, list(recipe.matryoshka) or None)
-    evaluator, metric = selection_evaluator(select_specs, splits, batch_size=max(32, recipe.batch_size))
+    prompt = training_prompt(base, train_specs + select_specs)
+    evaluator, metric = selection_evaluator(select_specs, splits, batch_size=max(32, recipe.batch_size), prompt=prompt)
     out = output_folder(recipe, base, run_digest(recipe, base, splits))
     args = SentenceTransformerTrainingArguments(
         output_dir=str(out / "checkpoints"),
@@ -249,6 +272,7 @@ def train(cfg: DictConfig) -> dict:
         report_to="none",
         batch_sampler=_sampler(recipe),
         disable_tqdm=not bool(cfg.encode.get("progress", True)),
+        prompts=prompt or None,  # the base model's prompt for these task types (model.prompts), as in evaluation
     )
     checkpoint = latest_checkpoint(out / "checkpoints") if recipe.resume else None
     if checkpoint:
@@ -354,7 +378,7 @@ def evaluate_saved(cfg: DictConfig, final: Path, base: ModelSpec, recipe: Recipe
 
     eval_cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     eval_cfg.model = {"name": f"{base.name}-{recipe.name}", "name_or_path": str(final.resolve()), "hub_id": None,
-                      "revision": "local", "max_seq_length": base.max_seq_length, "prefix": base.prefix,
+                      "revision": "local", "max_seq_length": base.max_seq_length, "prompts": dict(base.prompts),
                       "default_pooling": "sbert", "has_sbert": True, "trust_remote_code": False}
     eval_cfg.pooling = OmegaConf.load(CONF_DIR / "pooling" / "sbert.yaml")
     eval_cfg.overwrite = "always"

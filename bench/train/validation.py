@@ -59,17 +59,17 @@ def score_sets(sets: list[ValidationSet], vectors: np.ndarray, index: dict[str, 
 class ValidationEvaluator(BaseEvaluator):
     """sentence-transformers evaluator over the selection tasks' validation splits."""
 
-    def __init__(self, sets: list[ValidationSet], batch_size: int = 64, name: str = "validation"):
+    def __init__(self, sets: list[ValidationSet], batch_size: int = 64, name: str = "validation", prompt: str = ""):
         super().__init__()
         if not sets:
             raise ValueError("no validation sets to select on")
-        self.sets, self.batch_size, self.name = sets, batch_size, name
+        self.sets, self.batch_size, self.name, self.prompt = sets, batch_size, name, prompt
         self.sentences, self.index = distinct_sentences(sets)
         self.primary_metric = MEAN if len(sets) > 1 else f"{sets[0].name}_main_score"
 
     def __call__(self, model, output_path: str | None = None, epoch: int = -1, steps: int = -1) -> dict[str, float]:
         vectors = model.encode(self.sentences, batch_size=self.batch_size, convert_to_numpy=True,
-                               show_progress_bar=False)
+                               show_progress_bar=False, **({"prompt": self.prompt} if self.prompt else {}))
         scores = score_sets(self.sets, np.asarray(vectors, dtype=np.float32), self.index)
         log.info("validation at epoch %s step %s: %s", epoch, steps,
                  ", ".join(f"{k}={v:.4f}" for k, v in scores.items()))

@@ -1,0 +1,244 @@
+"""Every shipped model config through the real hub code path, on offline replicas of its repository.
+
+Nothing is patched: ``snapshot_download`` and the loaders run as for a user, with ``HF_HUB_OFFLINE=1``
+and the session's Hugging Face cache holding the replicas (tests/hub_replica.py), whose tree listings
+make huggingface_hub refuse a download that asks for a file bench should not fetch.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from bench.errors import BenchError
+from bench.models import loading
+from bench.models.spec import ModelSpec
+from bench.run import preflight, run
+from tests.conftest import ROOT
+from tests.hub_replica import MODEL_REPOS
+
+HIDDEN_POOLINGS = ("cls", "mean", "max", "mean_max", "first_last_avg")
+
+
+def _cfg(make_cfg, tiny_data_root, *extra):
+    return make_cfg("task=cdsc_r", f"data.root={tiny_data_root}", "data.check_rows=false", *extra)
+
+
+@pytest.mark.parametrize("config", sorted(MODEL_REPOS))
+def test_every_model_config_runs_from_its_replica(make_cfg, tiny_data_root, hub_models, config):
+    repo = MODEL_REPOS[config]
+    poolings = HIDDEN_POOLINGS + (("sbert",) if repo.sbert else ())
+    for pooling in poolings:  # no cache: every strategy loads and runs the model
+        (record,) = run(_cfg(make_cfg, tiny_data_root, f"model={config}", f"pooling={pooling}", "cache.enabled=false"))
+        model = record["bench"]["model"]
+        assert model["source"] == "hub" and model["hub_id"] == repo.repo_id
+        assert model["resolved_revision"] == repo.commit  # the pinned commit (herbert_large: main's, resolved)
+        assert record["bench"]["pooling"]["name"] == pooling
+        assert np.isfinite(record["scores"]["test"][0]["main_score"])
+        weights = model["weights"]
+        expected_format = "pytorch" if repo.weights == "bin" else "safetensors"
+        assert weights["format"] == expected_format, weights
+        assert len(model["weights_sha256"]) == 64 and weights["sha256"] == model["weights_sha256"]
+        if pooling == "sbert" and repo.sbert.get("dense"):
+            assert weights["files"] == ["pytorch_model.bin", "2_Dense/pytorch_model.bin"]
+
+
+def test_pinned_configs_and_revisions(make_cfg):
+    """Every config names the commit its replica is pinned at; only herbert_large follows main."""
+    for config, repo in MODEL_REPOS.items():
+        spec = ModelSpec.from_config(make_cfg(f"model={config}").model)
+        assert spec.hub_id == repo.repo_id
+        assert spec.revision == ("main" if config == "herbert_large" else repo.commit)
+
+
+def test_headline_command_offline(hub_models, hub_datasets, tmp_path):
+    """`python -m bench model=herbert pooling=mean` as a user types it: hub model, hub data, offline."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env.pop("BENCH_DATA_ROOT", None)
+    done = subprocess.run([sys.executable, "-m", "bench", "model=herbert", "pooling=mean",
+                           f"results_dir={tmp_path / 'results'}", f"cache.dir={tmp_path / 'cache'}",
+                           "encode.progress=false", "stats.bootstrap=100", f"hydra.run.dir={tmp_path / 'out'}"],
+                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = sorted((tmp_path / "results").glob("**/*.json"))
+    names = sorted(p.name for p in results if p.name.startswith(("cdsc", "sick", "ppc", "stsb")))
+    assert names == ["cdsc_e.json", "cdsc_r.json", "ppc.json", "sick_e_pl.json", "sick_r_pl.json",
+                     "stsb_multi_mt.pl.json"]
+    record = json.loads(next(p for p in results if p.name == "cdsc_e.json").read_text())
+    assert record["bench"]["model"]["resolved_revision"] == MODEL_REPOS["herbert"].commit
+    assert "/50e33e0567be0c0b313832314c586e3df0dc2297/mean/" in str(next(p for p in results if p.name == "cdsc_e.json"))
+    assert record["bench"]["data"]["test"]["kind"] == "hub"
+    assert record["scores"]["test"][0]["heldout_split"] == "validation"  # hub data has validation splits now
+    assert "| herbert |" in done.stdout and "Traceback" not in done.stderr
+
+
+def test_hub_data_scores_equal_local_scores(make_cfg, data_root, hub_datasets, tmp_path):
+    """The replicas of PL-MTEB's copies, read through snapshot_download and datasets, give the same
+    scores as the original files; PPC's hub copy is MTEB's text (ppc_mteb), which matches the published
+    number. Held-out thresholds come from the hub's validation splits."""
+    cache = f"cache.dir={tmp_path / 'cache'}"  # shared: the second run encodes nothing, the data decide
+    local = {r["bench"]["task"]: r for r in run(make_cfg(f"data.root={data_root}", cache, "stats.bootstrap=0"))}
+    local_ppc = run(make_cfg(f"data.root={data_root}", "task=ppc_mteb", cache, "stats.bootstrap=0"))[0]
+    hub = {r["bench"]["task"]: r for r in run(make_cfg("data.root=null", cache, "stats.bootstrap=0",
+                                                       f"results_dir={tmp_path / 'hub'}"))}
+    assert set(hub) == set(local)
+    for task, record in hub.items():
+        ours = record["scores"]["test"][0]
+        theirs = (local_ppc if task == "ppc" else local[task])["scores"]["test"][0]
+        assert ours["main_score"] == pytest.approx(theirs["main_score"], abs=1e-6), task
+        assert record["bench"]["data"]["test"]["kind"] == "hub"
+        assert set(record["bench"]["data"]) == {"train", "validation", "test"}
+    for task in ("cdsc_e", "sick_e_pl", "ppc"):
+        assert 0 < hub[task]["scores"]["test"][0]["heldout_accuracy"] <= 1
+    assert hub["ppc"]["scores"]["test"][0]["main_score"] == pytest.approx(0.698808055469613, abs=1e-4)
+
+
+def test_relatedness_probe_on_hub_data_and_a_clear_nli_refusal(make_cfg, hub_datasets, hub_models, tmp_path):
+    base = ("model=mbert", "pooling=mean", "data.root=null", "stats.bootstrap=0")
+    (record,) = run(make_cfg(*base, "probe=relatedness", "task=cdsc_r"))
+    assert record["bench"]["probe"]["name"] == "relatedness" and set(record["bench"]["data"]) == {
+        "train", "validation", "test"}
+    with pytest.raises(BenchError, match="binary labels .* as the hub copies do.*data.root"):
+        run(make_cfg(*base, "probe=nli", "task=cdsc_e"))
+
+
+def test_preflight_reports_every_config_without_encoding(make_cfg, tiny_data_root, hub_models, monkeypatch):
+    import bench.encode
+
+    monkeypatch.setattr(bench.encode, "forward", lambda *a, **k: pytest.fail("preflight must not encode"))
+    report = preflight(_cfg(make_cfg, tiny_data_root, "model=labse"))
+    assert report["revision"] == MODEL_REPOS["labse"].commit and report["weights"] == "pytorch"
+    assert report["weight_files"] == ["pytorch_model.bin", "2_Dense/pytorch_model.bin"]
+    assert report["pipeline"] == ["Transformer", "Pooling", "Dense", "Normalize"]
+    assert report["data"]["cdsc_r"]["test"]["rows"] == 6
+
+
+def test_preflight_lists_every_problem(make_cfg, tmp_path, hub_models):
+    cfg = make_cfg("model=hf", "model.name_or_path=org/not-in-the-cache", "task=polish", f"data.root={tmp_path}")
+    with pytest.raises(BenchError, match=r"found 7 problem\(s\)") as caught:
+        preflight(cfg)
+    text = str(caught.value)
+    assert "cdsc_r" in text and "stsb_multi_mt" in text and "org/not-in-the-cache" in text
+
+
+# ------------------------------------------------------------------ safety of pickled weights
+
+
+class _Exploit:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_pickled_weights_that_run_code_are_refused(tiny_models, tmp_path):
+    import shutil
+
+    model_dir = shutil.copytree(tiny_models["bert"], tmp_path / "evil")
+    state = loading.load_transformer(loading.resolve(ModelSpec("ok", str(model_dir), max_seq_length=32)), "cpu")[1]
+    (model_dir / "model.safetensors").unlink()
+    marker = tmp_path / "pwned"
+    payload = {k: v for k, v in state.state_dict().items()}
+    payload["exploit"] = _Exploit(marker)
+    torch.save(payload, model_dir / "pytorch_model.bin")
+    resolved = loading.resolve(ModelSpec("evil", str(model_dir), max_seq_length=32))
+    assert resolved.weights.format == "pytorch"
+    with pytest.raises(BenchError, match="cannot load model"):
+        loading.load_transformer(resolved, "cpu")
+    assert not marker.exists()  # the restricted unpickler never ran the payload
+
+
+def test_restricted_unpickling_overrides_an_explicit_request(tmp_path):
+    from bench.models.weights import restricted_unpickling
+
+    marker = tmp_path / "pwned"
+    torch.save({"x": _Exploit(marker)}, tmp_path / "w.bin")
+    with restricted_unpickling(), pytest.raises(Exception, match="[Ww]eights only load failed|Unsupported"):
+        torch.load(tmp_path / "w.bin", weights_only=False)  # what an old library might ask for
+    assert not marker.exists()
+    assert "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ
+
+
+def test_dense_weights_are_in_the_digest_and_the_cache_key(hub_models, tmp_path):
+    import shutil
+
+    model_dir = shutil.copytree(hub_models["labse"], tmp_path / "labse", symlinks=False)
+    spec = ModelSpec("labse", str(model_dir), max_seq_length=32, has_sbert=True)
+    before = loading.resolve(spec)
+    key = before.cache_key({"name": "sbert"}, "float32", "")
+    dense = torch.load(model_dir / "2_Dense" / "pytorch_model.bin", weights_only=True)
+    dense["linear.bias"] += 1.0
+    (model_dir / "2_Dense" / "pytorch_model.bin").unlink()
+    torch.save(dense, model_dir / "2_Dense" / "pytorch_model.bin")
+    after = loading.resolve(spec)
+    assert after.weights_sha256 != before.weights_sha256
+    assert after.cache_key({"name": "sbert"}, "float32", "") != key
+
+
+def test_a_module_without_weights_is_one_clear_line(hub_models, tmp_path):
+    import shutil
+
+    model_dir = shutil.copytree(hub_models["labse"], tmp_path / "labse", symlinks=False)
+    (model_dir / "2_Dense" / "pytorch_model.bin").unlink()
+    with pytest.raises(BenchError, match=r"no weights for module '2_Dense' \(sentence_transformers.models.Dense\)"):
+        loading.resolve(ModelSpec("labse", str(model_dir), has_sbert=True))
+
+
+# ------------------------------------------------------------------ names, prompts, offline detection
+
+
+@pytest.mark.parametrize("name", ["ipipan/silver-retriever-base-v1.1", "Qwen/Qwen3-Embedding-0.6B"])
+def test_hub_ids_with_dots_are_hub_ids(name):
+    spec = ModelSpec.from_config({"name_or_path": name})
+    assert spec.hub_id == name
+    with pytest.raises(BenchError, match=f"could not fetch model '{name}'.*offline"):
+        loading.resolve(spec)
+
+
+def test_local_paths_are_told_apart(tmp_path):
+    with pytest.raises(BenchError, match="model folder not found"):
+        loading.resolve(ModelSpec.from_config({"name_or_path": str(tmp_path / "nope.v1")}))
+    with pytest.raises(BenchError, match="model folder not found"):
+        loading.resolve(ModelSpec.from_config({"name_or_path": "./relative/model"}))
+
+
+def test_prompts_by_task_type(make_cfg):
+    e5 = ModelSpec.from_config(make_cfg("model=multilingual_e5_base").model)
+    assert e5.prompt("sts") == e5.prompt("pair_classification") == "query: "
+    mmlw = ModelSpec.from_config(make_cfg("model=mmlw_roberta_base").model)
+    assert mmlw.prompt("sts") == mmlw.prompt("pair_classification") == ""  # 'zapytanie: ' is for retrieval
+    with pytest.raises(BenchError, match="unknown task type.*retrieval.*valid: sts, pair_classification"):
+        ModelSpec.from_config({"name_or_path": "x/y", "prompts": {"retrieval": "q: "}})
+    with pytest.raises(BenchError, match="model.prefix was replaced by model.prompts"):
+        ModelSpec.from_config({"name_or_path": "x/y", "prefix": "query: "})
+
+
+def test_prompt_by_type_reaches_the_encoder_and_the_cache_key(make_cfg, tiny_models, tiny_data_root):
+    base = ("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_r",
+            "data.check_rows=false", f"data.root={tiny_data_root}", "pooling=mean")
+    (plain,) = run(make_cfg(*base))
+    (prompted,) = run(make_cfg(*base, "+model.prompts.sts='query: '", "overwrite=always"))
+    assert plain["bench"]["encoding"]["prompt"] == "" and prompted["bench"]["encoding"]["prompt"] == "query: "
+    assert prompted["bench"]["encoding"]["sentences_encoded_this_run"] > 0  # not served from the plain vectors
+    assert prompted["scores"]["test"][0]["main_score"] != plain["scores"]["test"][0]["main_score"]
+
+
+def test_unreachable_hub_is_detected_at_once(hub_models, tiny_data_root, tmp_path):
+    """No HF_HUB_OFFLINE, no network: one probe, one line, then the cache alone (no retries)."""
+    env = {**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9"}  # nothing listens: refused at once
+    env.pop("HF_HUB_OFFLINE")
+    code = ("import time, logging; logging.basicConfig(level=logging.WARNING); t = time.time();"
+            "from bench.models.spec import ModelSpec; from bench.models.loading import resolve;"
+            "r = resolve(ModelSpec('mbert', 'google-bert/bert-base-multilingual-cased',"
+            " revision='3f076fdb1ab68d5b2880cb87a0886f315b8146f8'));"
+            "print('RESOLVED', r.resolved_revision, round(time.time() - t, 2))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "RESOLVED 3f076fdb1ab68d5b2880cb87a0886f315b8146f8" in done.stdout
+    assert float(done.stdout.split()[-1]) < 10
+    assert done.stderr.count("cannot be reached") == 1 and "Retrying" not in done.stderr
