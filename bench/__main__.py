@@ -11,6 +11,8 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
+import bench.config  # noqa: F401 -- registers the config schema before Hydra composes
+
 log = logging.getLogger("bench")
 
 
@@ -22,7 +24,7 @@ def main(cfg: DictConfig) -> None:
     from bench.run import preflight, run
 
     if cfg.get("preflight"):
-        report = run_job(preflight, cfg, log)
+        report = run_job(preflight, cfg, log, records=lambda report: [])
         if report is not None:
             print(preflight_text(report), flush=True)
         return

@@ -17,9 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,7 +26,7 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
-from bench.atomic import atomic_file
+from bench.atomic import remove_stale_temporaries, write_text_atomic, write_with
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +66,7 @@ class CacheNamespace:
         self._index, self._shards = {}, []
         if not self.directory.is_dir():
             return
+        remove_stale_temporaries(self.directory)  # left by writers that were killed mid-write
         for path in sorted(self.directory.glob("*.safetensors")):
             try:
                 with safe_open(str(path), framework="np") as handle:
@@ -110,23 +109,13 @@ class CacheNamespace:
         self.directory.mkdir(parents=True, exist_ok=True)
         key_file = self.directory / "key.json"
         if not key_file.exists():
-            with atomic_file(key_file) as handle:
-                handle.write(json.dumps(self.key, indent=2, sort_keys=True))
+            write_text_atomic(key_file, json.dumps(self.key, indent=2, sort_keys=True))
         keys = np.frombuffer(b"".join(text_key(t) for t in texts), dtype=np.uint8).reshape(len(texts), 32)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         lengths = np.ascontiguousarray(lengths, dtype=np.int64)
         path = self.directory / f"{uuid.uuid4().hex}.safetensors"
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file({"keys": keys, "vectors": vectors, "lengths": lengths}, tmp,
-                      metadata={"format": FORMAT, "checksum": _checksum(keys, vectors, lengths)})
-            with open(tmp, "rb") as handle:
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_with(path, lambda tmp: save_file({"keys": keys, "vectors": vectors, "lengths": lengths}, tmp,
+                                               metadata={"format": FORMAT, "checksum": _checksum(keys, vectors, lengths)}))
         if self._index is not None:
             self._add(keys, vectors, lengths)
         return path

@@ -39,8 +39,10 @@ def compare(path_a: Path, path_b: Path, *, resamples: int = 10000, seed: int = 0
         raise BenchError(f"the results are for different tasks ({task_a} vs {task_b}).")
     if record_a.get("dataset_revision") != record_b.get("dataset_revision"):
         raise BenchError("the results were computed on different test data (dataset_revision differs).")
-    out = paired_from_files(record_a["bench"]["task_config"]["type"], pairs_path(path_a), pairs_path(path_b),
-                            resamples=resamples, seed=seed)
+    task_type = (record_a["bench"].get("task_config") or {}).get("type")
+    if task_type is None:
+        raise BenchError(f"{path_a} does not say its task type (bench.task_config.type); it was not written by bench.")
+    out = paired_from_files(task_type, pairs_path(path_a), pairs_path(path_b), resamples=resamples, seed=seed)
     return {**out, "task": task_a, "metric": record_a["bench"]["main_score_name"]}
 
 

@@ -156,19 +156,38 @@ def check_texts(texts: Sequence[object]) -> None:
             raise BenchError(f"sentence {i} is empty; empty sentences cannot be embedded.")
 
 
-def forward(texts: Sequence[str], backend: Backend, *, batch_size: int, progress: bool) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Run the backend over ``texts`` in length-sorted batches; vectors per strategy and token lengths, in input order."""
+#: The encoding pass hands finished vectors to the cache at least this often (seconds, or batches), so an
+#: interrupted run resumes from where it was instead of starting over.
+FLUSH_SECONDS = 60.0
+FLUSH_BATCHES = 64
+
+Sink = Callable[[np.ndarray, dict[str, np.ndarray], np.ndarray], None]
+
+
+def forward(texts: Sequence[str], backend: Backend, *, batch_size: int, progress: bool,
+            sink: Sink | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Run the backend over ``texts`` in length-sorted batches; vectors per strategy and token lengths, in input order.
+
+    ``sink(rows, vectors, lengths)`` receives finished rows every minute or so (and at the end)."""
     if batch_size < 1:
         raise BenchError(f"encode.batch_size must be >= 1, got {batch_size}.")
     lengths = backend.token_lengths(texts)
     order = np.argsort(-lengths, kind="stable")
     out: dict[str, np.ndarray] = {}
+    pending: list[np.ndarray] = []
+    last_flush = time.monotonic()
     for begin in tqdm(range(0, len(order), batch_size), desc="encoding", unit="batch", disable=not progress):
         rows = order[begin : begin + batch_size]
         for name, vectors in backend.embed_batch([texts[i] for i in rows]).items():
             if name not in out:  # allocated once, filled in place: no concatenation or reordering copies
                 out[name] = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
             out[name][rows] = vectors
+        pending.append(rows)
+        if sink is not None and (len(pending) >= FLUSH_BATCHES or time.monotonic() - last_flush >= FLUSH_SECONDS):
+            sink(np.concatenate(pending), out, lengths)
+            pending, last_flush = [], time.monotonic()
+    if sink is not None and pending:
+        sink(np.concatenate(pending), out, lengths)
     return out, lengths
 
 
@@ -213,9 +232,15 @@ def encode_distinct(
     if todo:
         live = _live(backend)
         max_length = live.max_length
-        fresh, todo_lengths = forward([prefixed[i] for i in todo], live, batch_size=batch_size, progress=progress)
+        todo_texts = [prefixed[i] for i in todo]
+
+        def sink(rows: np.ndarray, vectors: dict[str, np.ndarray], lengths_: np.ndarray) -> None:
+            _store({name: array[rows] for name, array in vectors.items()}, [todo_texts[r] for r in rows],
+                   lengths_[rows], namespaces)
+
+        fresh, todo_lengths = forward(todo_texts, live, batch_size=batch_size, progress=progress,
+                                      sink=sink if namespaces else None)
         lengths[todo] = todo_lengths
-        _store(fresh, [prefixed[i] for i in todo], todo_lengths, namespaces)
         fresh = {name: fresh[name] for name in strategies or fresh}  # companions are cached; free them
 
     slot = {i: j for j, i in enumerate(todo)}

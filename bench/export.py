@@ -17,9 +17,10 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.atomic import write_json_atomic
 from bench.cli import command_parser
 from bench.errors import BenchError, user_errors_exit_2
-from bench.results import iter_results, model_revision, write_json_atomic
+from bench.results import iter_results, model_revision
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.atomic import write_json_atomic, write_text_atomic
 from bench.cli import command_parser
 from bench.errors import BenchError, user_errors_exit_2
 from bench.leaderboard.entries import entries_frame
-from bench.results import iter_results, write_json_atomic, write_text_atomic
+from bench.results import iter_results
 
 KEY = ["model", "strategy", "task"]
 BASELINE_FIELDS = [*KEY, "revision", "metric", "score", "ci_low", "ci_high", "ci_level", "dataset_revision"]
@@ -73,7 +74,13 @@ def allowed_drop(row, max_drop: float | None) -> float | None:
 def check(baseline: pd.DataFrame, current: pd.DataFrame, *, max_drop: float | None = None,
           allow_missing: bool = False) -> pd.DataFrame:
     """One row per baseline entry with the current score, the drop, the allowance and a status."""
-    latest = current.drop_duplicates(KEY, keep="last").set_index(KEY)
+    variants = current[current.duplicated(KEY, keep=False)]
+    if not variants.empty:
+        first = variants.iloc[0]
+        labels = sorted(variants[(variants[KEY] == first[KEY]).all(axis=1)]["variant"])
+        raise BenchError(f"the results hold {len(labels)} settings variants of {first['model']} / {first['strategy']} / "
+                         f"{first['task']} ({'; '.join(labels)}): gate a results folder with one setting per result.")
+    latest = current.set_index(KEY)
     rows = []
     for _, base in baseline.iterrows():
         key = tuple(base[k] for k in KEY)

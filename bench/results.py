@@ -1,16 +1,22 @@
 """Result records in MTEB's layout, plus bench's provenance block, written atomically.
 
-Layout: ``RESULTS_DIR/<model slug>/<revision>/<pooling slug>/<task>.json`` -- one file per
-(model, revision, pooling, task). The top level follows MTEB (``task_name``, ``dataset_revision``,
-``evaluation_time``, ``scores.<split>[...]`` with ``main_score``, ``hf_subset``, ``languages``) so
-MTEB tooling can read the scores; everything bench adds sits under ``bench``.
+Layout: ``RESULTS_DIR/<model slug>/<revision>/<strategy>/<settings id>/<task>.json``: one file per
+(model, revision, strategy, settings, task). The settings id is a digest of everything else that can
+change the numbers (maximum length, prompt, dtype, compression and its fit data, the data files of every
+split used, scoring settings), so results of different settings never share a path, and a resumed run
+reuses a result only when its whole identity (settings, weights, tokenizer files, bench version) is the
+same. The top level follows MTEB (``task_name``, ``dataset_revision``, ``evaluation_time``,
+``scores.<split>[...]`` with ``main_score``, ``hf_subset``, ``languages``) so MTEB tooling can read the
+scores; everything bench adds sits under ``bench``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +26,34 @@ from bench.errors import BenchError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+PATH_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+=@-]*$")
 
 
-def result_path(results_dir: str | Path, model_slug: str, revision: str, pooling_slug: str, task: str) -> Path:
-    return Path(results_dir) / model_slug / revision / pooling_slug / f"{task}.json"
+def safe_part(value: str, what: str) -> str:
+    """A name that becomes one folder or file name: no separators, no ``..``, nothing hidden."""
+    if not isinstance(value, str) or not PATH_PART.match(value) or ".." in value or len(value) > 200:
+        raise BenchError(f"{what} {value!r} cannot name a results folder: use letters, digits and . _ - + = @ "
+                         f"(no '/', no '..', not starting with '.').")
+    return value
+
+
+def result_path(results_dir: str | Path, model_slug: str, revision: str, strategy: str, settings_id: str,
+                task: str) -> Path:
+    parts = [safe_part(model_slug, "model"), safe_part(revision, "model revision"), safe_part(strategy, "strategy"),
+             safe_part(settings_id, "settings id"), safe_part(f"{task}.json", "task")]
+    return Path(results_dir).joinpath(*parts)
+
+
+def digest(payload: dict, length: int = 64) -> str:
+    """SHA-256 of a JSON-able dict in canonical form."""
+    canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:length]
+
+
+def settings_id(settings: dict) -> str:
+    """The short folder name of a settings variant."""
+    return digest(settings, 10)
 
 
 def _finite(value):
@@ -63,33 +92,23 @@ def model_revision(model: dict) -> str:
     return model.get("resolved_revision") or model.get("revision") or ""
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    with atomic_file(path) as handle:
-        handle.write(text)
-
-
-def write_json_atomic(path: Path, payload: dict) -> None:
-    write_text_atomic(path, json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
-
-
 OVERWRITE_POLICIES = ("missing", "always", "never")
 
 
-def reusable_result(path: Path, dataset_revision: str | None) -> dict | None:
-    """An existing result that a resumed run may keep: readable, complete, and computed on the same
-    data (same file checksum or hub revision). Anything else is reported and recomputed."""
+def reusable_result(path: Path, identity: str) -> dict | None:
+    """An existing result that a resumed run may keep: readable, complete, with readable per-pair scores,
+    and of exactly this identity (settings, weights, tokenizer files, bench version). Anything else is
+    reported and recomputed."""
     if not path.exists():
         return None
     try:
         record = read_result(path)
-        split = next(iter(record["scores"]))
-        record["scores"][split][0]["main_score"]
-    except (BenchError, KeyError, IndexError, StopIteration, TypeError):
-        log.warning("%s is unreadable or incomplete; recomputing it.", path)
+        read_pairs(pairs_path(path))
+    except BenchError as exc:
+        log.warning("%s; recomputing it.", exc)
         return None
-    if record.get("dataset_revision") != dataset_revision:
-        log.warning("%s was computed on other data (%s, now %s); recomputing it.", path,
-                    record.get("dataset_revision"), dataset_revision)
+    if record["bench"].get("identity") != identity:
+        log.warning("%s was computed with other weights, tokenizer files or bench version; recomputing it.", path)
         return None
     return record
 
@@ -111,28 +130,56 @@ def read_pairs(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
         with np.load(path, allow_pickle=False) as data:
             pairs = {k.removeprefix("score_"): data[k] for k in data.files if k.startswith("score_")}
             return pairs, data["targets"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise BenchError(f"cannot read per-pair scores {path}: {exc}") from None
+    except Exception as exc:  # missing, truncated (BadZipFile, EOFError), or foreign content
+        raise BenchError(f"cannot read per-pair scores {path}: {exc.__class__.__name__}: {exc}") from None
+
+
+def record_problems(record) -> list[str]:
+    """What a result file lacks for bench's readers (empty for a valid result)."""
+    if not isinstance(record, dict):
+        return [f"not a JSON object (got {type(record).__name__})"]
+    problems = []
+    scores, meta = record.get("scores"), record.get("bench")
+    if not isinstance(scores, dict) or not scores:
+        problems.append("no scores")
+    else:
+        entries = next(iter(scores.values()))
+        if not (isinstance(entries, list) and entries and isinstance(entries[0], dict) and "main_score" in entries[0]):
+            problems.append("no main_score")
+    if not isinstance(meta, dict):
+        problems.append("no bench provenance block")
+    else:
+        for key, kind in (("task", str), ("main_score_name", str), ("model", dict), ("pooling", dict)):
+            if not isinstance(meta.get(key), kind):
+                problems.append(f"no bench.{key}")
+        if isinstance(meta.get("model"), dict) and not meta["model"].get("name"):
+            problems.append("no bench.model.name")
+    return problems
 
 
 def read_result(path: Path) -> dict:
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BenchError(f"cannot read result file {path}: {exc}") from None
-    if "scores" not in record or "bench" not in record:
-        raise BenchError(f"{path} is not a bench result (no 'scores'/'bench' keys).")
+    problems = record_problems(record)
+    if problems:
+        raise BenchError(f"{path} is not a complete bench result ({', '.join(problems)}).")
     return record
 
 
 def iter_results(results_dir: str | Path) -> list[tuple[Path, dict]]:
-    """Every readable bench result below ``results_dir``; unreadable files are reported, not used."""
+    """Every valid bench result below ``results_dir``; malformed files are reported and skipped."""
     out = []
     for path in sorted(Path(results_dir).glob("**/*.json")):
-        if path.name.startswith("."):
+        if path.name.startswith(".") or path.name in NOT_RESULTS:
             continue
         try:
             out.append((path, read_result(path)))
         except BenchError as exc:
             log.warning("skipping %s", exc)
     return out
+
+
+#: JSON files that live in results folders but are not results (job reports, the leaderboard index).
+NOT_RESULTS = frozenset({"bench_job.json", "leaderboard_index.json", "multirun.json"})

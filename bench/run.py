@@ -7,13 +7,13 @@ loaded: bad data fails fast, and no result file is written for a run that failed
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
 import platform
 import random
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from bench import __version__
+from bench.atomic import check_writable_dir, write_json_atomic
 from bench.cache import EmbeddingCache
 from bench.compress import CompressionSpec, Compressor
 from bench.data.schema import PairData
@@ -41,16 +43,18 @@ from bench.provenance import git_commit, package_versions
 from bench.results import (
     OVERWRITE_POLICIES,
     build_record,
+    digest,
     model_revision,
     pairs_path,
     result_path,
     reusable_result,
-    write_json_atomic,
+    settings_id,
     write_pairs_atomic,
 )
 from bench.scoring import MAIN_SCORES, SCORERS, main_function
 from bench.scoring.pair_classification import heldout_metrics
 from bench.stats import bootstrap_ci
+from bench.sweep import cluster_job
 from bench.tasks import TaskSpec, load_task, mteb_data, task_specs
 
 log = logging.getLogger(__name__)
@@ -97,6 +101,7 @@ def load_pooling_config(name: str):
 
 
 def _dataset_revision(split: PairData) -> str | None:
+    """MTEB's ``dataset_revision``: the hub revision, or the original file's SHA-256."""
     return split.source.get("revision") or split.source.get("sha256")
 
 
@@ -140,7 +145,7 @@ def check_settings(cfg: DictConfig) -> None:
         raise unknown_choice("overwrite policy", policy, OVERWRITE_POLICIES)
 
 
-@dataclass
+@dataclasses.dataclass
 class Plan:
     """Everything a run needs before any vector is computed: settings checked, data read and validated,
     model resolved (downloaded, weights and tokenizer files present)."""
@@ -157,6 +162,9 @@ class Plan:
 
 def plan(cfg: DictConfig) -> Plan:
     check_settings(cfg)
+    check_writable_dir(cfg.results_dir, "results_dir")  # before any work, not after the encoding pass
+    if cfg.cache.enabled:
+        check_writable_dir(cfg.cache.dir, "cache.dir")
     model_spec = ModelSpec.from_config(cfg.model)
     pooling = PoolingSpec.from_config(cfg.pooling)
     if pooling.uses_pipeline and not model_spec.has_sbert:
@@ -219,27 +227,34 @@ def run(cfg: DictConfig) -> list[dict]:
     seed_everything(int(cfg.seed))
     model_spec, pooling, compression, probe = planned.model_spec, planned.pooling, planned.compression, planned.probe
     specs, data, fits, resolved = planned.specs, planned.data, planned.fits, planned.resolved
+    device = pick_device(str(cfg.encode.device))
+    dtype = pick_dtype(device, bool(cfg.encode.half))
+    dtype_name = str(dtype).removeprefix("torch.")
+    heldout = {spec.result_name: data[spec.result_name][spec.heldout_split] for spec in specs
+               if spec.type == "pair_classification" and spec.heldout_split in data[spec.result_name]
+               and cfg.get("scoring", {}).get("heldout_thresholds", True) and probe is None}
     strategy = strategy_slug(pooling, compression)
-    paths = {spec.result_name: result_path(cfg.results_dir, model_spec.slug, model_revision(resolved.provenance()), strategy,
-                                           output_name(spec, probe)) for spec in specs}
-    kept = existing_results(specs, data, paths, str(cfg.get("overwrite", "missing")))
+    settings = {spec.result_name: task_settings(cfg, spec, planned, dtype_name, heldout.get(spec.result_name))
+                for spec in specs}
+    identities = {name: digest({"settings": task, "weights_sha256": resolved.weights_sha256,
+                                "files_sha256": resolved.files_sha256, "bench": __version__})
+                  for name, task in settings.items()}
+    revision = model_revision(resolved.provenance())
+    paths = {spec.result_name: result_path(cfg.results_dir, model_spec.slug, revision, strategy,
+                                           settings_id(settings[spec.result_name]), output_name(spec, probe))
+             for spec in specs}
+    kept = existing_results(specs, paths, identities, str(cfg.get("overwrite", "missing")))
     specs = [spec for spec in specs if spec.result_name not in kept]
     if not specs:
-        log.info("all %d results exist and match the data; nothing to compute (overwrite=missing).", len(kept))
+        log.info("all %d results exist with these exact settings; nothing to compute (overwrite=missing).", len(kept))
         write_leaderboard(cfg.results_dir, resamples=leaderboard_resamples(cfg))
         return list(kept.values())
     fits = {name: fit for name, fit in fits.items() if name in {s.result_name for s in specs}}
     if cfg.encode.get("threads"):
         torch.set_num_threads(int(cfg.encode.threads))
-    device = pick_device(str(cfg.encode.device))
-    dtype = pick_dtype(device, bool(cfg.encode.half))
-    dtype_name = str(dtype).removeprefix("torch.")
     log.info("model %s (%s) on %s, strategy %s", model_spec.name, resolved.path, device, pooling.slug)
     computed = companions(pooling, cfg.encode.get("precompute"))
     cache = EmbeddingCache(cfg.cache.dir, enabled=bool(cfg.cache.enabled))
-    heldout = {spec.result_name: data[spec.result_name][spec.heldout_split] for spec in specs
-               if spec.type == "pair_classification" and spec.heldout_split in data[spec.result_name]
-               and cfg.get("scoring", {}).get("heldout_thresholds", True) and probe is None}
     # Each task is encoded with its prompt (model.prompts, by task type); tasks sharing a prompt share
     # one deduplicated pass, and the model is loaded once for all of them (or never, on a warm cache).
     groups: dict[str, list[str]] = {}
@@ -268,6 +283,7 @@ def run(cfg: DictConfig) -> list[dict]:
         "seed": int(cfg.seed),
         "overrides": _overrides(),
         "host": {"name": platform.node(), "pid": os.getpid()},
+        "cluster": cluster_job(),
     }
 
     def encoding(spec: TaskSpec) -> dict:
@@ -276,33 +292,69 @@ def run(cfg: DictConfig) -> list[dict]:
                 "batch_size": int(cfg.encode.batch_size),
                 "shared_by_tasks": [s.result_name for s in specs if model_spec.prompt(s.type) == prompt]}
 
-    records = list(kept.values())
+    outputs = []  # every task is scored before any file is written: a suite fails whole or not at all
     for spec in specs:
         encoded = by_prompt[model_spec.prompt(spec.type)]
-        task_shared = {**shared, "encoding": encoding(spec)}
+        name = spec.result_name
+        task_shared = {**shared, "encoding": encoding(spec), "settings": settings[name],
+                       "settings_id": settings_id(settings[name]), "identity": identities[name]}
         if probe is not None:
-            record, (pairs, targets) = evaluate_probe(spec, data[spec.result_name], encoded, pooling, compression,
-                                                      fits.get(spec.result_name), task_shared, probe,
-                                                      stats=cfg.get("stats"), seed=int(cfg.seed))
+            record, (pairs, targets) = evaluate_probe(spec, data[name], encoded, pooling, compression, fits.get(name),
+                                                      task_shared, probe, stats=cfg.get("stats"), seed=int(cfg.seed))
         else:
-            record, (pairs, targets) = evaluate_task(spec, data[spec.result_name], encoded, pooling, compression,
-                                                     fits.get(spec.result_name), task_shared, stats=cfg.get("stats"),
-                                                     seed=int(cfg.seed), heldout=heldout.get(spec.result_name))
-        path = paths[spec.result_name]
+            record, (pairs, targets) = evaluate_task(spec, data[name], encoded, pooling, compression, fits.get(name),
+                                                     task_shared, stats=cfg.get("stats"), seed=int(cfg.seed),
+                                                     heldout=heldout.get(name))
+        outputs.append((paths[name], record, pairs, targets))
+    records = list(kept.values())
+    for path, record, pairs, targets in outputs:
         write_pairs_atomic(pairs_path(path), pairs, targets)
         write_json_atomic(path, record)
+        split = next(iter(record["scores"]))
         log.info("%s: %s = %.4f -> %s", record["bench"]["task"], record["bench"]["main_score_name"],
-                 record["scores"][spec.eval_split][0]["main_score"], path)
+                 record["scores"][split][0]["main_score"], path)
         records.append(record)
     write_leaderboard(cfg.results_dir, resamples=leaderboard_resamples(cfg))
     return records
 
 
-def existing_results(specs: list[TaskSpec], data: dict[str, dict[str, PairData]], paths: dict[str, Path],
+def data_id(part: PairData) -> str:
+    """What identifies a split's data: the file's SHA-256, or the hub file at its revision."""
+    source = part.source
+    if source.get("sha256"):
+        return f"sha256:{source['sha256']}"
+    return f"hub:{source.get('path')}@{source.get('revision')}/{source.get('file') or source.get('split')}"
+
+
+def task_settings(cfg: DictConfig, spec: TaskSpec, planned: Plan, dtype: str, heldout: PairData | None) -> dict:
+    """Everything besides model weights, strategy name and task that can change this result's numbers."""
+    parts = planned.data[spec.result_name]
+    used = {name: data_id(parts[name]) for name in splits_to_encode(spec, planned.probe)}
+    if heldout is not None:
+        used[spec.heldout_split] = data_id(heldout)
+    compression = None
+    if planned.compression.active:
+        fit = planned.fits[spec.result_name]
+        compression = {**dataclasses.asdict(planned.compression), "fit_task": planned.compression.fit_task or
+                       spec.result_name, "fit_data": data_id(fit)}
+    stats = cfg.get("stats") or {}
+    return {
+        "model": {"max_seq_length": planned.model_spec.max_seq_length, "prompt": planned.model_spec.prompt(spec.type),
+                  "dtype": dtype},
+        "pooling": planned.pooling.as_dict(),
+        "compression": compression,
+        "data": used,
+        "scoring": {"heldout_thresholds": heldout is not None, "bootstrap": int(stats.get("bootstrap", 1000)),
+                    "level": float(stats.get("level", 0.95)), "seed": int(cfg.seed)},
+        "probe": planned.probe.describe() if planned.probe is not None else None,
+    }
+
+
+def existing_results(specs: list[TaskSpec], paths: dict[str, Path], identities: dict[str, str],
                      policy: str) -> dict[str, dict]:
     """Results this run keeps instead of computing, by the overwrite policy.
 
-    ``missing`` (default, resumes sweeps): keep every valid result computed on the same data;
+    ``missing`` (default, resumes sweeps): keep every valid result of exactly this identity;
     ``always``: recompute everything; ``never``: refuse to run if any result would be replaced.
     """
     if policy == "always":
@@ -315,7 +367,7 @@ def existing_results(specs: list[TaskSpec], data: dict[str, dict[str, PairData]]
         return {}
     kept = {}
     for spec in specs:
-        record = reusable_result(paths[spec.result_name], _dataset_revision(data[spec.result_name][spec.eval_split]))
+        record = reusable_result(paths[spec.result_name], identities[spec.result_name])
         if record is not None:
             kept[spec.result_name] = record
     return kept

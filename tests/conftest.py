@@ -23,6 +23,8 @@ import torch  # noqa: E402 -- after the environment above
 from hydra import compose, initialize_config_dir  # noqa: E402 -- after the environment above
 from hydra.core.global_hydra import GlobalHydra  # noqa: E402 -- after the environment above
 
+import bench.config  # noqa: E402,F401 -- registers the config schema
+
 ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = ROOT / "conf"
 SHARED_DATA = ROOT.parent / "shared" / "data"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 
-from bench.results import model_revision, pairs_path, result_path, write_json_atomic, write_pairs_atomic
+from bench.atomic import write_json_atomic
+from bench.results import model_revision, pairs_path, result_path, settings_id, write_pairs_atomic
 from bench.scoring import SCORERS
 
 TASKS = {"cdsc_r": ("sts", "CDSC-R"), "cdsc_e": ("pair_classification", "CDSC-E")}
@@ -29,7 +31,7 @@ def similarities(task: str, targets: np.ndarray, noise: float, seed: int) -> dic
 def write_result(results: Path, model: str, strategy: str, task: str, pairs: dict[str, np.ndarray],
                  targets: np.ndarray, *, compression: str = "none", dims: int = 64, revision: str = "abc123",
                  ci_width: float = 0.02, task_name: str | None = None, probe: dict | None = None,
-                 source: str = "hub", weights: str = "f" * 64) -> Path:
+                 source: str = "hub", weights: str = "f" * 64, settings: dict | None = None) -> Path:
     task_type, mteb_name = TASKS.get(task, ("sts", task))
     scorer = SCORERS[task_type]
     scores = scorer.metrics(pairs, targets) if not probe else {"main_score": float(pairs["prediction"].mean())}
@@ -56,7 +58,10 @@ def write_result(results: Path, model: str, strategy: str, task: str, pairs: dic
             **({"probe": probe} if probe else {}),
         },
     }
-    path = result_path(results, model, model_revision(record["bench"]["model"]), strategy, name)
+    settings = settings or {"model": {"max_seq_length": 128}, "data": {"test": "sha256:" + "d" * 64}}
+    record["bench"].update(settings=settings, settings_id=settings_id(settings))
+    folder = re.sub(r"[^A-Za-z0-9._-]+", "_", model)  # as bench.models.spec.ModelSpec.slug makes it
+    path = result_path(results, folder, model_revision(record["bench"]["model"]), strategy, settings_id(settings), name)
     write_json_atomic(path, record)
     write_pairs_atomic(pairs_path(path), pairs, targets)
     return path

@@ -136,7 +136,6 @@ def test_empty_or_nan_sentences_rejected_by_encoder():
     ("override", "message"),
     [("stats.level=1.5", r"stats.level=1.5 is not valid: expected a confidence level between 0 and 1"),
      ("stats.bootstrap=-3", r"stats.bootstrap=-3 is not valid: expected an integer >= 0"),
-     ("encode.threads=two", r"encode.threads='two' is not valid: expected null or an integer >= 1"),
      ("encode.batch_size=0", r"encode.batch_size=0 is not valid: expected an integer >= 1")],
 )
 def test_bad_settings_fail_before_any_work(make_cfg, tmp_path, override, message, monkeypatch):

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
+from bench.atomic import write_json_atomic
 from bench.leaderboard.tables import scores_frame, to_markdown
-from bench.results import write_json_atomic
 from bench.run import run
 from tests.conftest import ROOT
 
@@ -21,7 +21,8 @@ def test_run_writes_mteb_layout_with_provenance(make_cfg, tiny_models, tiny_data
     records = run(tiny_cfg(make_cfg, tiny_models, tiny_data_root, "pooling=cls"))
     (record,) = records
     files = list((tmp_path / "results").glob("**/cdsc_r.json"))
-    assert len(files) == 1 and files[0].parent.name == "cls" and files[0].parent.parent.name.startswith("local-")
+    assert len(files) == 1 and files[0].parent.parent.name == "cls" and files[0].parents[2].name.startswith("local-")
+    assert files[0].parent.name == record["bench"]["settings_id"] and len(record["bench"]["settings_id"]) == 10
     on_disk = json.loads(files[0].read_text())
     assert on_disk == json.loads(json.dumps(record))
     entry = on_disk["scores"]["test"][0]
@@ -51,7 +52,7 @@ def test_rerun_is_deterministic(make_cfg, tiny_models, tiny_data_root):
 def test_layers_and_strategies_get_distinct_results(make_cfg, tiny_models, tiny_data_root, tmp_path):
     run(tiny_cfg(make_cfg, tiny_models, tiny_data_root, "pooling=mean", "pooling.layers=[-2]"))
     run(tiny_cfg(make_cfg, tiny_models, tiny_data_root, "pooling=first_last_avg"))
-    slugs = sorted(p.parent.name for p in (tmp_path / "results").glob("**/cdsc_r.json"))
+    slugs = sorted(p.parent.parent.name for p in (tmp_path / "results").glob("**/cdsc_r.json"))
     assert slugs == ["first_last_avg-layers_1_-1", "mean-layers_-2"]
 
 
@@ -79,13 +80,13 @@ def test_cli_multirun_sweeps_poolings(tiny_models, tiny_data_root, tmp_path):
         capture_output=True, text=True, cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    results = sorted(p.parent.name for p in (tmp_path / "res").glob("**/cdsc_e.json"))
+    results = sorted(p.parent.parent.name for p in (tmp_path / "res").glob("**/cdsc_e.json"))
     assert results == ["cls", "mean"]
-    record = json.loads(next((tmp_path / "res").glob("**/cls/cdsc_e.json")).read_text())
+    record = json.loads(next((tmp_path / "res").glob("**/cls/*/cdsc_e.json")).read_text())
     entry = record["scores"]["test"][0]
     assert entry["main_score"] == entry["max_ap"] and "cosine_f1_threshold" in entry
     assert entry["heldout_split"] == "validation" and 0 <= entry["heldout_accuracy"] <= 1
     assert {"cosine_heldout_accuracy", "cosine_heldout_f1", "manhattan_heldout_accuracy_threshold"} <= set(entry)
     board = (tmp_path / "res" / "leaderboard.csv").read_text().splitlines()
-    assert board[0] == "model,revision,strategy,cdsc_e,mean" and len(board) == 3
+    assert board[0] == "model,revision,strategy,variant,cdsc_e,mean" and len(board) == 3
     assert "| cdsc_e |" in done.stdout  # each job prints its table of main scores

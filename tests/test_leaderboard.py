@@ -53,7 +53,7 @@ def test_files_tables_and_probe_separation(results):
                  task_name="cdsc_e.nli_probe", probe={"name": "nli"})
     paths = write_leaderboard(results, resamples=200)
     suite = pd.read_csv(paths["csv"])
-    assert list(suite.columns) == ["model", "revision", "strategy", "cdsc_e", "cdsc_r", "mean"]
+    assert list(suite.columns) == ["model", "revision", "strategy", "variant", "cdsc_e", "cdsc_r", "mean"]
     assert suite.iloc[0]["model"] in {"good", "twin"} and suite.iloc[-1]["model"] == "weak"
     assert suite["mean"].tolist() == sorted(suite["mean"], reverse=True)
     long = pd.read_csv(paths["entries_csv"])

@@ -101,7 +101,7 @@ def tiny(make_cfg, tiny_models, tiny_data_root, *extra):
 
 def test_nli_probe_run_writes_its_own_result(make_cfg, tiny_models, tiny_data_root, tmp_path):
     (record,) = run(tiny(make_cfg, tiny_models, tiny_data_root, "task=cdsc_e", "probe=nli", "pooling=mean"))
-    path = next((tmp_path / "results").glob("**/mean/cdsc_e.nli_probe.json"))
+    path = next((tmp_path / "results").glob("**/mean/*/cdsc_e.nli_probe.json"))
     on_disk = json.loads(path.read_text())
     entry = on_disk["scores"]["test"][0]
     assert on_disk["bench"]["task"] == "cdsc_e.nli_probe" and on_disk["bench"]["main_score_name"] == "accuracy"

@@ -64,7 +64,7 @@ def test_results_carry_intervals_and_per_pair_scores(make_cfg, tiny_models, tiny
     ci = entry["main_score_ci"]
     assert ci["low"] <= entry["main_score"] <= ci["high"] and ci["resamples"] == 200 and ci["level"] == 0.95
     run(make_cfg(*base, "pooling=mean"))
-    paths = {p.parent.name: p for p in (tmp_path / "results").glob("**/cdsc_e.json")}
+    paths = {p.parent.parent.name: p for p in (tmp_path / "results").glob("**/cdsc_e.json")}
     assert all(p.with_name("cdsc_e.pairs.npz").is_file() for p in paths.values())
     result = compare(paths["cls"], paths["mean"], resamples=300)
     assert result["task"] == "cdsc_e" and result["metric"] == "max_ap"

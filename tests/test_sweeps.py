@@ -13,9 +13,9 @@ import pytest
 from omegaconf import OmegaConf
 
 from bench import run as run_module
+from bench.atomic import write_json_atomic
 from bench.errors import BenchError
 from bench.leaderboard import write_leaderboard
-from bench.results import write_json_atomic
 from bench.run import run
 from tests.conftest import CONF_DIR, ROOT
 
@@ -44,17 +44,18 @@ def test_corrupt_result_is_recomputed(make_cfg, tiny_models, tiny_data_root, tmp
     (path,) = (tmp_path / "results").glob("**/cdsc_r.json")
     path.write_text(path.read_text()[:100])  # a torn file, as a crash without atomic writes would leave
     record = run(tiny(make_cfg, tiny_models, tiny_data_root))[0]
-    assert "unreadable or incomplete" in caplog.text
+    assert "cannot read result file" in caplog.text and "recomputing it" in caplog.text
     assert json.loads(path.read_text())["scores"] == record["scores"]
 
 
-def test_result_on_other_data_is_recomputed(make_cfg, tiny_models, tiny_data_root, caplog):
+def test_result_on_other_data_is_computed_beside_the_old_one(make_cfg, tiny_models, tiny_data_root, tmp_path):
     before = run(tiny(make_cfg, tiny_models, tiny_data_root))[0]
     test_file = tiny_data_root / "cdscorpus" / "CDS_test_annotated.txt"
     test_file.write_text(test_file.read_text().replace("\t4.5\t", "\t3.5\t"))
     after = run(tiny(make_cfg, tiny_models, tiny_data_root))[0]
-    assert "computed on other data" in caplog.text
     assert after["dataset_revision"] != before["dataset_revision"]
+    assert after["bench"]["settings_id"] != before["bench"]["settings_id"]
+    assert len(list((tmp_path / "results").glob("**/cdsc_r.json"))) == 2  # the old number is not overwritten
 
 
 def test_never_refuses_to_replace(make_cfg, tiny_models, tiny_data_root):
@@ -118,7 +119,7 @@ def test_parallel_joblib_sweep(tmp_path, tiny_models, tiny_data_root):
     workers = {r["bench"]["host"]["pid"] for r in results.values()}
     assert len(workers) >= 2  # jobs ran in separate worker processes
     board = (tmp_path / "res" / "leaderboard.csv").read_text().splitlines()
-    assert board[0].endswith("cdsc_e,cdsc_r,mean") and len(board) == 5
+    assert board[0].endswith("cdsc_e,cdsc_r,mean") and len(board) == 5, board
     # the cache both workers wrote into concurrently: every shard loads and passes its checksum
     from bench.cache import CacheNamespace, EmbeddingCache
 
@@ -129,7 +130,10 @@ def test_parallel_joblib_sweep(tmp_path, tiny_models, tiny_data_root):
         found, missing = namespace.lookup([])
         assert found == {} and missing == []
     assert shards > 0 and cache.summary()["shards"] == shards  # nothing was corrupt, so nothing was deleted
-    assert all(",," not in row for row in board[1:])  # every cell filled
+    import csv
+
+    rows = list(csv.DictReader(board))
+    assert all(row["cdsc_e"] and row["cdsc_r"] and row["variant"] == "" for row in rows)  # every cell filled
 
 
 def test_killed_sweep_leaves_nothing_corrupt_and_resumes(tmp_path, tiny_models, tiny_data_root):
@@ -160,7 +164,7 @@ def test_killed_sweep_leaves_nothing_corrupt_and_resumes(tmp_path, tiny_models, 
 def test_kill_during_a_write_never_tears_the_file(tmp_path):
     target = tmp_path / "r" / "x.json"
     write_json_atomic(target, {"version": 1})
-    script = ("import sys; from pathlib import Path; from bench.results import write_json_atomic; "
+    script = ("import sys; from pathlib import Path; from bench.atomic import write_json_atomic; "
               "write_json_atomic(Path(sys.argv[1]), {'version': 2, 'blob': ['x' * 1000] * 300000})")
     child = subprocess.Popen([sys.executable, "-c", script, str(target)], cwd=ROOT)
     temp_seen = False

@@ -52,38 +52,56 @@ def sha256_file(path: Path) -> str:
 
 
 def _rows(path: Path, fmt: FileFormat) -> list[tuple[int, list[str]]]:
-    """(line number, fields) for each data row, after checking the header and the field count."""
+    """(line number, fields) for each data row, after checking the header and the field count. Line
+    numbers are where a record starts (a quoted field may span lines)."""
     rows: list[tuple[int, list[str]]] = []
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter=fmt.delimiter, quoting=QUOTING[fmt.quoting])
-        try:
-            for fields in reader:
-                line = reader.line_num
-                if fmt.has_header and line == 1:
-                    if tuple(f.strip().lstrip("\ufeff") for f in fields) != fmt.columns:
+    start = 1
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle, delimiter=fmt.delimiter, quoting=QUOTING[fmt.quoting])
+            try:
+                for fields in reader:
+                    line, start = start, reader.line_num + 1
+                    if fmt.has_header and line == 1:
+                        if tuple(f.strip().lstrip("\ufeff") for f in fields) != fmt.columns:
+                            raise DataError(
+                                f"{path}:1: unexpected header {fields}; expected the columns {list(fmt.columns)}."
+                            )
+                        continue
+                    if not fields or fields == [""]:
+                        continue  # blank line, e.g. a trailing newline
+                    if len(fields) != len(fmt.columns):
                         raise DataError(
-                            f"{path}:1: unexpected header {fields}; expected the columns {list(fmt.columns)}."
+                            f"{path}:{line}: malformed row with {len(fields)} fields; expected {len(fmt.columns)} "
+                            f"({', '.join(fmt.columns)}) separated by {fmt.delimiter!r}."
                         )
-                    continue
-                if not fields or fields == [""]:
-                    continue  # blank line, e.g. a trailing newline
-                if len(fields) != len(fmt.columns):
-                    raise DataError(
-                        f"{path}:{line}: malformed row with {len(fields)} fields; expected {len(fmt.columns)} "
-                        f"({', '.join(fmt.columns)}) separated by {fmt.delimiter!r}."
-                    )
-                rows.append((line, fields))
-        except csv.Error as exc:
-            raise DataError(f"{path}:{reader.line_num}: cannot parse row: {exc}") from None
-        except UnicodeDecodeError as exc:
-            raise DataError(f"{path}: not valid UTF-8 text ({exc}).") from None
+                    rows.append((line, fields))
+            except csv.Error as exc:
+                raise DataError(f"{path}:{start}: cannot parse the row starting here: {exc} (a quote opened on this "
+                                f"line may run to line {reader.line_num}).") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}:{_first_bad_line(path)}: not valid UTF-8 text.") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read it ({exc.strerror or exc}).") from None
     if not rows:
         raise DataError(f"{path}: the file has no data rows.")
     return rows
 
 
+def _first_bad_line(path: Path) -> int:
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 0
+
+
 def read_pairs(path: Path, fmt: FileFormat, target: TargetSpec) -> PairData:
     """Read and validate one split file."""
+    if path.is_dir():
+        raise DataError(f"{path} is a folder, not a data file.")
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
     rows = _rows(path, fmt)
@@ -101,6 +119,8 @@ def read_pairs(path: Path, fmt: FileFormat, target: TargetSpec) -> PairData:
 def read_split(root: Path, relative: str, fmt: FileFormat, target: TargetSpec, *, task: str, split: str) -> PairData:
     """Read ``root / relative``; a missing file names the task, split, and where it looked."""
     path = Path(root).expanduser() / relative
+    if path.is_dir():
+        raise DataError(f"task '{task}': the {split} file {path} is a folder, not a data file.")
     if not path.is_file():
         raise DataError(
             f"task '{task}': the {split} file is missing: looked for {path.resolve()} "

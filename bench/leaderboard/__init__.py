@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.atomic import write_text_atomic
 from bench.leaderboard.entries import entries_frame
 from bench.leaderboard.significance import compare_with_best
-from bench.results import iter_results, write_text_atomic
+from bench.results import iter_results
 
 
 def build(results_dir: str | Path, *, resamples: int = 1000, level: float = 0.95, seed: int = 0) -> pd.DataFrame:

@@ -109,7 +109,7 @@ def suite_section(entries: pd.DataFrame, kind: str, with_mean: bool, table_id: s
             present = len(by_key[key])
             cells += [_td(*_num(line["mean"] / 100), css="num"), _td(str(present), str(present), "num")]
         rows.append(cells)
-    headers = [("model", False), ("revision", False), ("strategy", False)] + [(t, True) for t in tasks]
+    headers = [(k, False) for k in ROW_KEY] + [(t, True) for t in tasks]
     headers += [("mean", True), ("tasks", True)] if with_mean else []
     return _table(headers, rows, table_id)
 
@@ -129,13 +129,13 @@ def task_section(task: str, group: pd.DataFrame, level: float) -> str:
             versus_sort = f"{row['diff_vs_best'] * 100:.6f}"
         dims = "" if pd.isna(row["dims"]) else str(int(row["dims"]))
         rows.append([
-            _td(row["model"]), _td(row["revision"]), _td(row["strategy"]), _score_td(row),
+            *[_td(str(row[k])) for k in ROW_KEY], _score_td(row),
             _td(f"[{low}, {high}]" if low else "", _num(row["ci_low"])[1], "num ci"),
             _td(versus, versus_sort, "num"),
             _td(dims, dims or "-1e9", "num"),
             _td(_shorten(_provenance(row), 60), None, "prov", title=_provenance(row)),
         ])
-    headers = [("model", False), ("revision", False), ("strategy", False), (group["metric"].iloc[0], True),
+    headers = [*[(k, False) for k in ROW_KEY], (group["metric"].iloc[0], True),
                (f"{level:.0%} CI", True), ("vs best (diff [CI] p)", True), ("dims", True), ("provenance", False)]
     return _table(headers, rows, f"task-{task}")
 
@@ -188,7 +188,7 @@ def provenance_section(entries: pd.DataFrame) -> str:
             _td(str(first["bench_version"])), _td(str(first["git_commit"])), _td(str(first["torch"])),
             _td(str(first["transformers"])), _td(f"{first['device']} {first['dtype']}"),
             _td(str(group["created"].max())), _td(str(len(group)), str(len(group)), "num")])
-    headers = [(h, h == "results") for h in ("model", "revision", "strategy", "source", "weights sha256", "base model",
+    headers = [(h, h == "results") for h in (*ROW_KEY, "source", "weights sha256", "base model",
                                               "bench", "git commit", "torch", "transformers", "device", "created",
                                               "results")]
     return _table(headers, rows, "provenance")

@@ -39,7 +39,7 @@ def task_table(group: pd.DataFrame, level: float) -> pd.DataFrame:
                     else f"[{row['ci_low'] * 100:.2f}, {row['ci_high'] * 100:.2f}]")
         versus = ("best" if row["best"] is True else "n/a" if row["diff_vs_best"] is None
                   else f"{row['diff_vs_best'] * 100:+.2f} (p={row['p_vs_best']:.3f})")
-        rows.append({"#": rank, "model": row["model"], "revision": row["revision"], "strategy": row["strategy"],
+        rows.append({"#": rank, **{k: row[k] for k in ROW_KEY},
                      "score": mark(row), f"{level:.0%} CI": interval, "vs best": versus,
                      "dims": "" if pd.isna(row["dims"]) else str(int(row["dims"]))})
     return pd.DataFrame(rows)

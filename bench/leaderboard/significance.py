@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.atomic import write_json_atomic
 from bench.compare import paired_from_files
 from bench.errors import BenchError
-from bench.results import pairs_path, write_json_atomic
+from bench.results import pairs_path
 
 log = logging.getLogger(__name__)
 

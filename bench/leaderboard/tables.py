@@ -41,22 +41,35 @@ def scores_frame(records: list[dict]) -> pd.DataFrame:
     entries = entries_frame([("", record) for record in records])
     if entries.empty:
         return entries
-    if (entries["kind"] == "zero-shot").any():
-        return wide(entries, "zero-shot")
-    return wide(entries, "probe", with_mean=False)
+    table = wide(entries, "zero-shot") if (entries["kind"] == "zero-shot").any() else wide(entries, "probe",
+                                                                                             with_mean=False)
+    return table if table["variant"].astype(str).str.len().any() else table.drop(columns=["variant"])
+
+
+MARKDOWN_SPECIAL = str.maketrans({c: f"\\{c}" for c in "\\`*[]<>|"})  # intraword _ is literal in GFM
+
+
+def markdown_text(text: str) -> str:
+    """Names as plain text in a Markdown table: no accidental emphasis, links, HTML or extra columns.
+    Marks bench adds itself (bold best, ≈) are written after escaping."""
+    if text.startswith("**") and text.endswith("**") or text.endswith(" ≈"):
+        return text
+    return text.translate(MARKDOWN_SPECIAL).replace("\n", " ")
 
 
 def to_markdown(frame: pd.DataFrame, digits: int = 2) -> str:
-    """A GitHub-flavoured Markdown table (no extra dependency)."""
+    """A GitHub-flavoured Markdown table (no extra dependency); a ``variant`` column shows only when used."""
     if frame.empty:
         return "_no results_\n"
+    if "variant" in frame.columns and not frame["variant"].astype(str).str.len().any():
+        frame = frame.drop(columns=["variant"])
 
     def cell(value) -> str:
         if isinstance(value, float):
             return "" if pd.isna(value) else f"{value:.{digits}f}"
-        return str(value)
+        return markdown_text(str(value))
 
-    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    header = "| " + " | ".join(markdown_text(str(c)) for c in frame.columns) + " |"
     rule = "|" + "|".join("---:" if pd.api.types.is_numeric_dtype(frame[c]) else "---" for c in frame.columns) + "|"
     rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *rows]) + "\n"

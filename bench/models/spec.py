@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -67,8 +67,9 @@ class ModelSpec:
         unknown = sorted(set(prompts) - set(PROMPT_TASK_TYPES))
         if unknown:
             raise BenchError(f"model.prompts has unknown task type(s) {unknown}; valid: {', '.join(PROMPT_TASK_TYPES)}.")
+        default_name = hub_id or (Path(path).expanduser().name if not path.startswith("pkg://") else path[6:]) or path
         return cls(
-            name=str(c.get("name") or hub_id or path),
+            name=str(c.get("name") or default_name),
             name_or_path=path,
             hub_id=hub_id,
             revision=str(c.get("revision") or "main"),
@@ -86,7 +87,7 @@ class ModelSpec:
     @property
     def slug(self) -> str:
         """Folder name for results, MTEB-style (``org__name``)."""
-        return re.sub(r"[^A-Za-z0-9._-]+", "_", (self.hub_id or self.name).replace("/", "__")).lstrip(".") or "model"
+        return re.sub(r"[^A-Za-z0-9._-]+", "_", (self.hub_id or self.name).replace("/", "__"))
 
     def as_dict(self) -> dict:
         out = asdict(self)

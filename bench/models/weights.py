@@ -41,7 +41,7 @@ class Module:
 
     @property
     def weighted(self) -> bool:
-        return not self.type.rsplit(".", 1)[-1] in WEIGHTLESS_MODULES
+        return self.type.rsplit(".", 1)[-1] not in WEIGHTLESS_MODULES
 
 
 def pipeline_modules(directory: Path) -> list[Module]:

@@ -7,6 +7,8 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
+import bench.config  # noqa: F401 -- registers the config schema before Hydra composes
+
 log = logging.getLogger("bench.train")
 
 
@@ -16,7 +18,7 @@ def main(cfg: DictConfig) -> None:
     from bench.leaderboard.tables import scores_frame, to_markdown
     from bench.train.loop import train
 
-    summary = run_job(train, cfg, log)
+    summary = run_job(train, cfg, log, records=lambda s: s.get("records", []) + s.get("base_records", []))
     if summary is None or summary.get("process_index"):  # failed in a sweep, or not the reporting process
         return
     print(f"model: {summary['model_dir']}")
@@ -28,7 +30,7 @@ def main(cfg: DictConfig) -> None:
 def entry() -> None:
     from bench.cli import launch
 
-    launch(main)
+    launch(main, config_name="finetune")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from bench.results import write_json_atomic
+from bench.atomic import write_json_atomic
 
 log = logging.getLogger(__name__)
 

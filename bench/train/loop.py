@@ -16,13 +16,13 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from bench.atomic import write_json_atomic
 from bench.encode import pick_device
 from bench.errors import BenchError, unknown_choice
 from bench.models.loading import LINEAGE_FILE, ResolvedModel, check_custom_modules, resolve
 from bench.models.spec import ModelSpec
 from bench.models.weights import restricted_unpickling
 from bench.provenance import git_commit, package_versions
-from bench.results import write_json_atomic
 from bench.tasks import TaskSpec, task_specs
 from bench.train.callbacks import ElapsedTime, elapsed_before
 from bench.train.data import LOSS_DATA, load_training_splits, training_dataset

@@ -1,0 +1,148 @@
+"""Sweeps (``-m``): every job leaves a report, and the sweep ends with one summary and an honest exit status.
+
+Each job writes ``bench_job.json`` into its Hydra output folder (status, error, overrides, the main
+scores it produced, and on a cluster its job ids). :class:`SweepSummary`, a Hydra callback, reads them
+all when the sweep ends: it prints one table of every job's main scores, lists the jobs that failed
+with their errors and log folders, and exits with status 1 if any job failed, so CI never reports
+success for a sweep without results. Reports are plain JSON files in the sweep folder, so this works
+the same for the local, joblib and SLURM launchers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+log = logging.getLogger("bench.sweep")
+
+JOB_REPORT = "bench_job.json"
+#: Environment a SLURM job sees; recorded in each job report and result, so a number can be traced to its job.
+SLURM_VARIABLES = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_CLUSTER_NAME",
+                   "SLURM_JOB_PARTITION", "SLURMD_NODENAME", "SLURM_CPUS_PER_TASK", "SLURM_MEM_PER_NODE")
+
+
+def cluster_job() -> dict | None:
+    """The SLURM job this process runs in (ids, node, resources, submitit's log files), or None."""
+    found = {key: os.environ[key] for key in SLURM_VARIABLES if key in os.environ}
+    if not found:
+        return None
+    try:
+        import submitit
+
+        paths = submitit.JobEnvironment().paths
+        found["log_stdout"], found["log_stderr"] = str(paths.stdout), str(paths.stderr)
+    except Exception:  # not started by submitit (plain sbatch/srun), or submitit absent
+        pass
+    return found
+
+
+def result_rows(records: list[dict]) -> list[dict]:
+    """The few fields of each result a sweep summary shows."""
+    from bench.results import model_revision
+
+    rows = []
+    for record in records:
+        meta = record["bench"]
+        split = next(iter(record["scores"]))
+        rows.append({"model": meta["model"]["name"], "revision": model_revision(meta["model"])[:12],
+                     "strategy": meta.get("strategy"), "settings": meta.get("settings_id"), "task": meta["task"],
+                     "kind": "probe" if meta.get("probe") else "zero-shot",
+                     "score": record["scores"][split][0].get("main_score")})
+    return rows
+
+
+def write_job_report(status: str, *, error: str | None = None, records: list[dict] | None = None,
+                     extra: dict | None = None) -> Path | None:
+    """The job's report in its Hydra output folder (nothing outside a Hydra job)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from bench.atomic import write_text_atomic
+
+    if not HydraConfig.initialized():
+        return None
+    hydra = HydraConfig.get()
+    path = Path(hydra.runtime.output_dir) / JOB_REPORT
+    report = {"status": status, "error": error, "job": {"num": hydra.job.get("num"), "id": hydra.job.get("id"),
+                                                         "overrides": list(hydra.overrides.task)},
+              "cluster": cluster_job(), "results": result_rows(records or []), **(extra or {})}
+    write_text_atomic(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    return path
+
+
+def read_reports(sweep_dir: Path) -> list[dict]:
+    reports = []
+    for path in sorted(sweep_dir.glob(f"**/{JOB_REPORT}"), key=lambda p: (len(p.parts), str(p))):
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            report = {"status": "failed", "error": f"unreadable job report {path}: {exc}", "job": {}, "results": []}
+        report["folder"] = str(path.parent)
+        reports.append(report)
+    return reports
+
+
+def job_folders(sweep_dir: Path) -> list[Path]:
+    """Every job Hydra started in the sweep folder (it writes ``.hydra/`` into each job's folder)."""
+    return sorted((p.parent for p in sweep_dir.glob("**/.hydra") if p.parent != sweep_dir),
+                  key=lambda p: (len(p.parts), str(p)))
+
+
+def summary_text(reports: list[dict], missing: list[Path]) -> tuple[str, int]:
+    """The end-of-sweep summary (a table of main scores, then failures) and the number of failed jobs."""
+    import pandas as pd
+
+    from bench.leaderboard.tables import to_markdown
+
+    rows = [row for report in reports for row in report.get("results", [])]
+    parts = []
+    zero_shot = [r for r in rows if r["kind"] == "zero-shot" and r["score"] is not None]
+    probes = [r for r in rows if r["kind"] == "probe" and r["score"] is not None]
+    for kind, part in (("zero-shot main scores x100", zero_shot), ("probe scores x100", probes)):
+        if not part:
+            continue
+        frame = pd.DataFrame(part)
+        key = ["model", "revision", "strategy"] + (["settings"] if frame["settings"].nunique() > 1 else [])
+        table = frame.pivot_table(index=key, columns="task", values="score", aggfunc="last") * 100
+        table.columns.name = None
+        parts.append(f"Sweep summary, {kind}, {len(part)} result(s) from {len(reports)} job(s):\n\n"
+                     + to_markdown(table.reset_index(), digits=2))
+    failed = [r for r in reports if r.get("status") != "ok"]
+    lines = []
+    for report in failed:
+        overrides = " ".join(report.get("job", {}).get("overrides", [])) or "?"
+        lines.append(f"  - job {report.get('job', {}).get('num', '?')} ({overrides}): {report.get('error')}"
+                     f" [{report['folder']}]")
+    for folder in missing:
+        lines.append(f"  - job in {folder}: no report (killed, or it failed before bench started)")
+    if lines:
+        parts.append(f"{len(lines)} of {len(reports) + len(missing)} job(s) failed:\n" + "\n".join(lines))
+    else:
+        parts.append(f"All {len(reports)} job(s) succeeded.")
+    return "\n\n".join(parts), len(lines)
+
+
+class SweepSummary(Callback):
+    """Hydra callback: the combined summary after a multirun, and exit status 1 if any job failed."""
+
+    def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
+        from hydra.core.utils import JobStatus
+
+        if job_return.status == JobStatus.FAILED:  # an exception escaped bench's own handling
+            error = job_return._return_value
+            write_job_report("failed", error=f"{error.__class__.__name__}: {error}")
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        reports = read_reports(sweep_dir)
+        reported = {Path(r["folder"]) for r in reports}
+        missing = [folder for folder in job_folders(sweep_dir) if folder not in reported]
+        text, failures = summary_text(reports, missing)
+        print(text, flush=True)
+        if failures:
+            sys.exit(1)
