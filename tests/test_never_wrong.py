@@ -339,3 +339,28 @@ def test_a_settings_variant_is_its_own_leaderboard_row(tmp_path):
     assert sorted(suite.index) == ["", "max_seq_length=16"]
     assert suite.loc["", ["cdsc_e", "cdsc_r"]].notna().all()  # the usual run keeps both tasks in one row
     assert suite.loc["max_seq_length=16", "cdsc_r"] < suite.loc["", "cdsc_r"]
+
+
+def test_a_custom_pipeline_module_needs_trust(tiny_sbert, tmp_path):
+    from bench.models import loading
+    from bench.models.spec import ModelSpec
+
+    model_dir = shutil.copytree(tiny_sbert, tmp_path / "custom")
+    modules = json.loads((model_dir / "modules.json").read_text())
+    modules[1]["type"] = "my_package.MagicPooling"
+    (model_dir / "modules.json").write_text(json.dumps(modules))
+    resolved = loading.resolve(ModelSpec("custom", str(model_dir), has_sbert=True, max_seq_length=32))
+    with pytest.raises(BenchError, match=r"custom pipeline module\(s\) 1_Pooling \(my_package.MagicPooling\).*"
+                                         r"trust_remote_code=true"):
+        loading.load_sentence_transformer(resolved, "cpu")
+
+
+def test_invalid_utf8_names_the_line(tmp_path):
+    from bench.data.local import FileFormat, read_pairs
+    from bench.data.targets import TargetSpec
+
+    fmt = FileFormat(columns=("a", "b", "s"), sentence1="a", sentence2="b", target="s", delimiter="\t")
+    path = tmp_path / "latin2.txt"
+    path.write_bytes("a\tb\ts\nkot\tpies\t1\n".encode() + "żółw\tryba\t2\n".encode("iso-8859-2"))
+    with pytest.raises(DataError, match=r"latin2.txt:3: not valid UTF-8"):
+        read_pairs(path, fmt, TargetSpec("score", score_range=(0, 5)))

@@ -105,6 +105,8 @@ def collect_weights(directory: Path) -> Weights:
             continue
         folder = directory / module.path
         kind, found = module_weights(folder)
+        if kind is None and not module.type.startswith(("sentence_transformers.", "transformers.")):
+            continue  # a custom module (refused later without trust_remote_code): its weights, if any, are its own
         if kind is None:
             others = sorted(p.name for p in folder.glob("*") if p.suffix in (".pt", ".pth", ".ckpt", ".pkl", ".h5",
                                                                              ".msgpack", ".onnx"))
