@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -94,6 +95,23 @@ def spec_from_config(cfg: DictConfig | dict) -> TaskSpec:
         )
     except KeyError as exc:
         raise BenchError(f"task config '{c.get('name', '?')}' lacks the key {exc}.") from None
+
+
+@lru_cache(maxsize=8)
+def suite_members(name: str) -> tuple[str, ...]:
+    """The result names of a suite config (``conf/task/<name>.yaml``), e.g. the six of ``polish``."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from bench.cli import CONF_DIR
+
+    if GlobalHydra.instance().is_initialized():  # inside a Hydra app (a run, its callbacks)
+        cfg = compose(config_name="config", overrides=[f"task={name}"])
+    else:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose(config_name="config", overrides=[f"task={name}"])
+        GlobalHydra.instance().clear()
+    return tuple(spec.result_name for spec in task_specs(cfg.task))
 
 
 def task_specs(task_cfg: DictConfig) -> list[TaskSpec]:

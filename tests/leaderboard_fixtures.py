@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.atomic import write_json_atomic
+from bench.leaderboard.tables import Suite
 from bench.results import model_revision, pairs_path, result_path, settings_id, write_pairs_atomic
 from bench.scoring import SCORERS
 
@@ -65,6 +66,10 @@ def write_result(results: Path, model: str, strategy: str, task: str, pairs: dic
     write_json_atomic(path, record)
     write_pairs_atomic(pairs_path(path), pairs, targets)
     return path
+
+
+#: The suite the synthetic results make complete (the real default, the Polish suite, has six tasks).
+SUITE = Suite("test", ("cdsc_e", "cdsc_r"))
 
 
 def populate(results: Path) -> None:

@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 
 from bench.leaderboard import build, significance, write_leaderboard
-from tests.leaderboard_fixtures import populate, similarities, targets_for, write_result
+from bench.leaderboard.tables import Suite
+from tests.leaderboard_fixtures import SUITE, populate, similarities, targets_for, write_result
 
 
 @pytest.fixture
@@ -51,18 +52,19 @@ def test_other_test_pairs_get_no_mark(results):
 def test_files_tables_and_probe_separation(results):
     write_result(results, "good", "mean", "cdsc_e", {"prediction": targets_for("cdsc_e")}, targets_for("cdsc_e"),
                  task_name="cdsc_e.nli_probe", probe={"name": "nli"})
-    paths = write_leaderboard(results, resamples=200)
+    paths = write_leaderboard(results, resamples=200, suite=SUITE)
     suite = pd.read_csv(paths["csv"])
-    assert list(suite.columns) == ["model", "revision", "strategy", "variant", "cdsc_e", "cdsc_r", "mean"]
+    assert list(suite.columns) == ["model", "revision", "strategy", "variant", "tasks", "cdsc_e", "cdsc_r",
+                                   "mean (2 tasks)"]
     assert suite.iloc[0]["model"] in {"good", "twin"} and suite.iloc[-1]["model"] == "weak"
-    assert suite["mean"].tolist() == sorted(suite["mean"], reverse=True)
+    assert suite["mean (2 tasks)"].tolist() == sorted(suite["mean (2 tasks)"], reverse=True)
     long = pd.read_csv(paths["entries_csv"])
     assert {"ci_low", "ci_high", "not_worse", "p_vs_best", "git_commit", "path"} <= set(long.columns)
     assert len(long) == 13 and not long["path"].str.startswith("/").any()
     md = paths["md"].read_text()
     assert "## Trained probes" in md and "cdsc_e.nli_probe" in md.split("## Trained probes")[1]
     assert "cdsc_e.nli_probe" not in md.split("## Trained probes")[0]  # probes stay out of the suite mean
-    suite_md = md.split("## Suite (zero-shot)")[1].split("\n## ")[0]
+    suite_md = md.split("## Suite: test (2 tasks, complete rows only)")[1].split("\n## ")[0]
     assert " ≈ |" in suite_md and "| **" in suite_md  # marked cells in the table, not just the legend
     assert suite_md.index("| twin") < suite_md.index("| weak")  # ordered by mean, as the CSV
     html = paths["html"].read_text()
@@ -76,13 +78,13 @@ def test_two_fine_tuned_models_of_one_name_are_two_rows(tmp_path):
         # a fine-tuned model is a local directory: revision "local", told apart by its weights
         write_result(tmp_path, "minilm-relatedness_all", "sbert", "cdsc_r", similarities("cdsc_r", targets, noise, 1),
                      targets, revision="local", source="local", weights=weights)
-    suite = pd.read_csv(write_leaderboard(tmp_path)["csv"])
+    suite = pd.read_csv(write_leaderboard(tmp_path, suite=SUITE)["csv"])
     assert sorted(suite["revision"]) == ["local-aaaaaa", "local-bbbbbb"]
     assert suite.set_index("revision").loc["local-aaaaaa", "cdsc_r"] > suite.set_index("revision").loc["local-bbbbbb", "cdsc_r"]
 
 
 def test_empty_results_give_an_empty_leaderboard(tmp_path):
-    paths = write_leaderboard(tmp_path / "none")
+    paths = write_leaderboard(tmp_path / "none", suite=SUITE)
     assert "_no results_" in paths["md"].read_text() and "No results yet" in paths["html"].read_text()
 
 
@@ -92,3 +94,37 @@ def test_command_refuses_a_missing_results_folder(tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         main(["--results", str(tmp_path / "typo")])
     assert exit_info.value.code == 2 and not (tmp_path / "typo").exists()
+
+
+def test_suite_ranking_holds_only_complete_rows(results):
+    """A one-task compression sweep scores higher on that task than the full rows' mean: it must not
+    outrank them. Complete rows are ranked by the mean over the suite; partial rows are listed apart."""
+    targets = targets_for("cdsc_r")
+    write_result(results, "onetask", "mean", "cdsc_r", similarities("cdsc_r", targets, 0.05, 9), targets)
+    paths = write_leaderboard(results, resamples=0, suite=SUITE)
+    ranking = pd.read_csv(paths["csv"], keep_default_na=False)
+    complete = ranking[ranking["tasks"] == "2 of 2"]
+    partial = ranking[ranking["tasks"] == "1 of 2"]
+    assert "onetask" in set(partial["model"]) and "onetask" not in set(complete["model"])
+    assert (partial["mean (2 tasks)"] == "").all()  # no mean over a part of the suite
+    assert ranking.index[ranking["model"] == "onetask"][0] > complete.index.max()  # listed after the ranking
+    md = paths["md"].read_text()
+    ranked = md.split("## Suite: test (2 tasks, complete rows only)")[1].split("\n## ")[0]
+    assert "onetask" not in ranked and "Ranked by the mean over cdsc_e, cdsc_r." in ranked
+    apart = md.split("## Partial rows (fewer than the 2 suite tasks; not ranked)")[1].split("\n## ")[0]
+    assert "| onetask |" in apart and "1 of 2" in apart
+    html = paths["html"].read_text()
+    assert 'id="partial"' in html and "Mean over the 2 tasks of the test suite" in html
+    assert html.split('id="heatmap"')[1].split("</table>")[0].count("onetask") == 0
+
+
+def test_printed_table_says_what_its_mean_averages(results):
+    from bench.leaderboard.tables import scores_frame
+    from bench.results import iter_results
+
+    records = [r for _, r in iter_results(results) if r["bench"]["model"]["name"] == "good"
+               and r["bench"]["strategy"] == "mean"]
+    assert list(scores_frame(records, SUITE).columns)[-1] == "mean (2 tasks)"
+    assert list(scores_frame(records[:1], SUITE).columns)[-1] in ("cdsc_e", "cdsc_r")  # one task: no mean
+    other = Suite("bigger", ("cdsc_e", "cdsc_r", "ppc"))
+    assert list(scores_frame(records, other).columns)[-1] == "mean of these 2 tasks"

@@ -11,7 +11,7 @@ import struct
 import pytest
 
 from bench.leaderboard import write_leaderboard
-from tests.leaderboard_fixtures import populate
+from tests.leaderboard_fixtures import SUITE, populate
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
@@ -48,7 +48,7 @@ def test_page_renders_sorts_and_screenshots(browser, tmp_path):
 
     results = tmp_path / "results"
     populate(results)
-    page = write_leaderboard(results, resamples=200)["html"]
+    page = write_leaderboard(results, resamples=200, suite=SUITE)["html"]
     browser.get(page.as_uri())
     assert browser.title == "bench leaderboard"
     assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0  # nothing fetched
@@ -57,7 +57,7 @@ def test_page_renders_sorts_and_screenshots(browser, tmp_path):
     assert browser.find_element(By.CSS_SELECTOR, "#plots svg").size["width"] > 200
 
     # suite table: rows start in descending mean order; clicking "model" sorts by name, twice reverses
-    means = [float(v) for v in column(browser, "suite", 5)]
+    means = [float(v) for v in column(browser, "suite", 6)]
     assert means == sorted(means, reverse=True)
     header = browser.find_element(By.XPATH, "//table[@id='suite']//th[normalize-space()='model']")
     header.click()
@@ -70,12 +70,12 @@ def test_page_renders_sorts_and_screenshots(browser, tmp_path):
     # a numeric column sorts by value, not as text (the dims column has 16, 32, 64)
     dims_header = browser.find_element(By.XPATH, "//table[@id='task-cdsc_r']//th[normalize-space()='dims']")
     dims_header.click()
-    dims = [int(v) for v in column(browser, "task-cdsc_r", 6)]
+    dims = [int(v) for v in column(browser, "task-cdsc_r", 7)]
     assert dims == sorted(dims) and dims[0] == 16 and dims[-1] == 64
 
     # significance marks are rendered: one best cell, and the weak model has no "not worse" mark
     assert len(browser.find_elements(By.CSS_SELECTOR, "#task-cdsc_r td.best")) == 1
-    weak = browser.find_element(By.XPATH, "//table[@id='task-cdsc_r']//tr[td[1][normalize-space()='weak']]/td[4]")
+    weak = browser.find_element(By.XPATH, "//table[@id='task-cdsc_r']//tr[td[1][normalize-space()='weak']]/td[5]")
     assert "notworse" not in weak.get_attribute("class")
 
     shot = tmp_path / "leaderboard.png"

@@ -361,6 +361,6 @@ def test_invalid_utf8_names_the_line(tmp_path):
 
     fmt = FileFormat(columns=("a", "b", "s"), sentence1="a", sentence2="b", target="s", delimiter="\t")
     path = tmp_path / "latin2.txt"
-    path.write_bytes("a\tb\ts\nkot\tpies\t1\n".encode() + "żółw\tryba\t2\n".encode("iso-8859-2"))
+    path.write_bytes(b"a\tb\ts\nkot\tpies\t1\n" + "żółw\tryba\t2\n".encode("iso-8859-2"))
     with pytest.raises(DataError, match=r"latin2.txt:3: not valid UTF-8"):
         read_pairs(path, fmt, TargetSpec("score", score_range=(0, 5)))

@@ -21,6 +21,7 @@ import pandas as pd
 from bench.atomic import write_text_atomic
 from bench.leaderboard.entries import entries_frame
 from bench.leaderboard.significance import compare_with_best
+from bench.leaderboard.tables import Suite
 from bench.results import iter_results
 
 
@@ -32,7 +33,8 @@ def build(results_dir: str | Path, *, resamples: int = 1000, level: float = 0.95
 
 
 def write_leaderboard(results_dir: str | Path, out_dir: str | Path | None = None, *, resamples: int = 1000,
-                      level: float = 0.95, title: str = "bench leaderboard") -> dict[str, Path]:
+                      level: float = 0.95, title: str = "bench leaderboard", suite: Suite | None = None
+                      ) -> dict[str, Path]:
     """Rebuild the leaderboard files from every result under ``results_dir``.
 
     Jobs of a parallel sweep rebuild it concurrently: reading and writing under one lock means the
@@ -42,7 +44,7 @@ def write_leaderboard(results_dir: str | Path, out_dir: str | Path | None = None
 
     from bench.leaderboard.html import render_html
     from bench.leaderboard.markdown import render_markdown
-    from bench.leaderboard.tables import wide
+    from bench.leaderboard.tables import ROW_KEY, default_suite, suite_tables
 
     results_dir = Path(results_dir)
     out = Path(out_dir) if out_dir is not None else results_dir
@@ -52,12 +54,19 @@ def write_leaderboard(results_dir: str | Path, out_dir: str | Path | None = None
              "entries_csv": out / "leaderboard_entries.csv", "html": out / "leaderboard.html"}
     with FileLock(str(results_dir / ".leaderboard.lock")):
         entries = build(results_dir, resamples=resamples, level=level)
-        suite = wide(entries)
-        write_text_atomic(paths["md"], render_markdown(entries, level=level, title=title, marks=resamples > 0))
-        write_text_atomic(paths["csv"], suite.to_csv(index=False, float_format="%.4f"))
+        suite = suite or default_suite()
+        complete, partial = suite_tables(entries, suite)
+        ranking = pd.concat([complete.assign(tasks=f"{len(suite.tasks)} of {len(suite.tasks)}"), partial],
+                            ignore_index=True) if not complete.empty or not partial.empty else complete
+        if not ranking.empty:
+            ranking = ranking[ROW_KEY + ["tasks", *suite.tasks] + ([suite.mean_column] if not complete.empty else [])]
+        write_text_atomic(paths["md"], render_markdown(entries, suite=suite, level=level, title=title,
+                                                       marks=resamples > 0))
+        write_text_atomic(paths["csv"], ranking.to_csv(index=False, float_format="%.4f"))
         shown = entries.assign(path=[_relative(p, results_dir) for p in entries["path"]]) if not entries.empty else entries
         write_text_atomic(paths["entries_csv"], shown.to_csv(index=False, float_format="%.6f"))
-        write_text_atomic(paths["html"], render_html(shown, level=level, title=title, marks=resamples > 0))
+        write_text_atomic(paths["html"], render_html(shown, suite=suite, level=level, title=title,
+                                                     marks=resamples > 0))
     return paths
 
 

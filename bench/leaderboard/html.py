@@ -14,7 +14,7 @@ import pandas as pd
 
 from bench.leaderboard import tables
 from bench.leaderboard.entries import ROW_KEY
-from bench.leaderboard.tables import wide
+from bench.leaderboard.tables import Suite, suite_tables, wide
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1200px;
@@ -92,25 +92,28 @@ def _shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
-def suite_section(entries: pd.DataFrame, kind: str, with_mean: bool, table_id: str) -> str:
-    """Rows, order and means of :func:`~bench.leaderboard.tables.wide`, with marked score cells."""
-    scores = wide(entries, kind, with_mean)
-    if scores.empty:
-        return "<p>No results.</p>"
+def scores_section(table: pd.DataFrame, entries: pd.DataFrame, kind: str, table_id: str, empty: str) -> str:
+    """A table keyed by ROW_KEY with a column per task (score cells marked) and any extra columns."""
+    if table.empty:
+        return f"<p>{escape(empty)}</p>"
     part = entries[entries["kind"] == kind]
-    tasks = sorted(part["task"].unique())
+    tasks = set(part["task"])
     by_key = {key: {row["task"]: row for _, row in group.iterrows()} for key, group in part.groupby(ROW_KEY)}
+    columns = [c for c in table.columns if c not in ROW_KEY]
     rows = []
-    for _, line in scores.iterrows():
+    for _, line in table.iterrows():
         key = tuple(line[k] for k in ROW_KEY)
         cells = [_td(str(k)) for k in key]
-        cells += [_score_td(by_key[key][t]) if t in by_key[key] else _td("", "-1e9", "num") for t in tasks]
-        if with_mean:
-            present = len(by_key[key])
-            cells += [_td(*_num(line["mean"] / 100), css="num"), _td(str(present), str(present), "num")]
+        for column in columns:
+            if column in tasks:
+                found = by_key.get(key, {}).get(column)
+                cells.append(_score_td(found) if found is not None else _td("", "-1e9", "num"))
+            elif isinstance(line[column], float):
+                cells.append(_td(*_num(line[column] / 100), css="num"))
+            else:
+                cells.append(_td(str(line[column]), str(line[column]).split(" ")[0], "num"))
         rows.append(cells)
-    headers = [(k, False) for k in ROW_KEY] + [(t, True) for t in tasks]
-    headers += [("mean", True), ("tasks", True)] if with_mean else []
+    headers = [(k, False) for k in ROW_KEY] + [(c, True) for c in columns]
     return _table(headers, rows, table_id)
 
 
@@ -140,28 +143,32 @@ def task_section(task: str, group: pd.DataFrame, level: float) -> str:
     return _table(headers, rows, f"task-{task}")
 
 
-def heatmap_section(entries: pd.DataFrame) -> str:
-    """Model x pooling: mean zero-shot score of uncompressed strategies, shaded from lowest to highest."""
-    part = entries[(entries["kind"] == "zero-shot") & (entries["compression"] == "none")]
-    if part.empty:
-        return "<p>No uncompressed zero-shot results.</p>"
-    grid = part.pivot_table(index=["model", "revision"], columns="pooling", values="score", aggfunc="mean") * 100
-    counts = part.pivot_table(index=["model", "revision"], columns="pooling", values="score", aggfunc="count")
+def heatmap_section(entries: pd.DataFrame, suite: Suite) -> str:
+    """Model x pooling: the suite mean of uncompressed strategies with the usual settings, only where all the
+    suite's tasks are there (like with like), shaded from lowest to highest."""
+    usual = entries[(entries["compression"] == "none") & (entries["variant"] == "")]
+    complete, _ = suite_tables(usual, suite)
+    if complete.empty:
+        return f"<p>No model has uncompressed results on all {len(suite.tasks)} tasks of the {escape(suite.name)} suite.</p>"
+    pooling = usual.drop_duplicates(ROW_KEY).set_index(ROW_KEY)["pooling"]
+    complete["pooling"] = [pooling.loc[tuple(row[k] for k in ROW_KEY)] for _, row in complete.iterrows()]
+    grid = complete.pivot_table(index=["model", "revision"], columns="pooling", values=suite.mean_column, aggfunc="max")
     low, high = float(grid.min().min()), float(grid.max().max())
     rows = []
     for (model, revision), values in grid.iterrows():
         cells = [_td(model), _td(revision)]
-        for pooling, value in values.items():
+        for value in values:
             if pd.isna(value):
-                cells.append(_td("", "-1e9", "num"))
+                cells.append(_td("", "-1e9", "num", title=f"not all {len(suite.tasks)} suite tasks"))
                 continue
             share = 0.0 if high == low else (value - low) / (high - low)
-            n = int(counts.loc[(model, revision), pooling])
             cells.append(f'<td class="num" data-sort="{value:.6f}" style="background:hsl(210,80%,{92 - 45 * share:.0f}%)"'
-                         f' title="mean of {n} tasks">{value:.2f}</td>')
+                         f' title="mean over the {len(suite.tasks)} {escape(suite.name)} tasks">{value:.2f}</td>')
         rows.append(cells)
     headers = [("model", False), ("revision", False)] + [(str(p), True) for p in grid.columns]
-    return _table(headers, rows, "heatmap", "sortable heat")
+    caption = (f"<p class=\"legend\">Mean over the {len(suite.tasks)} tasks of the {escape(suite.name)} suite, "
+               f"uncompressed strategies with the usual settings; a blank cell lacks some suite task.</p>")
+    return caption + _table(headers, rows, "heatmap", "sortable heat")
 
 
 def plots_section(entries: pd.DataFrame) -> str:
@@ -194,19 +201,28 @@ def provenance_section(entries: pd.DataFrame) -> str:
     return _table(headers, rows, "provenance")
 
 
-def render_html(entries: pd.DataFrame, *, level: float = 0.95, title: str = "bench leaderboard",
+def render_html(entries: pd.DataFrame, *, suite: Suite, level: float = 0.95, title: str = "bench leaderboard",
                 marks: bool = True) -> str:
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    legend = tables.legend(level, marks) + " Click a column header to sort."
+    legend = tables.legend(level, marks, suite) + " Click a column header to sort."
     sections: list[tuple[str, str, str]] = []
     if not entries.empty:
-        sections.append(("suite", "Suite average (zero-shot tasks)", suite_section(entries, "zero-shot", True, "suite")))
-        if (entries["kind"] == "probe").any():
-            sections.append(("probes", "Trained probes (frozen embeddings)",
-                             suite_section(entries, "probe", False, "probes")))
+        complete, partial = suite_tables(entries, suite)
+        sections.append(("suite-section", f"Suite: {suite.name} ({len(suite.tasks)} tasks, complete rows only)",
+                         scores_section(complete, entries, "zero-shot", "suite",
+                                        "No row has every task of the suite yet.")))
+        if not partial.empty:
+            sections.append(("partial-section", f"Partial rows (fewer than the {len(suite.tasks)} suite tasks; "
+                                                 f"not ranked)", scores_section(partial, entries, "zero-shot",
+                                                                                "partial", "")))
+        probes = wide(entries, "probe")
+        if not probes.empty:
+            sections.append(("probes-section", "Trained probes (frozen embeddings)",
+                             scores_section(probes, entries, "probe", "probes", "")))
         for task, group in entries.groupby("task", sort=True):
             sections.append((f"sec-{task}", f"{task} ({group['metric'].iloc[0]})", task_section(task, group, level)))
-        sections.append(("heatmap-section", "Model x pooling (mean zero-shot score)", heatmap_section(entries)))
+        sections.append(("heatmap-section", f"Model x pooling (mean over the {suite.name} suite)",
+                         heatmap_section(entries, suite)))
         sections.append(("plots", "Score versus dimension", plots_section(entries)))
         sections.append(("provenance-section", "Provenance", provenance_section(entries)))
     nav = " ".join(f'<a href="#{escape(anchor)}">{escape(name.split(" (")[0])}</a>' for anchor, name, _ in sections)

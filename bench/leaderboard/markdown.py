@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from bench.leaderboard.entries import ROW_KEY
-from bench.leaderboard.tables import legend, to_markdown, wide
+from bench.leaderboard.tables import Suite, legend, suite_tables, to_markdown, wide
 
 
 def mark(row) -> str:
@@ -18,18 +18,19 @@ def mark(row) -> str:
     return text + (" ≈" if row.get("not_worse") is True else "")
 
 
-def marked_wide(entries: pd.DataFrame, kind: str, with_mean: bool) -> pd.DataFrame:
-    """:func:`~bench.leaderboard.tables.wide` with marked score cells (same rows, order and mean)."""
-    scores = wide(entries, kind, with_mean)
-    if scores.empty:
-        return scores
+def marked(table: pd.DataFrame, entries: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """``table`` (rows keyed by ROW_KEY, a column per task) with its score cells marked; other columns kept."""
+    if table.empty:
+        return table
     part = entries[entries["kind"] == kind]
-    cells = part.assign(cell=[mark(row) for _, row in part.iterrows()])
-    table = cells.pivot_table(index=ROW_KEY, columns="task", values="cell", aggfunc="last").fillna("")
-    table.columns.name = None
-    table = table.reset_index()
-    return scores[ROW_KEY].merge(table, on=ROW_KEY, how="left").assign(
-        **({"mean": scores["mean"].to_numpy()} if with_mean else {}))
+    cells = {(tuple(row[k] for k in ROW_KEY), row["task"]): mark(row) for _, row in part.iterrows()}
+    out = table.copy().astype(object)
+    tasks = [c for c in table.columns if c in set(part["task"])]
+    for index, row in table.iterrows():
+        key = tuple(row[k] for k in ROW_KEY)
+        for task in tasks:
+            out.at[index, task] = cells.get((key, task), "")
+    return out
 
 
 def task_table(group: pd.DataFrame, level: float) -> pd.DataFrame:
@@ -45,15 +46,22 @@ def task_table(group: pd.DataFrame, level: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def render_markdown(entries: pd.DataFrame, *, level: float = 0.95, title: str = "bench leaderboard",
+def render_markdown(entries: pd.DataFrame, *, suite: Suite, level: float = 0.95, title: str = "bench leaderboard",
                     marks: bool = True) -> str:
-    parts = [f"# {title}\n", legend(level, marks) + "\n"]
+    parts = [f"# {title}\n", legend(level, marks, suite) + "\n"]
     if entries.empty:
         return "\n".join([*parts, "_no results_\n"])
-    parts += ["## Suite (zero-shot)\n", to_markdown(marked_wide(entries, "zero-shot", True))]
-    probes = marked_wide(entries, "probe", False)
+    complete, partial = suite_tables(entries, suite)
+    parts += [f"## Suite: {suite.name} ({len(suite.tasks)} tasks, complete rows only)\n",
+              f"Ranked by the mean over {', '.join(suite.tasks)}.\n",
+              to_markdown(marked(complete, entries, "zero-shot")) if not complete.empty else
+              "_no row has every task of the suite yet_\n"]
+    if not partial.empty:
+        parts += [f"## Partial rows (fewer than the {len(suite.tasks)} suite tasks; not ranked)\n",
+                  to_markdown(marked(partial, entries, "zero-shot"))]
+    probes = wide(entries, "probe")
     if not probes.empty:
-        parts += ["## Trained probes (frozen embeddings)\n", to_markdown(probes)]
+        parts += ["## Trained probes (frozen embeddings)\n", to_markdown(marked(probes, entries, "probe"))]
     for task, group in entries.groupby("task", sort=True):
         parts += [f"## {task} ({group['metric'].iloc[0]})\n", to_markdown(task_table(group, level))]
     return "\n".join(parts)

@@ -1,48 +1,95 @@
 """Tables of main scores, derived from the long table of entries (:mod:`bench.leaderboard.entries`).
 
-The suite table has one row per (model, revision, strategy) and one column per zero-shot task, plus
-``mean`` over the tasks the row has; trained probes get their own table (they are not comparable
-with zero-shot scores, so they stay out of the mean). Scores are shown x100.
+Rankings compare like with like. The suite ranking holds only rows (model, revision, strategy, variant)
+that have every task of a declared suite (:class:`Suite`, the Polish suite by default), ranked by the
+mean over exactly those tasks; rows with some suite tasks are listed apart, unranked, with their task
+count; trained probes get their own table (they are not comparable with zero-shot scores). Scores x100.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pandas as pd
 
 from bench.leaderboard.entries import ROW_KEY, entries_frame
 
 
-def wide(entries: pd.DataFrame, kind: str = "zero-shot", with_mean: bool = True) -> pd.DataFrame:
-    """Rows (model, revision, strategy), columns tasks of one kind, scores x100, sorted by ``mean``."""
+@dataclass(frozen=True)
+class Suite:
+    """The tasks a ranking averages over (result names, e.g. ``stsb_multi_mt.pl``)."""
+
+    name: str
+    tasks: tuple[str, ...]
+
+    @property
+    def mean_column(self) -> str:
+        return f"mean ({len(self.tasks)} tasks)"
+
+
+def default_suite() -> Suite:
+    from bench.tasks import suite_members
+
+    return Suite("polish", suite_members("polish"))
+
+
+def wide(entries: pd.DataFrame, kind: str = "zero-shot") -> pd.DataFrame:
+    """Rows (model, revision, strategy, variant), one column per task of one kind, scores x100."""
     part = entries[entries["kind"] == kind] if not entries.empty else entries
     if part.empty:
         return pd.DataFrame()
-    table = part.pivot_table(index=ROW_KEY, columns="task", values="score", aggfunc="last") * 100
+    table = part.pivot_table(index=ROW_KEY, columns="task", values="score", aggfunc="last", dropna=False) * 100
     table.columns.name = None
-    if with_mean:
-        table["mean"] = table.mean(axis=1)
-        table = table.sort_values("mean", ascending=False)
     return table.reset_index()
 
 
-def legend(level: float, marks: bool) -> str:
+def suite_tables(entries: pd.DataFrame, suite: Suite) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(complete rows ranked by the mean over the suite's tasks, partial rows with their task count)."""
+    table = wide(entries, "zero-shot")
+    if table.empty:
+        return table, table
+    for task in suite.tasks:
+        if task not in table.columns:
+            table[task] = float("nan")
+    scores = table[list(suite.tasks)]
+    present = scores.notna().sum(axis=1)
+    complete = table[present == len(suite.tasks)][ROW_KEY + list(suite.tasks)].copy()
+    complete[suite.mean_column] = complete[list(suite.tasks)].mean(axis=1)
+    complete = complete.sort_values(suite.mean_column, ascending=False).reset_index(drop=True)
+    partial = table[(present > 0) & (present < len(suite.tasks))][ROW_KEY + list(suite.tasks)].copy()
+    partial.insert(len(ROW_KEY), "tasks", [f"{n} of {len(suite.tasks)}" for n in present[partial.index]])
+    partial = partial.sort_values(ROW_KEY).reset_index(drop=True)
+    return complete, partial
+
+
+def legend(level: float, marks: bool, suite: Suite | None = None) -> str:
     """What the leaderboard's numbers and marks mean (one text for the Markdown and the HTML page)."""
+    averaged = (f"mean ({len(suite.tasks)} tasks): average over the {suite.name} suite's tasks "
+                f"({', '.join(suite.tasks)}), only for rows that have all of them; rows with fewer are listed apart, "
+                f"unranked. " if suite else "")
     text = ("Main scores x100: cosine Spearman for STS tasks, max average precision for pair classification "
-            "(MTEB definitions); accuracy (NLI) and Spearman (relatedness) for trained probes. mean: average of "
-            "the zero-shot tasks present in the row. Bold: best on the task. ≈: not significantly worse than the "
-            f"best (paired bootstrap over the same test pairs, {level:.0%} interval of the difference reaches 0).")
+            "(MTEB definitions); accuracy (NLI) and Spearman (relatedness) for trained probes. " + averaged +
+            "variant: what differs from the usual settings of that model and strategy (empty: the usual ones). "
+            "Bold: best on the task. ≈: not significantly worse than the best (paired bootstrap over the same "
+            f"test pairs, {level:.0%} interval of the difference reaches 0).")
     if not marks:
         text += " Significance marks were not computed for this rebuild: run python -m bench.leaderboard."
     return text
 
 
-def scores_frame(records: list[dict]) -> pd.DataFrame:
-    """The table a run prints: zero-shot tasks with their mean, or (a probe run) probe scores, no mean."""
+def scores_frame(records: list[dict], suite: Suite | None = None) -> pd.DataFrame:
+    """The table a run prints: its tasks, with a mean only over several tasks, labelled with what it
+    averages (the whole suite, or the tasks of this run); probe scores have no mean."""
     entries = entries_frame([("", record) for record in records])
     if entries.empty:
         return entries
-    table = wide(entries, "zero-shot") if (entries["kind"] == "zero-shot").any() else wide(entries, "probe",
-                                                                                             with_mean=False)
+    kind = "zero-shot" if (entries["kind"] == "zero-shot").any() else "probe"
+    table = wide(entries, kind)
+    tasks = [c for c in table.columns if c not in ROW_KEY]
+    if kind == "zero-shot" and len(tasks) > 1:
+        suite = suite or default_suite()
+        label = suite.mean_column if sorted(tasks) == sorted(suite.tasks) else f"mean of these {len(tasks)} tasks"
+        table[label] = table[tasks].mean(axis=1, skipna=False)
     return table if table["variant"].astype(str).str.len().any() else table.drop(columns=["variant"])
 
 
