@@ -178,14 +178,79 @@ def _composition_error(exc: Exception, overrides: Sequence[str], config_name: st
     return BenchError(f"unknown setting '{key}' ({given}).{hint} Valid keys {where}: {', '.join(valid)}.")
 
 
+HELP = {
+    "config": """bench: evaluate sentence embeddings on the Polish suite (CDSC-R, CDSC-E, SICK-R-PL, SICK-E-PL, PPC,
+STSb-multi-MT pl) with MTEB's metrics, intervals and provenance; writes results/ and a leaderboard.
+
+Usage: python -m bench [-m] [GROUP=CHOICE ...] [KEY=VALUE ...]
+
+Examples:
+  python -m bench data.root=../shared/data          embedded model (minilm), its own pipeline, the suite
+  python -m bench model=herbert pooling=mean        a model config and an embedding strategy
+  python -m bench model=org/name task=cdsc_r        any hub id (or model=/path/to/folder), one task
+  python -m bench -m pooling=cls,mean,max           a sweep (also choice(), range(), glob(m*))
+  python -m bench probe=nli                         a trained probe instead of zero-shot scoring
+  python -m bench preflight=true -m experiment=polish_models    check every model and dataset, encode nothing
+
+Main settings:
+  data.root=DIR        the original data files (or export BENCH_DATA_ROOT=DIR); without it, the Hugging Face Hub
+  results_dir=DIR      where results and the leaderboard go (default results/)
+  encode.device=auto   cpu | cuda | cuda:N | mps;  encode.batch_size=32;  encode.half=true (fp16/bf16 on GPU)
+  compression=pca compression.dims=256        a compressed strategy
+  overwrite=missing    keep results of identical settings (default) | always | never
+  cache.dir=DIR        the embedding cache (default data/cache);  cache.enabled=false
+  stats.bootstrap=1000 interval resamples;  seed=42
+
+Offline: HF_HUB_OFFLINE=1 (or no network) uses the Hugging Face cache alone.
+The full configuration: python -m bench --cfg job.  Hydra's own options: python -m bench --hydra-help.
+""",
+    "finetune": """bench.train: fine-tune a model as a siamese bi-encoder (sentence-transformers), select the checkpoint on
+validation splits only, save it with its lineage, and evaluate it with the harness.
+
+Usage: python -m bench.train [-m] [train=RECIPE] [train.KEY=VALUE ...] [any python -m bench setting]
+
+Examples:
+  python -m bench.train data.root=../shared/data                      CoSENT on CDSC-R train, 1 epoch
+  python -m bench.train train=relatedness_all train.epochs=3          CDSC-R + SICK-R-PL + STSb-pl
+  python -m bench.train model=herbert train.pooling=mean              a raw encoder gets a pooling
+  python -m bench.train train.max_steps=20 train.evaluate_tasks=[cdsc_r]   a quick trial, one task evaluated
+
+Main settings:
+  train.loss=cosent    cosent | cosine | angle | softmax | mnrl;  train.matryoshka=[384,256,128]
+  train.epochs, train.max_steps, train.batch_size, train.learning_rate, train.eval_steps, train.seed
+  train.precision=auto auto | fp32 | bf16 | fp16
+  train.evaluate_after=true  evaluate the saved model;  train.evaluate_tasks=[...] a subset (default: the suite)
+  train.evaluate_base=true   the base model beside it
+  train.keep=best      best: keep only the best checkpoint's model; all: every checkpoint as well
+  train.output_dir=models    where models go;  train.resume=true continues an interrupted run
+
+The full configuration: python -m bench.train --cfg job.
+""",
+}
+
+
+def help_text(config_name: str, conf_dir: Path = CONF_DIR) -> str:
+    """bench's --help: what it does, examples, main settings, then the config groups and their choices."""
+    groups = sorted(p.name for p in conf_dir.iterdir() if p.is_dir() and not p.name.startswith(("_", "hydra")))
+    lines = [HELP[config_name], "Config groups (GROUP=CHOICE):"]
+    for group in groups:
+        if config_name == "config" and group == "train":
+            continue
+        lines.append(f"  {group:<12} {', '.join(group_choices(group, conf_dir))}")
+    lines.append(f"  {'hydra/launcher':<12} basic (default), joblib, {', '.join(group_choices('hydra/launcher', conf_dir))}")
+    return "\n".join(lines) + "\n"
+
+
 def launch(hydra_main, config_name: str = "config") -> None:
     """Check and rewrite the command line, then start a Hydra entry point; a user error prints one line
     and exits with status 2."""
     argv = sys.argv[1:]
+    if "--help" in argv or "-h" in argv:
+        print(help_text(config_name), end="")
+        sys.exit(0)
     try:
         argv = rewrite_overrides(argv)
-        if not any(flag in argv for flag in ("--help", "-h", "--hydra-help", "--info", "-i", "--shell-completion",
-                                             "-sc")):
+        if not any(flag in argv for flag in ("--hydra-help", "--info", "-i", "--shell-completion", "-sc")):
             check_composition(representative(argv), config_name)
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -117,6 +117,8 @@ class RecipeConfig:
     max_train_pairs: int | None = MISSING
     evaluate_after: bool = MISSING
     evaluate_base: bool = MISSING
+    evaluate_tasks: list[str] | None = MISSING
+    keep: str = MISSING
 
 
 @dataclass

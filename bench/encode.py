@@ -19,43 +19,12 @@ import torch
 from tqdm.auto import tqdm
 
 from bench.cache import CacheNamespace
+from bench.device import pick_device, pick_dtype  # noqa: F401 -- re-exported for callers
 from bench.errors import BenchError
 from bench.models.spec import PoolingSpec
 from bench.pooling import check_layers, pool_many
 
 log = logging.getLogger(__name__)
-
-
-def pick_device(requested: str = "auto") -> str:
-    """``auto`` picks cuda, then mps, then cpu; an explicit device must exist."""
-    if requested == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return "mps"
-        return "cpu"
-    kind = requested.split(":")[0]
-    if kind not in ("cpu", "cuda", "mps"):
-        raise BenchError(f"Unknown device '{requested}'. Valid devices: auto, cpu, cuda, cuda:N, mps.")
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise BenchError("device=cuda was requested but no CUDA GPU is available; use device=auto or cpu.")
-    if kind == "mps" and not torch.backends.mps.is_available():
-        raise BenchError("device=mps was requested but MPS is not available; use device=auto or cpu.")
-    return requested
-
-
-def pick_dtype(device: str, half: bool) -> torch.dtype:
-    """fp32 unless half precision is asked for on a GPU (bf16 where supported, else fp16).
-
-    fp32 is explicit because recent transformers may otherwise load a checkpoint in its stored dtype,
-    and reference numbers are fp32 numbers.
-    """
-    if not half:
-        return torch.float32
-    if device.startswith("cuda"):
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    log.warning("encode.half=true is ignored on %s: half precision is only used on GPU.", device)
-    return torch.float32
 
 
 class Backend(Protocol):

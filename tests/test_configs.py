@@ -96,7 +96,7 @@ def test_probe_configs(make_cfg, probe):
 @pytest.mark.parametrize("recipe", group_choices("train", CONF_DIR))
 def test_train_recipes(make_cfg, recipe):
     from bench.tasks import task_specs
-    from bench.train.loop import Recipe, pick_specs
+    from bench.train.recipe import Recipe, pick_specs
 
     cfg = make_cfg(f"+train={recipe}")
     parsed = Recipe.from_config(cfg.train)

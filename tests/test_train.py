@@ -5,11 +5,14 @@ import random
 
 import pytest
 
+from bench import device
+from bench.device import cpu_has_native_bf16, precision_flags
 from bench.errors import BenchError
 from bench.train import data as train_data
 from bench.train import loop
 from bench.train.callbacks import ELAPSED_FILE, ElapsedTime, elapsed_before
-from bench.train.loop import Recipe, cpu_has_native_bf16, precision_flags, train
+from bench.train.loop import train
+from bench.train.recipe import Recipe
 from tests.conftest import write_sick_like
 
 KEYWORDS = ["kot", "pies", "dom", "las"]
@@ -152,9 +155,9 @@ def test_bad_numbers_in_a_recipe_are_clear_errors():
 
 
 def test_precision_auto_uses_bf16_only_where_the_hardware_has_it(monkeypatch):
-    monkeypatch.setattr(loop, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
     assert precision_flags("auto", "cpu")["name"] == "bf16" and precision_flags("fp32", "cpu")["name"] == "fp32"
-    monkeypatch.setattr(loop, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: False)
     assert precision_flags("auto", "cpu") == {"bf16": False, "fp16": False, "name": "fp32"}
     assert precision_flags("auto", "mps")["name"] == "fp32"
     with pytest.raises(BenchError, match="fp16 needs a CUDA GPU"):
@@ -163,12 +166,13 @@ def test_precision_auto_uses_bf16_only_where_the_hardware_has_it(monkeypatch):
         precision_flags("bf16", "mps")
 
 
-def test_other_settings_never_resume_another_runs_checkpoints(make_cfg, tiny_models, train_root, tmp_path):
+def test_other_settings_never_resume_another_runs_checkpoints(make_cfg, tiny_models, train_root, tmp_path, caplog):
+    caplog.set_level("INFO")
     first = train(train_cfg(make_cfg, tiny_models, train_root, tmp_path, "train.max_steps=8"))
-    # settings that do not shape training keep the folder, so the run resumes (and has nothing left to do)
+    # settings that do not shape training keep the folder: the finished model is evaluated, not trained again
     same = train(train_cfg(make_cfg, tiny_models, train_root, tmp_path, "train.max_steps=8", "train.save_total_limit=3"))
-    assert same["lineage"]["run_folder"] == first["lineage"]["run_folder"]
-    assert same["lineage"]["resumed_from"] == "checkpoint-8"
+    assert same["lineage"] == json.loads(json.dumps(first["lineage"]))
+    assert "trained with these exact settings already" in caplog.text
     other = train(train_cfg(make_cfg, tiny_models, train_root, tmp_path, "train.max_steps=8", "train.learning_rate=5e-4"))
     assert other["lineage"]["run_folder"] != first["lineage"]["run_folder"]
     assert other["lineage"]["resumed_from"] is None and other["lineage"]["global_step"] == 8
@@ -182,3 +186,31 @@ def test_a_run_that_only_gets_worse_says_so(make_cfg, tiny_models, train_root, t
     selection = summary["lineage"]["selection"]
     assert selection["improved"] is False and selection["best_metric"] < selection["base_metric"]
     assert "no checkpoint beat the base model" in caplog.text
+
+
+def test_keep_best_leaves_only_the_model_and_evaluate_tasks_narrows_the_evaluation(make_cfg, tiny_models, train_root,
+                                                                                  tmp_path):
+    write_sick_like(train_root / "cdscorpus" / "CDS_test_annotated.txt", synthetic_rows(40, 2))
+    cfg = train_cfg(make_cfg, tiny_models, train_root, tmp_path, "train.max_steps=8", "task=polish",
+                    "train.evaluate_after=true", "train.evaluate_base=false", "train.evaluate_tasks=[cdsc_r]")
+    summary = train(cfg)
+    assert [r["bench"]["task"] for r in summary["records"]] == ["cdsc_r"]  # not the whole suite
+    run_folder = tmp_path / "models" / summary["lineage"]["run_folder"]
+    assert (run_folder / "model" / "bench_lineage.json").is_file() and not (run_folder / "checkpoints").exists()
+    kept = train(train_cfg(make_cfg, tiny_models, train_root, tmp_path, "train.max_steps=8", "train.keep=all",
+                           "train.seed=3"))
+    assert list((tmp_path / "models" / kept["lineage"]["run_folder"] / "checkpoints").glob("checkpoint-*"))
+    with pytest.raises(BenchError, match="train.keep 'some'"):
+        Recipe.from_config({"name": "x", "loss": "cosent", "tasks": ["cdsc_r"], "select_on": ["cdsc_r"],
+                            "keep": "some"})
+
+
+def test_training_logs_are_numbers_in_one_bar(make_cfg, tiny_models, train_root, tmp_path, capsys, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO)
+    train(train_cfg(make_cfg, tiny_models, train_root, tmp_path, "train.max_steps=8", "encode.progress=false"))
+    out = capsys.readouterr()
+    assert "{'loss'" not in out.out + out.err and "Computing widget examples" not in out.err
+    assert "Writing model shards" not in out.err
+    assert "step 8/8: validation" in caplog.text and "step 4/8: loss" in caplog.text

@@ -19,6 +19,8 @@ import hashlib
 import importlib
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -153,6 +155,24 @@ def resolve(spec: ModelSpec) -> ResolvedModel:
     return resolved
 
 
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """transformers without its per-file progress bars and load reports while bench loads or saves a
+    model (bench reports what matters in one line: format, files, commit)."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def _model_kwargs(resolved: ResolvedModel, dtype) -> dict:
     return {"use_safetensors": not resolved.weights.pickled or None, "dtype": dtype}
 
@@ -165,7 +185,7 @@ def load_transformer(resolved: ResolvedModel, device: str, dtype=torch.float32):
     trust = resolved.spec.trust_remote_code
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust)
-        with restricted_unpickling():
+        with restricted_unpickling(), quiet_transformers():
             model = AutoModel.from_pretrained(folder, trust_remote_code=trust, **_model_kwargs(resolved, dtype))
     except Exception as exc:  # unreadable files, refused pickles, unknown architectures: one line, no traceback
         raise BenchError(f"cannot load model from {folder}: {exc.__class__.__name__}: {_first_line(exc)}") from None
@@ -184,7 +204,7 @@ def load_sentence_transformer(resolved: ResolvedModel, device: str, dtype=torch.
 
     check_custom_modules(resolved)
     try:
-        with restricted_unpickling():
+        with restricted_unpickling(), quiet_transformers():
             model = SentenceTransformer(str(resolved.path), device=device, trust_remote_code=resolved.spec.trust_remote_code,
                                         model_kwargs=_model_kwargs(resolved, dtype), local_files_only=True)
     except Exception as exc:  # a module that cannot load: one line naming the model folder

@@ -50,3 +50,44 @@ class ElapsedTime(TrainerCallback):
         if state.is_world_process_zero and folder.is_dir():
             write_json_atomic(folder / ELAPSED_FILE, {"train_seconds": round(self.total(), 3),
                                                       "global_step": state.global_step})
+
+
+class TrainingProgress(TrainerCallback):
+    """One progress bar over the training steps and the trainer's logs as log lines with numbers
+    (instead of transformers' bars and printed dicts of strings); a line per validation pass."""
+
+    def __init__(self, enabled: bool = True, metric: str | None = None):
+        self.enabled, self.metric = enabled, metric
+        self.bar = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="training", unit="step",
+                            disable=not self.enabled, dynamic_ncols=True)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.update(state.global_step - self.bar.n)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        numbers = {k: v for k, v in logs.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if self.metric in numbers:
+            text = f"validation {self.metric.removeprefix('eval_')} = {numbers[self.metric]:.4f}"
+        elif "loss" in numbers:
+            text = f"loss {numbers['loss']:.4f}, learning rate {numbers.get('learning_rate', float('nan')):.2e}"
+        else:
+            return
+        message = f"step {state.global_step}/{state.max_steps}: {text}"
+        if self.bar is not None and self.enabled:
+            self.bar.write(message)
+        else:
+            log.info("%s", message)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
