@@ -17,7 +17,7 @@ from bench.cli import command_parser
 from bench.errors import BenchError, user_errors_exit_2
 from bench.results import pairs_path, read_pairs, read_result
 from bench.scoring import main_function
-from bench.stats import paired_bootstrap
+from bench.stats import format_p, paired_bootstrap, signed
 
 
 def paired_from_files(task_type: str, path_a: Path, path_b: Path, *, resamples: int = 10000, level: float = 0.95,
@@ -51,8 +51,9 @@ def to_markdown(result: dict, name_a: str, name_b: str) -> str:
     return (f"| task | metric | A | B | A - B | {result['level']:.0%} interval | p | significant |\n"
             f"|---|---|---:|---:|---:|---|---:|---|\n"
             f"| {result['task']} | {result['metric']} | {result['a']:.4f} | {result['b']:.4f} | "
-            f"{result['difference']:+.4f} | [{result['low']:+.4f}, {result['high']:+.4f}] | "
-            f"{result['p_value']:.4f} | {significant} |\n\nA = {name_a}\nB = {name_b}\n")
+            f"{signed(result['difference'], 4)} | [{signed(result['low'], 4)}, {signed(result['high'], 4)}] | "
+            f"{format_p(result['p_value'], result.get('resamples')).removeprefix('p=')} | {significant} |\n\n"
+            f"A = {name_a}\nB = {name_b}\n")
 
 
 @user_errors_exit_2

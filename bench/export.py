@@ -5,10 +5,14 @@
 
 Layout (as in the embeddings-benchmark/results repository):
 ``OUT/results/<org>__<name>/<revision>/<TaskName>.json`` plus ``model_meta.json``, for each model's
-default strategy; other strategies go to ``.../<revision>/experiments/<strategy>/``. Only zero-shot
-results on MTEB tasks are exported (probes are not MTEB tasks); bench's extra block is dropped from
-the files, and bench-only keys inside the scores (intervals, held-out thresholds) are kept, since
-MTEB ignores keys it does not know.
+default strategy with its usual settings. Every other strategy (and settings variant) is exported as a
+model of its own, named ``<org>/<name>-bench-<strategy>`` (``...-settings-<id>`` for a variant), so
+MTEB loads one result per task and model revision and its users can tell the strategies apart; each
+``model_meta.json`` names the base model and the strategy. ``dataset_revision`` is the hub revision
+where the test data is MTEB's (a hub copy, or an original file declared identical to it), else the
+file's SHA-256. Only zero-shot results on MTEB tasks are exported (probes are not MTEB tasks); bench's
+extra block is dropped, and bench-only keys inside the scores (intervals, held-out thresholds) are
+kept, since MTEB ignores keys it does not know.
 """
 
 from __future__ import annotations
@@ -27,32 +31,46 @@ log = logging.getLogger(__name__)
 MTEB_KEYS = ("dataset_revision", "task_name", "mteb_version", "scores", "evaluation_time")
 
 
-def model_folder(model: dict) -> str:
-    """MTEB's directory name for a model: the hub id with ``/`` replaced by ``__``."""
-    name = model.get("hub_id") or model["name"]  # a local model (no hub id) by its name, not its path
-    return str(name).replace("/", "__")
+def model_name(model: dict, strategy: str, default: str | None, variant: str, settings: str) -> str:
+    """The model name MTEB sees: the hub id (or name) for the default strategy with its usual settings,
+    ``<name>-bench-<strategy>[-settings-<id>]`` for everything else."""
+    name = str(model.get("hub_id") or model["name"])  # a local model (no hub id) by its name, not its path
+    if strategy != default:
+        name += f"-bench-{strategy}"
+    if variant:
+        name += f"-settings-{settings}"
+    return name
 
 
 def export(results_dir: str | Path, out_dir: str | Path, strategy: str | None = None) -> list[Path]:
     """Write the MTEB layout; returns the task files written."""
+    from bench.leaderboard.entries import entries_frame
+
     out = Path(out_dir) / "results"
+    results = iter_results(results_dir)
+    entries = entries_frame(results)
+    variants = dict(zip(entries["path"], entries["variant"])) if not entries.empty else {}
     files: dict[Path, dict] = {}
     metas: dict[Path, dict] = {}
-    for path, record in iter_results(results_dir):
+    for path, record in results:
         meta = record["bench"]
         if meta.get("probe") or not record.get("task_name"):
             continue
         model = meta["model"]
         revision = model_revision(model) or "no_revision_available"
-        default = strategy or model.get("default_pooling")  # unknown: every strategy is an experiment
-        folder = out / model_folder(model) / revision
-        target = folder if meta["strategy"] == default else folder / "experiments" / meta["strategy"]
+        default = strategy or model.get("default_pooling")  # unknown: every strategy is bench's own model
+        name = model_name(model, meta["strategy"], default, variants.get(str(path), ""), meta.get("settings_id", ""))
+        target = out / name.replace("/", "__") / revision
         payload = {key: record.get(key) for key in MTEB_KEYS}
         payload["evaluation_time"] = payload["evaluation_time"] or 0.0
+        published = (meta.get("mteb_data") or {}).get("revision")
+        if published:
+            payload["dataset_revision"] = published
         merge_into(files, target / f"{record['task_name']}.json", payload)
         metas[target / "model_meta.json"] = {
-            "name": model.get("hub_id") or model["name"], "revision": revision,
-            "bench": {"strategy": meta["strategy"], "model": model["name"], "source": model.get("source")},
+            "name": name, "revision": revision,
+            "bench": {"base_model": model.get("hub_id") or model["name"], "strategy": meta["strategy"],
+                      "settings": meta.get("settings"), "model": model["name"], "source": model.get("source")},
         }
         log.debug("%s -> %s", path, target)
     if not files:

@@ -26,6 +26,7 @@ from bench.cli import command_parser
 from bench.errors import BenchError, user_errors_exit_2
 from bench.leaderboard.entries import entries_frame
 from bench.results import iter_results
+from bench.stats import signed
 
 KEY = ["model", "strategy", "task"]
 BASELINE_FIELDS = [*KEY, "revision", "metric", "score", "ci_low", "ci_high", "ci_level", "dataset_revision"]
@@ -122,7 +123,9 @@ def summary_markdown(report: pd.DataFrame) -> str:
             "|---|---|---|---|---:|---:|---:|---:|---|\n")
 
     def pct(value, sign=False):
-        return "" if value is None or pd.isna(value) else f"{value * 100:{'+' if sign else ''}.2f}"
+        if value is None or pd.isna(value):
+            return ""
+        return signed(value * 100) if sign else f"{value * 100:.2f}"
 
     lines = []
     for _, r in report.iterrows():

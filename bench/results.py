@@ -171,9 +171,10 @@ def read_result(path: Path) -> dict:
 def iter_results(results_dir: str | Path) -> list[tuple[Path, dict]]:
     """Every valid bench result below ``results_dir``; malformed files are reported and skipped."""
     out = []
-    for path in sorted(Path(results_dir).glob("**/*.json")):
-        if path.name.startswith(".") or path.name in NOT_RESULTS:
-            continue
+    root = Path(results_dir)
+    for path in sorted(root.glob("**/*.json")):
+        if path.name in NOT_RESULTS or any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue  # hidden: Hydra's job folders (.hydra/), temporary files
         try:
             out.append((path, read_result(path)))
         except BenchError as exc:

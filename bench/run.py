@@ -179,12 +179,35 @@ def plan(cfg: DictConfig) -> Plan:
         specs = probe_tasks(probe, specs)
     root = cfg.data.root
     check_rows = bool(cfg.data.get("check_rows", True))
-    data: dict[str, dict[str, PairData]] = {spec.result_name: load_task(spec, root, check_rows=check_rows)
-                                            for spec in specs}
+    heldout = bool(cfg.get("scoring", {}).get("heldout_thresholds", True)) and probe is None
+    wanted = splits_needed(specs, root, probe, compression, heldout)
+    data: dict[str, dict[str, PairData]] = {
+        spec.result_name: load_task(spec, root, splits=wanted[spec.result_name], check_rows=check_rows)
+        for spec in specs}
     if probe is not None:
         check_probe_splits(probe, specs, data)
     fits = {spec.result_name: fit_split_for(spec, data, compression) for spec in specs} if compression.active else {}
     return Plan(model_spec, pooling, compression, probe, specs, data, fits, resolve(model_spec))
+
+
+def splits_needed(specs: list[TaskSpec], root, probe: ProbeSpec | None, compression: CompressionSpec,
+                  heldout: bool) -> dict[str, tuple[str, ...]]:
+    """The splits each task's run reads: the evaluated one, validation for held-out thresholds (pair
+    classification, where the source has it), train and validation for a probe, the compression's fit
+    split for the task it is fitted on; nothing else, so a language with a test file only runs."""
+    names: dict[str, set[str]] = {spec.result_name: {spec.eval_split} for spec in specs}
+    by_name = {spec.name: spec.result_name for spec in specs} | {spec.result_name: spec.result_name for spec in specs}
+    for spec in specs:
+        available = spec.splits if root is not None else tuple(s for s in spec.splits if s in spec.hub.files)
+        if probe is not None:
+            names[spec.result_name] |= set(PROBE_SPLITS)
+        if heldout and spec.type == "pair_classification" and spec.heldout_split in available:
+            names[spec.result_name].add(spec.heldout_split)
+        if compression.active:
+            owner = by_name.get(compression.fit_task or spec.result_name)
+            if owner is not None:
+                names[owner].add(compression.fit_split)
+    return {spec.result_name: tuple(s for s in spec.splits if s in names[spec.result_name]) for spec in specs}
 
 
 def preflight(cfg: DictConfig) -> dict:

@@ -50,3 +50,18 @@ def paired_bootstrap(main: MainFn, pairs_a: Pairs, pairs_b: Pairs, targets: np.n
     return {"a": float(score_a), "b": float(score_b), "difference": float(observed), "low": float(low),
             "high": float(high), "level": level,
             "p_value": float(p), "resamples": resamples, "seed": seed}
+
+
+def format_p(p: float, resamples: int | None = None) -> str:
+    """A bootstrap p-value as text: ``p<0.001`` (or ``p<1/resamples`` when none of the resamples crossed 0)
+    instead of ``p=0.000``."""
+    if p is None or p != p:
+        return "p=n/a"
+    if p == 0 and resamples:
+        return f"p<{1 / resamples:.2g}"
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
+
+
+def signed(value: float, digits: int = 2) -> str:
+    """A change with its sign, never ``-0.00``."""
+    return f"{round(value, digits) + 0.0:+.{digits}f}"

@@ -57,7 +57,7 @@ def test_empty_file(tmp_path):
 
 def test_missing_data_file_says_where_it_looked(make_cfg, tmp_path):
     cfg = make_cfg("task=cdsc_r", f"data.root={tmp_path / 'nowhere'}")
-    with pytest.raises(DataError, match=r"task 'cdsc_r': the train file is missing: looked for .*nowhere/cdscorpus/CDS_train.txt"):
+    with pytest.raises(DataError, match=r"task 'cdsc_r': the test file is missing: looked for .*nowhere/cdscorpus/CDS_test_annotated.txt"):
         run(cfg)
 
 
@@ -107,7 +107,7 @@ def test_cli_data_error_has_no_traceback(tmp_path):
     )
     assert done.returncode == 2, done.stderr
     output = done.stdout + done.stderr
-    assert "the train file is missing" in output and "Traceback" not in output
+    assert "the test file is missing" in output and "Traceback" not in output
 
 
 def test_sbert_needs_a_pipeline(make_cfg, tiny_models, tiny_data_root):

@@ -33,7 +33,7 @@ def test_run_writes_mteb_layout_with_provenance(make_cfg, tiny_models, tiny_data
     assert meta["main_score_name"] == "cosine_spearman"
     assert meta["model"]["weights_sha256"] and meta["model"]["source"] == "local"
     assert meta["pooling"] == {"name": "cls", "fn": "cls", "layers": [-1], "normalize": False, "slug": "cls"}
-    assert set(meta["data"]) == {"train", "validation", "test"} and len(meta["data"]["test"]["sha256"]) == 64
+    assert set(meta["data"]) == {"test"} and len(meta["data"]["test"]["sha256"]) == 64  # STS reads test only
     assert meta["encoding"]["sentences_total"] == 12 and meta["encoding"]["sentences_distinct"] == 6
     assert meta["encoding"]["dtype"] == "float32" and meta["encoding"]["device"] == "cpu"
     assert meta["versions"]["torch"] and meta["versions"]["transformers"] and meta["seed"] == 42

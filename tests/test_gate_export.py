@@ -74,7 +74,7 @@ def test_bad_baseline_is_a_clear_error(results, tmp_path, capsys):
 def test_export_loads_in_mteb(results, tmp_path):
     mteb = pytest.importorskip("mteb")
     written = export.export(results, tmp_path / "mteb")
-    main_files = [p for p in written if "experiments" not in p.parts]
+    main_files = [p for p in written if "-bench-" not in p.parts[-3]]
     assert {p.name for p in main_files} == {"CDSC-R.json", "CDSC-E.json"}
     for path in written:
         task = mteb.TaskResult.from_disk(path)
@@ -82,11 +82,20 @@ def test_export_loads_in_mteb(results, tmp_path):
         assert task.task_name == source["task_name"] and "bench" not in source
         assert task.get_score() == pytest.approx(source["scores"]["test"][0]["main_score"])
     assert (main_files[0].parent / "model_meta.json").is_file()
-    # the default strategy (mean) is the model's result; cls and the PCA variants are experiments
-    assert {p.parent.name for p in written if p.parts[-3] == "experiments"} == {"cls", "mean+pca16", "mean+pca32"}
+    # the default strategy (mean) is the model's result; cls and the PCA variants are models of their own
+    assert {p.parts[-3] for p in written if "-bench-" in p.parts[-3]} == {
+        "org__good-bench-cls", "org__good-bench-mean+pca16", "org__good-bench-mean+pca32"}
     assert {p.parts[-3] for p in main_files} == {"org__good", "org__twin", "org__weak"}
     loaded = mteb.ResultCache(tmp_path / "mteb").load_results(include_remote=False, require_model_meta=False)
-    assert {r.model_name for r in loaded.model_results} >= {"org/good", "org/weak"}
+    names = [(r.model_name, r.model_revision) for r in loaded.model_results]
+    assert len(names) == len(set(names))  # one result set per model and revision: no duplicates
+    assert {n for n, _ in names} == {"org/good", "org/twin", "org/weak", "org/good-bench-cls",
+                                     "org/good-bench-mean+pca16", "org/good-bench-mean+pca32"}
+    for model_result in loaded.model_results:
+        tasks = [t.task_name for t in model_result.task_results]
+        assert len(tasks) == len(set(tasks))  # one result per task
+    meta = json.loads((tmp_path / "mteb" / "results" / "org__good-bench-cls" / "abc123" / "model_meta.json").read_text())
+    assert meta["bench"]["base_model"] == "org/good" and meta["bench"]["strategy"] == "cls"
 
 
 def test_two_fine_tuned_models_of_one_name_export_apart(tmp_path):

@@ -364,3 +364,16 @@ def test_invalid_utf8_names_the_line(tmp_path):
     path.write_bytes(b"a\tb\ts\nkot\tpies\t1\n" + "żółw\tryba\t2\n".encode("iso-8859-2"))
     with pytest.raises(DataError, match=r"latin2.txt:3: not valid UTF-8"):
         read_pairs(path, fmt, TargetSpec("score", score_range=(0, 5)))
+
+
+def test_a_language_with_a_test_file_only_runs(make_cfg, tiny_models, tmp_path):
+    """Only the splits a run needs are read: STS scoring needs test alone (issue: task.lang=de demanded train)."""
+    root = tmp_path / "data"
+    (root / "stsb-multi-mt").mkdir(parents=True)
+    rows = ["Ein Mann spielt Gitarre.,Ein Mann spielt ein Instrument.,4.2", "Ein Hund läuft.,Eine Frau kocht.,0.4",
+            "Kinder spielen.,Die Kinder spielen draußen.,4.0", "Es regnet.,Das Auto ist rot.,0.0"]
+    (root / "stsb-multi-mt" / "stsb-de-test.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (record,) = run(make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64",
+                             "task=stsb_multi_mt", "task.lang=de", f"data.root={root}", "data.check_rows=false",
+                             "stats.bootstrap=0"))
+    assert record["bench"]["task"] == "stsb_multi_mt.de" and set(record["bench"]["data"]) == {"test"}

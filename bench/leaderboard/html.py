@@ -15,6 +15,7 @@ import pandas as pd
 from bench.leaderboard import tables
 from bench.leaderboard.entries import ROW_KEY
 from bench.leaderboard.tables import Suite, suite_tables, wide
+from bench.stats import format_p, signed
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1200px;
@@ -127,8 +128,8 @@ def task_section(task: str, group: pd.DataFrame, level: float) -> str:
         elif row["diff_vs_best"] is None or pd.isna(row["diff_vs_best"]):
             versus, versus_sort = "n/a", "-1e9"
         else:
-            versus = (f"{row['diff_vs_best'] * 100:+.2f} [{row['diff_low'] * 100:+.2f}, {row['diff_high'] * 100:+.2f}]"
-                      f" p={row['p_vs_best']:.3f}")
+            versus = (f"{signed(row['diff_vs_best'] * 100)} [{signed(row['diff_low'] * 100)}, "
+                      f"{signed(row['diff_high'] * 100)}] {format_p(row['p_vs_best'])}")
             versus_sort = f"{row['diff_vs_best'] * 100:.6f}"
         dims = "" if pd.isna(row["dims"]) else str(int(row["dims"]))
         rows.append([

@@ -6,6 +6,7 @@ import pandas as pd
 
 from bench.leaderboard.entries import ROW_KEY
 from bench.leaderboard.tables import Suite, legend, suite_tables, to_markdown, wide
+from bench.stats import format_p, signed
 
 
 def mark(row) -> str:
@@ -39,7 +40,7 @@ def task_table(group: pd.DataFrame, level: float) -> pd.DataFrame:
         interval = ("" if row["ci_low"] is None or pd.isna(row["ci_low"])
                     else f"[{row['ci_low'] * 100:.2f}, {row['ci_high'] * 100:.2f}]")
         versus = ("best" if row["best"] is True else "n/a" if row["diff_vs_best"] is None
-                  else f"{row['diff_vs_best'] * 100:+.2f} (p={row['p_vs_best']:.3f})")
+                  else f"{signed(row['diff_vs_best'] * 100)} ({format_p(row['p_vs_best'])})")
         rows.append({"#": rank, **{k: row[k] for k in ROW_KEY},
                      "score": mark(row), f"{level:.0%} CI": interval, "vs best": versus,
                      "dims": "" if pd.isna(row["dims"]) else str(int(row["dims"]))})
