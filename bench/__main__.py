@@ -11,13 +11,16 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-import bench.config  # noqa: F401 -- registers the config schema before Hydra composes
+from bench.config import CONF_PACKAGE  # importing it registers the config schema before Hydra composes
 
 log = logging.getLogger("bench")
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=CONF_PACKAGE, config_name="config")
 def main(cfg: DictConfig) -> None:
+    task = cfg.task.get("name") or "?"
+    log.info("bench: model %s, strategy %s, task %s%s", cfg.model.get("name") or cfg.model.get("name_or_path"),
+             cfg.pooling.get("name"), task, " (preflight)" if cfg.get("preflight") else "")
     from bench.cli import run_job
     from bench.leaderboard.tables import scores_frame, to_markdown
     from bench.reference import comparison_markdown

@@ -25,18 +25,13 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from bench.config import CONF_DIR, group_choices
 from bench.errors import BenchError, unknown_choice
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 CHECKED_GROUPS = ("model", "pooling", "task", "compression", "probe", "train", "experiment")
 #: Hydra's own flags that take a value (the value is not an override).
 FLAGS_WITH_VALUE = ("--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
                     "--config-dir", "-cd", "--shell-completion", "-sc", "--experimental-rerun")
-
-
-def group_choices(group: str, conf_dir: Path = CONF_DIR) -> list[str]:
-    """Config names in a group; names starting with '_' are shared fragments, not choices."""
-    return sorted(p.stem for p in (conf_dir / group).glob("*.yaml") if not p.stem.startswith("_"))
 
 
 def _looks_like_model_ref(value: str) -> bool:
@@ -135,7 +130,7 @@ def check_composition(overrides: Sequence[str], config_name: str, conf_dir: Path
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    import bench.config
+    from bench.config import check_keys
 
     GlobalHydra.instance().clear()
     try:
@@ -146,7 +141,7 @@ def check_composition(overrides: Sequence[str], config_name: str, conf_dir: Path
                 raise _composition_error(exc, overrides, config_name) from None
     finally:
         GlobalHydra.instance().clear()
-    bench.config.check_keys(cfg)
+    check_keys(cfg)
     from omegaconf import OmegaConf
 
     missing = sorted(OmegaConf.missing_keys(cfg))
@@ -267,11 +262,12 @@ def run_job(job: Callable, cfg, log: logging.Logger, records: Callable = lambda 
     so one bad combination does not end the sweep, and the summary at the end lists it as failed."""
     from bench.sweep import write_job_report
 
+    folder = str(cfg.get("results_dir")) if cfg.get("results_dir") else None
     try:
         result = job(cfg)
     except BenchError as exc:
         log.error("%s", exc)
-        write_job_report("failed", error=str(exc))
+        write_job_report("failed", error=str(exc), results_dir=folder)
         if _in_multirun():
             return None
         sys.exit(2)
@@ -279,9 +275,10 @@ def run_job(job: Callable, cfg, log: logging.Logger, records: Callable = lambda 
         if not _in_multirun():
             raise
         log.exception("job failed")
-        write_job_report("failed", error=f"{exc.__class__.__name__}: {exc} (traceback in the job's log)")
+        write_job_report("failed", error=f"{exc.__class__.__name__}: {exc} (traceback in the job's log)",
+                         results_dir=folder)
         return None
-    write_job_report("ok", records=records(result))
+    write_job_report("ok", records=records(result), results_dir=folder)
     return result
 
 

@@ -9,10 +9,36 @@ exist only for keys a YAML file may leave out, and no code repeats them.
 """
 
 from dataclasses import dataclass, field, fields, is_dataclass
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
+
+#: The YAML configs ship inside the package (``bench/conf``), found the same way from a checkout or a wheel.
+CONF_DIR = Path(str(resources.files("bench.conf")))
+#: Hydra's search path entry for them (``@hydra.main(config_path=...)``).
+CONF_PACKAGE = "pkg://bench.conf"
+
+
+def group_choices(group: str, conf_dir: Path = CONF_DIR) -> list[str]:
+    """Config names in a group; names starting with '_' are shared fragments, not choices."""
+    return sorted(p.stem for p in (conf_dir / group).glob("*.yaml") if not p.stem.startswith("_"))
+
+
+def compose_config(overrides: list[str], config_name: str = "config"):
+    """The config Hydra would compose for these overrides, from inside a Hydra app or outside one."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():  # inside a Hydra app (a run, its callbacks)
+        return compose(config_name=config_name, overrides=overrides)
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return compose(config_name=config_name, overrides=overrides)
+    finally:
+        GlobalHydra.instance().clear()
 
 
 @dataclass

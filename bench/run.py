@@ -35,7 +35,7 @@ from bench.encode import (
     pick_dtype,
 )
 from bench.errors import BenchError, unknown_choice
-from bench.leaderboard import write_leaderboard
+from bench.index import add_entry
 from bench.models.loading import ResolvedModel, load_sentence_transformer, load_transformer, resolve
 from bench.models.spec import ModelSpec, PoolingSpec
 from bench.probes import ProbeSpec, fit_and_score, label_indices, pair_features
@@ -91,13 +91,11 @@ def companions(pooling: PoolingSpec, precompute) -> list[PoolingSpec]:
 
 
 def load_pooling_config(name: str):
-    from omegaconf import OmegaConf
-
-    from bench.cli import CONF_DIR, group_choices
+    from bench.config import compose_config, group_choices
 
     if name not in group_choices("pooling"):
         raise unknown_choice("pooling (in encode.precompute)", name, group_choices("pooling"))
-    return OmegaConf.load(CONF_DIR / "pooling" / f"{name}.yaml")
+    return compose_config([f"pooling={name}"]).pooling
 
 
 def _dataset_revision(split: PairData) -> str | None:
@@ -125,10 +123,6 @@ def _setting(cfg: DictConfig, key: str, kind: type, valid, expected: str, defaul
     if value is not None and (number is None or not valid(number)):
         raise BenchError(f"{key}={value!r} is not valid: expected {expected}.")
     return number
-
-
-def leaderboard_resamples(cfg: DictConfig) -> int:
-    return int(cfg.get("leaderboard", {}).get("resamples", 0))
 
 
 def check_settings(cfg: DictConfig) -> None:
@@ -270,7 +264,6 @@ def run(cfg: DictConfig) -> list[dict]:
     specs = [spec for spec in specs if spec.result_name not in kept]
     if not specs:
         log.info("all %d results exist with these exact settings; nothing to compute (overwrite=missing).", len(kept))
-        write_leaderboard(cfg.results_dir, resamples=leaderboard_resamples(cfg))
         return list(kept.values())
     fits = {name: fit for name, fit in fits.items() if name in {s.result_name for s in specs}}
     if cfg.encode.get("threads"):
@@ -333,11 +326,11 @@ def run(cfg: DictConfig) -> list[dict]:
     for path, record, pairs, targets in outputs:
         write_pairs_atomic(pairs_path(path), pairs, targets)
         write_json_atomic(path, record)
+        add_entry(Path(cfg.results_dir), path, record)  # the leaderboard is built from the index at the end
         split = next(iter(record["scores"]))
         log.info("%s: %s = %.4f -> %s", record["bench"]["task"], record["bench"]["main_score_name"],
                  record["scores"][split][0]["main_score"], path)
         records.append(record)
-    write_leaderboard(cfg.results_dir, resamples=leaderboard_resamples(cfg))
     return records
 
 

@@ -1,7 +1,8 @@
-"""Sweeps (``-m``): every job leaves a report, and the sweep ends with one summary and an honest exit status.
+"""Reports at the end of a run or a sweep: the leaderboard, once; for a sweep (``-m``) a summary and an
+honest exit status.
 
 Each job writes ``bench_job.json`` into its Hydra output folder (status, error, overrides, the main
-scores it produced, and on a cluster its job ids). :class:`SweepSummary`, a Hydra callback, reads them
+scores it produced, and on a cluster its job ids). :class:`Reports`, a Hydra callback, reads them
 all when the sweep ends: it prints one table of every job's main scores, lists the jobs that failed
 with their errors and log folders, and exits with status 1 if any job failed, so CI never reports
 success for a sweep without results. Reports are plain JSON files in the sweep folder, so this works
@@ -58,7 +59,7 @@ def result_rows(records: list[dict]) -> list[dict]:
 
 
 def write_job_report(status: str, *, error: str | None = None, records: list[dict] | None = None,
-                     extra: dict | None = None) -> Path | None:
+                     extra: dict | None = None, results_dir: str | None = None) -> Path | None:
     """The job's report in its Hydra output folder (nothing outside a Hydra job)."""
     from hydra.core.hydra_config import HydraConfig
 
@@ -70,6 +71,7 @@ def write_job_report(status: str, *, error: str | None = None, records: list[dic
     path = Path(hydra.runtime.output_dir) / JOB_REPORT
     report = {"status": status, "error": error, "job": {"num": hydra.job.get("num"), "id": hydra.job.get("id"),
                                                          "overrides": list(hydra.overrides.task)},
+              "results_dir": results_dir,
               "cluster": cluster_job(), "results": result_rows(records or []), **(extra or {})}
     write_text_atomic(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     return path
@@ -107,7 +109,8 @@ def summary_text(reports: list[dict], missing: list[Path]) -> tuple[str, int]:
         if not part:
             continue
         frame = pd.DataFrame(part)
-        key = ["model", "revision", "strategy"] + (["settings"] if frame["settings"].nunique() > 1 else [])
+        varied = frame.groupby(["model", "revision", "strategy", "task"])["settings"].nunique().max() > 1
+        key = ["model", "revision", "strategy"] + (["settings"] if varied else [])
         table = frame.pivot_table(index=key, columns="task", values="score", aggfunc="last") * 100
         table.columns.name = None
         parts.append(f"Sweep summary, {kind}, {len(part)} result(s) from {len(reports)} job(s):\n\n"
@@ -127,8 +130,26 @@ def summary_text(reports: list[dict], missing: list[Path]) -> tuple[str, int]:
     return "\n\n".join(parts), len(lines)
 
 
-class SweepSummary(Callback):
-    """Hydra callback: the combined summary after a multirun, and exit status 1 if any job failed."""
+def rebuild_leaderboards(folders: set[str], cfg: DictConfig) -> list[Path]:
+    """The leaderboard of each results folder the run or sweep wrote to, built once from the index."""
+    from bench.leaderboard import write_leaderboard
+
+    resamples = int(cfg.get("leaderboard", {}).get("resamples", 0))
+    built = []
+    for folder in sorted(folders):
+        if Path(folder).is_dir():
+            built.append(write_leaderboard(folder, resamples=resamples)["md"])
+    return built
+
+
+class Reports(Callback):
+    """Hydra callback: after a run, its leaderboard; after a multirun, the leaderboard of every results
+    folder once, the combined summary, and exit status 1 if any job failed. The leaderboard is never
+    rebuilt per job, so a sweep of N jobs reads the results index once, not N times."""
+
+    def on_run_end(self, config: DictConfig, **kwargs) -> None:
+        for path in rebuild_leaderboards({str(config.results_dir)}, config):
+            log.info("leaderboard: %s", path)
 
     def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
         from hydra.core.utils import JobStatus
@@ -142,7 +163,8 @@ class SweepSummary(Callback):
         reports = read_reports(sweep_dir)
         reported = {Path(r["folder"]) for r in reports}
         missing = [folder for folder in job_folders(sweep_dir) if folder not in reported]
+        boards = rebuild_leaderboards({r["results_dir"] for r in reports if r.get("results_dir")}, config)
         text, failures = summary_text(reports, missing)
-        print(text, flush=True)
+        print(text + "".join(f"\nleaderboard: {path}" for path in boards), flush=True)
         if failures:
             sys.exit(1)

@@ -100,17 +100,9 @@ def spec_from_config(cfg: DictConfig | dict) -> TaskSpec:
 @lru_cache(maxsize=8)
 def suite_members(name: str) -> tuple[str, ...]:
     """The result names of a suite config (``conf/task/<name>.yaml``), e.g. the six of ``polish``."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+    from bench.config import compose_config
 
-    from bench.cli import CONF_DIR
-
-    if GlobalHydra.instance().is_initialized():  # inside a Hydra app (a run, its callbacks)
-        cfg = compose(config_name="config", overrides=[f"task={name}"])
-    else:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            cfg = compose(config_name="config", overrides=[f"task={name}"])
-        GlobalHydra.instance().clear()
+    cfg = compose_config([f"task={name}"])
     return tuple(spec.result_name for spec in task_specs(cfg.task))
 
 

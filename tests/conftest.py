@@ -120,6 +120,13 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def embedded_cache(tmp_path_factory) -> Path:
+    """One embedding cache for every test that runs the embedded model on the real data: the suite is
+    encoded once per session (the cache is keyed by everything that changes a vector, so sharing is safe)."""
+    return tmp_path_factory.mktemp("embedded-cache")
+
+
+@pytest.fixture(scope="session")
 def hub_models(tmp_path_factory) -> dict[str, Path]:
     """Replicas of every hub model config's repository in the session's Hugging Face cache."""
     from tests.hub_replica import install_model_replicas
@@ -189,3 +196,11 @@ def tiny_data_root(tmp_path) -> Path:
     return root
 
 
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests on the real data are in the data tier and the slow one (they run the embedded model over it)."""
+    for item in items:
+        if {"data_root", "hub_datasets"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.data)
+            item.add_marker(pytest.mark.slow)

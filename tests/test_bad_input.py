@@ -93,12 +93,14 @@ def test_hub_id_or_path_becomes_generic_model(tmp_path):
     assert rewrite_overrides(["model=herbert,xlmr", "task=polish"], CONF_DIR) == ["model=herbert,xlmr", "task=polish"]
 
 
+@pytest.mark.slow
 def test_cli_user_error_has_no_traceback(tmp_path):
     done = subprocess.run([sys.executable, "-m", "bench", "pooling=maen"], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 2
     assert "Did you mean 'mean'" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_cli_data_error_has_no_traceback(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "bench", "task=cdsc_r", f"data.root={tmp_path}", f"results_dir={tmp_path}/r",

@@ -112,6 +112,7 @@ def test_partial_hits_encode_only_new_texts(tmp_path):
     assert backend.seen == ["c d e"] and out.n_encoded == 1 and out.lookup("s", ["a b"]).tolist() == [[3.0, 1.0]]
 
 
+@pytest.mark.slow
 def test_sweep_costs_one_forward_pass(make_cfg, tiny_models, tiny_data_root):
     base = ("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_r",
             "data.check_rows=false", f"data.root={tiny_data_root}", "overwrite=always")

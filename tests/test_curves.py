@@ -9,6 +9,7 @@ from bench.errors import BenchError
 from bench.run import run
 
 
+@pytest.mark.slow
 def test_curves_from_a_compression_sweep(make_cfg, tiny_models, tiny_data_root, tmp_path):
     base = ("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.name=tiny", "model.max_seq_length=64",
             "task=cdsc_r", "data.check_rows=false", f"data.root={tiny_data_root}", "pooling=mean")

@@ -128,3 +128,45 @@ def test_printed_table_says_what_its_mean_averages(results):
     assert list(scores_frame(records[:1], SUITE).columns)[-1] in ("cdsc_e", "cdsc_r")  # one task: no mean
     other = Suite("bigger", ("cdsc_e", "cdsc_r", "ppc"))
     assert list(scores_frame(records, other).columns)[-1] == "mean of these 2 tasks"
+
+
+def test_the_index_follows_the_results(results):
+    """Built from the results index: copied-in results are indexed, a deleted one disappears, a rewritten
+    one replaces its entry; every run adds its own entries and nothing rebuilds per job."""
+    import json
+
+    from bench.index import INDEX, index_entries
+
+    first = index_entries(results)
+    assert len(first) == 12 and len(list((results / INDEX).glob("*.json"))) == 12
+    victim = next(p for p in results.glob("**/cdsc_r.json") if "weak" in str(p))
+    victim.unlink()
+    assert len(index_entries(results)) == 11 and len(list((results / INDEX).glob("*.json"))) == 11
+    other = next(p for p in results.glob("**/cdsc_r.json") if "twin" in str(p))
+    record = json.loads(other.read_text())
+    record["scores"]["test"][0]["main_score"] = 0.123
+    other.write_text(json.dumps(record))
+    import os
+
+    os.utime(other, ns=(other.stat().st_atime_ns, other.stat().st_mtime_ns + 10**9))
+    (changed,) = [row for row in index_entries(results) if row["path"] == str(other)]
+    assert changed["score"] == 0.123
+
+
+@pytest.mark.slow
+def test_a_run_and_a_sweep_build_the_leaderboard_once_at_the_end(tiny_models, tiny_data_root, tmp_path):
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "bench", "model=hf", f"model.name_or_path={tiny_models['bert']}",
+            "model.max_seq_length=64", "task=cdsc_r", "data.check_rows=false", f"data.root={tiny_data_root}",
+            f"results_dir={tmp_path / 'res'}", f"cache.dir={tmp_path / 'cache'}", "encode.progress=false",
+            "stats.bootstrap=0"]
+    done = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0 and (tmp_path / "res" / "leaderboard.md").is_file()
+    done = subprocess.run([*args[:3], "-m", *args[3:], "pooling=cls,max", f"hydra.sweep.dir={tmp_path / 'sw'}"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("leaderboard: ") == 1  # once for the sweep, not once per job
+    assert "| bert | local-988905 | max | 82.86 |" in done.stdout or "| max |" in done.stdout
+    assert "| max |" in (tmp_path / "res" / "leaderboard.md").read_text()

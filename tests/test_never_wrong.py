@@ -83,6 +83,7 @@ def test_a_new_bench_version_recomputes_in_place(make_cfg, tiny_models, tiny_dat
 # 2. Stale cache after a Dense layer changed (weights of pipeline modules) --------------------------------
 
 
+@pytest.mark.slow
 def test_changed_dense_weights_are_never_served_from_the_cache(make_cfg, hub_models, tiny_data_root, tmp_path):
     import torch
 
@@ -191,6 +192,7 @@ def test_leftover_temporary_files_are_cleaned(tmp_path):
 # 6. Silent success -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_sweep_with_a_failed_job_exits_non_zero_and_says_which(tiny_models, tiny_data_root, tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "bench", "-m", "pooling=mean,sbert", "model=hf",
@@ -206,6 +208,7 @@ def test_a_sweep_with_a_failed_job_exits_non_zero_and_says_which(tiny_models, ti
     assert [json.loads(p.read_text())["status"] for p in reports] == ["ok", "failed"]
 
 
+@pytest.mark.slow
 def test_a_sweep_where_every_job_fails_is_not_a_success(tmp_path):
     done = subprocess.run([sys.executable, "-m", "bench", "-m", "task=cdsc_r,cdsc_e", f"data.root={tmp_path / 'no'}",
                            f"results_dir={tmp_path / 'res'}", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
@@ -238,6 +241,7 @@ def test_malformed_results_are_skipped_and_a_damaged_pairs_file_is_recomputed(ma
 # 8. Unknown keys and mistyped values --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("args", "message"), [
     (["+pooling.layer=[-2]"], "unknown setting 'pooling.layer'. Did you mean 'pooling.layers'? Valid keys under "
                               "pooling: fn, layers, name, normalize."),
@@ -263,6 +267,7 @@ def test_off_means_off(make_cfg, tiny_models, tiny_data_root, tmp_path):
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
 
 
+@pytest.mark.slow
 def test_hydra_sweep_grammar_works(tiny_models, tiny_data_root, tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "bench", "-m", "pooling=glob(m*,exclude=mean_max)", "encode.batch_size=range(2,5,2)",
@@ -278,6 +283,7 @@ def test_hydra_sweep_grammar_works(tiny_models, tiny_data_root, tmp_path):
 # 9. The smaller ones ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_files_follow_the_umask(tiny_models, tiny_data_root, tmp_path):
     args = [sys.executable, "-m", "bench", "model=hf", f"model.name_or_path={tiny_models['bert']}",
             "model.max_seq_length=64", "task=cdsc_r", "data.check_rows=false", f"data.root={tiny_data_root}",

@@ -144,7 +144,8 @@ def test_probe_on_a_test_only_source_is_a_clear_error_before_encoding(make_cfg, 
 
     real = run_module.load_task
     monkeypatch.setattr(run_module, "load_task",  # as a hub copy: the test split only
-                        lambda spec, root, check_rows=True: {"test": real(spec, root, check_rows=check_rows)["test"]})
+                        lambda spec, root, splits=None, check_rows=True: {
+                            "test": real(spec, root, splits=("test",), check_rows=check_rows)["test"]})
     monkeypatch.setattr(run_module, "encode_distinct", lambda *a, **k: pytest.fail("encoded before the check"))
     with pytest.raises(BenchError, match="needs the train, validation split"):
         run(tiny(make_cfg, tiny_models, tiny_data_root, "task=cdsc_e", "probe=nli", "pooling=mean"))

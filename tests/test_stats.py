@@ -29,6 +29,7 @@ def _sample(rng, n, rho):
     return {"cosine": cosine}, gold
 
 
+@pytest.mark.slow
 def test_bootstrap_interval_covers_the_true_spearman():
     rho = 0.6
     true_spearman = 6 / np.pi * np.arcsin(rho / 2)  # Spearman of a bivariate normal
@@ -42,6 +43,7 @@ def test_bootstrap_interval_covers_the_true_spearman():
     assert 0.87 <= hits / trials <= 0.99  # nominal 95%
 
 
+@pytest.mark.slow
 def test_paired_test_finds_a_real_difference_and_not_noise():
     rng = np.random.default_rng(2)
     gold = rng.normal(size=400)

@@ -15,6 +15,8 @@ from bench.train.loop import train
 from bench.train.recipe import Recipe
 from tests.conftest import write_sick_like
 
+pytestmark = pytest.mark.slow  # whole runs, processes or services: the full tier (pytest -m "")
+
 KEYWORDS = ["kot", "pies", "dom", "las"]
 
 

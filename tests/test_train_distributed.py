@@ -6,8 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import write_sick_like
 from tests.test_train import synthetic_rows
+
+pytestmark = pytest.mark.slow  # whole runs, processes or services: the full tier (pytest -m "")
 
 ROOT = Path(__file__).resolve().parents[1]
 

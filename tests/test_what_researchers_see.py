@@ -10,6 +10,7 @@ from bench.stats import format_p, signed
 from tests.conftest import ROOT
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("module", "first", "must"), [
     ("bench", "bench: evaluate sentence embeddings on the Polish suite",
      ["data.root=DIR", "model=herbert pooling=mean", "pooling      cls, first_last_avg, max, mean, mean_max, sbert",
@@ -57,6 +58,7 @@ def test_numbers_in_text():
     assert format_p(0.0) == "p<0.001" and format_p(0.0, 200) == "p<0.005" and format_p(0.0312) == "p=0.031"
 
 
+@pytest.mark.slow
 def test_no_hydra_folders_in_the_current_directory(tiny_models, tiny_data_root, tmp_path):
     cwd = tmp_path / "empty"
     cwd.mkdir()

@@ -1,7 +1,8 @@
 """The leaderboard: Markdown, CSV and one self-contained HTML page, rebuilt from ``results/``.
 
-It only reads result files, so it can be rebuilt at any time and aggregates every run (sweeps
-included). ``python -m bench.leaderboard`` rebuilds it by hand; every run rebuilds it at the end.
+It only reads results (through the results index, :mod:`bench.index`), so it can be rebuilt at any time
+and aggregates every run (sweeps included). ``python -m bench.leaderboard`` rebuilds it by hand; a run or
+a whole sweep rebuilds it once at its end (:class:`bench.sweep.Reports`, a Hydra callback).
 
 Files (in the results folder unless told otherwise):
 - ``leaderboard.md``: the suite table (zero-shot tasks and their mean), probe table, and a table per
@@ -19,16 +20,16 @@ from pathlib import Path
 import pandas as pd
 
 from bench.atomic import write_text_atomic
-from bench.leaderboard.entries import entries_frame
+from bench.index import index_entries
+from bench.leaderboard.entries import frame_of
 from bench.leaderboard.significance import compare_with_best
 from bench.leaderboard.tables import Suite
-from bench.results import iter_results
 
 
 def build(results_dir: str | Path, *, resamples: int = 1000, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
-    """Every result as one row, with its comparison against the best entry of its task."""
+    """Every result as one row (from the results index), with its comparison against the best entry of its task."""
     results_dir = Path(results_dir)
-    entries = entries_frame(iter_results(results_dir))
+    entries = frame_of(index_entries(results_dir))
     return compare_with_best(entries, results_dir, resamples=resamples, level=level, seed=seed)
 
 
@@ -66,7 +67,7 @@ def write_leaderboard(results_dir: str | Path, out_dir: str | Path | None = None
         shown = entries.assign(path=[_relative(p, results_dir) for p in entries["path"]]) if not entries.empty else entries
         write_text_atomic(paths["entries_csv"], shown.to_csv(index=False, float_format="%.6f"))
         write_text_atomic(paths["html"], render_html(shown, suite=suite, level=level, title=title,
-                                                     marks=resamples > 0))
+                                                     marks=resamples > 0, plot_cache=results_dir / ".plots"))
     return paths
 
 

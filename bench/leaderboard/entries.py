@@ -6,82 +6,13 @@ agree. A row is identified by (model, revision, strategy, task).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
-from bench.results import model_revision
+from bench.index import entry, flatten, result_kind  # noqa: F401 -- the row of one result, re-exported
 
 #: A row of the leaderboard: one model, revision, strategy and settings variant (``variant`` is empty unless
 #: results of other settings exist beside it; then it names what differs, e.g. ``max_seq_length=16``).
 ROW_KEY = ["model", "revision", "strategy", "variant"]
-
-
-def result_kind(record: dict) -> str:
-    """``zero-shot`` for similarity scoring, ``probe`` for a trained probe on frozen embeddings."""
-    return "probe" if record["bench"].get("probe") else "zero-shot"
-
-
-def entry(path: Path, record: dict) -> dict:
-    meta = record["bench"]
-    split = next(iter(record["scores"]))
-    scores = record["scores"][split][0]
-    ci = scores.get("main_score_ci") or {}
-    compression = meta.get("compression") or {}
-    git = meta.get("git") or {}
-    versions = meta.get("versions") or {}
-    encoding = meta.get("encoding") or {}
-    model = meta["model"]
-    lineage = meta.get("lineage") or model.get("lineage") or {}
-    return {
-        "model": model["name"],
-        "revision": model_revision(model)[:12],  # local models: local-<weights digest>, so two are two rows
-        "strategy": meta.get("strategy") or meta["pooling"].get("slug") or meta["pooling"].get("name"),
-        "pooling": meta["pooling"].get("slug") or meta["pooling"].get("name"),
-        "settings": meta.get("settings_id") or "",
-        "settings_items": flatten(meta.get("settings") or {}),
-        "compression": compression.get("method", "none"),
-        "dims": compression.get("dims"),
-        "bytes_per_vector": compression.get("bytes_per_vector"),
-        "task": meta["task"],
-        "kind": result_kind(record),
-        "type": (meta.get("task_config") or {}).get("type"),
-        "metric": meta.get("main_score_name"),
-        "score": scores.get("main_score"),
-        "ci_low": ci.get("low"),
-        "ci_high": ci.get("high"),
-        "ci_level": ci.get("level"),
-        "dataset_revision": record.get("dataset_revision"),
-        "model_source": model.get("source"),
-        "weights_sha256": (model.get("weights_sha256") or "")[:16],
-        "base_model": lineage.get("base_model"),
-        "bench_version": versions.get("bench"),
-        "git_commit": (git.get("commit") or "")[:10] + ("+dirty" if git.get("dirty") else ""),
-        "torch": versions.get("torch"),
-        "transformers": versions.get("transformers"),
-        "device": encoding.get("device"),
-        "dtype": encoding.get("dtype"),
-        "created": meta.get("created"),
-        "path": str(path),
-    }
-
-
-def flatten(settings: dict, prefix: str = "") -> dict[str, str]:
-    """Settings as ``key.path -> short text``; the data of the splits becomes one item, where it came from
-    (``hub`` or ``local``): which file it was differs from task to task and is not a variant."""
-    out: dict[str, str] = {}
-    for key, value in settings.items():
-        name = f"{prefix}{key}"
-        if name == "data" and isinstance(value, dict):
-            test = str(value.get("test", next(iter(value.values()), "")))
-            out["data"] = "hub" if test.startswith("hub:") else "local"
-        elif name == "compression.fit_data":
-            continue
-        elif isinstance(value, dict):
-            out.update(flatten(value, f"{name}."))
-        else:
-            out[name] = str(value)
-    return out
 
 
 #: Settings that legitimately differ between task types of one run.
@@ -127,9 +58,14 @@ def variant_labels(frame: pd.DataFrame) -> list[str]:
     return labels
 
 
-def entries_frame(results: list[tuple[Path, dict]]) -> pd.DataFrame:
-    """The long table of every result (empty frame when there are none)."""
-    frame = pd.DataFrame([entry(path, record) for path, record in results])
+def entries_frame(results: list[tuple]) -> pd.DataFrame:
+    """The long table of results given as (path, record) pairs (empty frame when there are none)."""
+    return frame_of([entry(path, record) for path, record in results])
+
+
+def frame_of(rows: list[dict]) -> pd.DataFrame:
+    """The long table of result rows (from :func:`bench.index.entry`, e.g. read from the results index)."""
+    frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
     frame["variant"] = variant_labels(frame)

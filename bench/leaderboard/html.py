@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from html import escape
+from pathlib import Path
 
 import pandas as pd
 
@@ -172,18 +173,40 @@ def heatmap_section(entries: pd.DataFrame, suite: Suite) -> str:
     return caption + _table(headers, rows, "heatmap", "sortable heat")
 
 
-def plots_section(entries: pd.DataFrame) -> str:
-    """Score versus dimension for each model with compressed results (inline SVG)."""
+PLOT_COLUMNS = ["task", "pooling", "method", "bytes_per_vector", "main_score", "metric"]
+
+
+def plots_section(entries: pd.DataFrame, cache: Path | None = None) -> str:
+    """Score versus dimension for each model with compressed results (inline SVG). Drawing is by far the
+    slowest part of a build, so each plot is kept in ``cache`` under a digest of what it shows and drawn
+    again only when its points change."""
+    import hashlib
+
+    from bench.atomic import write_text_atomic
     from bench.curves import svg
 
     part = entries[(entries["kind"] == "zero-shot") & entries["bytes_per_vector"].notna()]
-    blocks = []
+    blocks, used = [], set()
     for model, group in part.groupby("model"):
         if (group["compression"] == "none").all():
             continue
         frame = group.rename(columns={"compression": "method", "score": "main_score"})
-        frame = frame.sort_values(["task", "pooling", "method", "bytes_per_vector"])
-        blocks.append(f'<div class="plot" id="plot-{escape(model)}">{svg(frame, f"{model}: score versus bytes per vector")}</div>')
+        frame = frame.sort_values(["task", "pooling", "method", "bytes_per_vector"])[PLOT_COLUMNS]
+        title = f"{model}: score versus bytes per vector"
+        key = hashlib.sha256((title + frame.to_csv(index=False)).encode()).hexdigest()[:32]
+        stored = cache / f"{key}.svg" if cache is not None else None
+        used.add(f"{key}.svg")
+        if stored is not None and stored.is_file():
+            picture = stored.read_text(encoding="utf-8")
+        else:
+            picture = svg(frame, title)
+            if stored is not None:
+                write_text_atomic(stored, picture)
+        blocks.append(f'<div class="plot" id="plot-{escape(model)}">{picture}</div>')
+    if cache is not None and cache.is_dir():
+        for old in cache.glob("*.svg"):  # plots of points that changed since
+            if old.name not in used:
+                old.unlink(missing_ok=True)
     return "".join(blocks) or "<p>No compression results (run a compression sweep, see the README).</p>"
 
 
@@ -203,7 +226,7 @@ def provenance_section(entries: pd.DataFrame) -> str:
 
 
 def render_html(entries: pd.DataFrame, *, suite: Suite, level: float = 0.95, title: str = "bench leaderboard",
-                marks: bool = True) -> str:
+                marks: bool = True, plot_cache: Path | None = None) -> str:
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
     legend = tables.legend(level, marks, suite) + " Click a column header to sort."
     sections: list[tuple[str, str, str]] = []
@@ -224,7 +247,7 @@ def render_html(entries: pd.DataFrame, *, suite: Suite, level: float = 0.95, tit
             sections.append((f"sec-{task}", f"{task} ({group['metric'].iloc[0]})", task_section(task, group, level)))
         sections.append(("heatmap-section", f"Model x pooling (mean over the {suite.name} suite)",
                          heatmap_section(entries, suite)))
-        sections.append(("plots", "Score versus dimension", plots_section(entries)))
+        sections.append(("plots", "Score versus dimension", plots_section(entries, plot_cache)))
         sections.append(("provenance-section", "Provenance", provenance_section(entries)))
     nav = " ".join(f'<a href="#{escape(anchor)}">{escape(name.split(" (")[0])}</a>' for anchor, name, _ in sections)
     body = "".join(f'<section id="{escape(anchor)}"><h2>{escape(name)}</h2>{html}</section>'

@@ -7,6 +7,7 @@
 Modules: :mod:`~bench.train.data` (train/validation splits -> datasets; the test split is never
 read), :mod:`~bench.train.objectives` (losses, Matryoshka), :mod:`~bench.train.sampler` (length-
 grouped batches), :mod:`~bench.train.validation` (checkpoint selection, scored as the harness scores),
-:mod:`~bench.train.callbacks` (training time across resumes), :mod:`~bench.train.loop` (model,
-trainer, saving, lineage), :mod:`~bench.train.speed` (benchmark against plain ``SentenceTransformer.fit``).
+:mod:`~bench.train.callbacks` (training time across resumes), :mod:`~bench.train.recipe` (the recipe
+schema and checks), :mod:`~bench.train.lineage` (run identity, lineage), :mod:`~bench.train.loop` (the job:
+model, trainer, saving, evaluation). The speed benchmark is ``benchmarks/train_speed.py``.
 """

@@ -243,21 +243,13 @@ def _sampler(recipe: Recipe):
 def evaluate_saved(cfg: DictConfig, final: Path, base: ModelSpec, recipe: Recipe) -> list[dict]:
     """The fine-tuned model through the same harness (its results carry the lineage): the model node is
     composed from ``conf/model/hf.yaml`` and ``conf/pooling/sbert.yaml``, as ``model=<folder>`` would be."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    from bench.cli import CONF_DIR
+    from bench.config import compose_config
     from bench.run import run
 
     overrides = ["model=hf", f"model.name_or_path={final.resolve()}", f"model.name={base.name}-{recipe.name}",
                  "model.revision=local", f"model.max_seq_length={base.max_seq_length}", "pooling=sbert"]
     overrides += [f"+model.prompts.{kind}='{text}'" for kind, text in base.prompts]
-    if GlobalHydra.instance().is_initialized():
-        composed = compose(config_name="config", overrides=overrides)
-    else:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            composed = compose(config_name="config", overrides=overrides)
-        GlobalHydra.instance().clear()
+    composed = compose_config(overrides)
     eval_cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     eval_cfg.model = composed.model
     eval_cfg.pooling = composed.pooling

@@ -8,7 +8,10 @@ LOSSES = ("cosent", "cosine", "angle", "softmax", "mnrl")
 
 
 def build_loss(name: str, model, matryoshka_dims: list[int] | None = None, num_labels: int = 3):
-    from sentence_transformers import losses
+    try:  # sentence-transformers >= 6
+        from sentence_transformers.sentence_transformer import losses
+    except ImportError:  # 3.x - 5.x
+        from sentence_transformers import losses
 
     if name not in LOSSES:
         raise unknown_choice("loss", name, LOSSES)

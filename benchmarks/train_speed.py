@@ -1,8 +1,8 @@
 """Training-speed benchmark: ``bench.train`` against plain sentence-transformers ``fit`` with its
 default settings, on the same data, model and machine.
 
-    python -m bench.train.speed --data-root ../shared/data            # full CDSC-R train, 1 epoch each
-    python -m bench.train.speed --data-root ../shared/data --max-pairs 800   # a quick check
+    python benchmarks/train_speed.py --data-root ../shared/data            # full CDSC-R train, 1 epoch each
+    python benchmarks/train_speed.py --data-root ../shared/data --max-pairs 800   # a quick check
 
 Both start from the embedded model with CoSENT, batch 32, one epoch. Plain ST: ``model.fit`` with a
 shuffled DataLoader of InputExamples and nothing else (no evaluator). bench: the default recipe
@@ -28,15 +28,9 @@ log = logging.getLogger(__name__)
 
 
 def cdsc_r(data_root: str):
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+    from bench.config import compose_config
 
-    from bench.cli import CONF_DIR
-
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=["task=cdsc_r"])
-    GlobalHydra.instance().clear()
+    cfg = compose_config(["task=cdsc_r"])
     (spec,) = task_specs(cfg.task)
     return spec, load_task(spec, data_root)
 
@@ -95,7 +89,7 @@ def bench_train(data_root: str, max_pairs: int | None, batch_size: int, work: Pa
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = command_parser("python -m bench.train.speed", __doc__)
+    parser = command_parser("python benchmarks/train_speed.py", __doc__)
     parser.add_argument("--data-root", required=True)
     parser.add_argument("--max-pairs", type=int, default=None, help="train on the first N shuffled pairs only")
     parser.add_argument("--batch-size", type=int, default=32)
