@@ -23,8 +23,9 @@ def main(cfg: DictConfig) -> None:
              cfg.pooling.get("name"), task, " (preflight)" if cfg.get("preflight") else "")
     from bench.cli import run_job
     from bench.leaderboard.tables import scores_frame, to_markdown
+    from bench.preflight import preflight
     from bench.reference import comparison_markdown
-    from bench.run import preflight, run
+    from bench.run import run
 
     if cfg.get("preflight"):
         report = run_job(preflight, cfg, log, records=lambda report: [])

@@ -27,6 +27,7 @@ from safetensors import safe_open
 from safetensors.numpy import save_file
 
 from bench.atomic import remove_stale_temporaries, write_text_atomic, write_with
+from bench.digests import digest_json
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,7 @@ def namespace_id(key: dict) -> str:
     must not be masked by vectors cached by the old code."""
     from bench import __version__
 
-    canonical = json.dumps({"format": FORMAT, "bench": __version__, **key}, sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+    return digest_json({"format": FORMAT, "bench": __version__, **key}, 32)
 
 
 def _checksum(*arrays: np.ndarray) -> str:
@@ -154,10 +154,12 @@ class EmbeddingCache:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m bench.cache [--dir DIR] [--clear]``: show the cache's size, or empty it."""
-    import argparse
+    from bench.commands import command_parser
+    from bench.config import conf_values
 
-    parser = argparse.ArgumentParser(prog="python -m bench.cache", description=main.__doc__)
-    parser.add_argument("--dir", default="data/cache", help="cache folder (the config's cache.dir; default data/cache)")
+    parser = command_parser("python -m bench.cache", main.__doc__)
+    default = conf_values("paths", "default")["cache"]
+    parser.add_argument("--dir", default=default, help=f"cache folder (the config's cache.dir; default {default})")
     parser.add_argument("--clear", action="store_true", help="delete every cached namespace")
     args = parser.parse_args(argv)
     cache = EmbeddingCache(args.dir)

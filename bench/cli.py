@@ -16,7 +16,6 @@ Every such error prints ``error: ...`` and exits with status 2, without a traceb
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import logging
 import os
@@ -287,12 +286,3 @@ def _in_multirun() -> bool:
     from hydra.types import RunMode
 
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-
-
-def command_parser(prog: str, doc: str | None, results: bool = False) -> argparse.ArgumentParser:
-    """The argument parser of a ``python -m bench.<tool>`` command: its module docstring as help and,
-    with ``results``, the shared ``--results`` option."""
-    parser = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    if results:
-        parser.add_argument("--results", default="results", help="bench results folder (default: results)")
-    return parser

@@ -11,39 +11,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
-from bench.cli import command_parser
+from bench.commands import command_parser
 from bench.errors import BenchError, user_errors_exit_2
-from bench.results import pairs_path, read_pairs, read_result
-from bench.scoring import main_function
-from bench.stats import format_p, paired_bootstrap, signed
-
-
-def paired_from_files(task_type: str, path_a: Path, path_b: Path, *, resamples: int = 10000, level: float = 0.95,
-                      seed: int = 0) -> dict:
-    """Paired bootstrap over the per-pair score files of two results (``<task>.pairs.npz``); a
-    :class:`BenchError` when a file is unreadable or the two were not scored on the same test pairs."""
-    pairs_a, targets_a = read_pairs(path_a)
-    pairs_b, targets_b = read_pairs(path_b)
-    if not np.array_equal(targets_a, targets_b):
-        raise BenchError(f"{path_a} and {path_b} hold different per-pair targets: not the same test pairs.")
-    return paired_bootstrap(main_function(task_type), pairs_a, pairs_b, targets_a, resamples=resamples, seed=seed,
-                            level=level)
+from bench.leaderboard.significance import paired_from_files
+from bench.results import Result, pairs_path, read_result
+from bench.stats import format_p, signed
 
 
 def compare(path_a: Path, path_b: Path, *, resamples: int = 10000, seed: int = 0) -> dict:
-    record_a, record_b = read_result(path_a), read_result(path_b)
-    task_a, task_b = record_a["bench"]["task"], record_b["bench"]["task"]
-    if task_a != task_b:
-        raise BenchError(f"the results are for different tasks ({task_a} vs {task_b}).")
-    if record_a.get("dataset_revision") != record_b.get("dataset_revision"):
+    a, b = (Result.of(read_result(path), path) for path in (path_a, path_b))
+    if a.task != b.task:
+        raise BenchError(f"the results are for different tasks ({a.task} vs {b.task}).")
+    if a.dataset_revision != b.dataset_revision:
         raise BenchError("the results were computed on different test data (dataset_revision differs).")
-    task_type = (record_a["bench"].get("task_config") or {}).get("type")
-    if task_type is None:
+    if a.task_type is None:
         raise BenchError(f"{path_a} does not say its task type (bench.task_config.type); it was not written by bench.")
-    out = paired_from_files(task_type, pairs_path(path_a), pairs_path(path_b), resamples=resamples, seed=seed)
-    return {**out, "task": task_a, "metric": record_a["bench"]["main_score_name"]}
+    out = paired_from_files(a.task_type, pairs_path(path_a), pairs_path(path_b), resamples=resamples, seed=seed)
+    return {**out, "task": a.task, "metric": a.main_score_name}
 
 
 def to_markdown(result: dict, name_a: str, name_b: str) -> str:

@@ -18,7 +18,7 @@ task's split) and applied to the evaluated split; it never sees test vectors whi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
@@ -51,8 +51,7 @@ class CompressionSpec:
         if cfg is None:
             return cls()
         c = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-        return cls(method=str(c.get("method", "none")), dims=c.get("dims"), fit_split=str(c.get("fit_split", "train")),
-                   fit_task=c.get("fit_task"))
+        return cls(**{f.name: c[f.name] for f in fields(cls) if f.name in c})  # keys left out: the defaults above
 
     @property
     def active(self) -> bool:

@@ -27,6 +27,21 @@ def group_choices(group: str, conf_dir: Path = CONF_DIR) -> list[str]:
     return sorted(p.stem for p in (conf_dir / group).glob("*.yaml") if not p.stem.startswith("_"))
 
 
+def conf_values(group: str, name: str) -> dict:
+    """The values one YAML file of a group sets (a ``@package _global_`` file: its block for the group),
+    without its defaults list. Code that needs a group's defaults outside Hydra (a partial config written
+    in Python) reads them here instead of repeating them."""
+    from omegaconf import DictConfig, OmegaConf
+
+    values = OmegaConf.load(CONF_DIR / group / f"{name}.yaml")
+    values.pop("defaults", None)
+    if isinstance(values.get(group), DictConfig):  # a @package _global_ file (conf/model/hf.yaml)
+        values = values[group]
+    # interpolations of the default paths (``${paths.models}``) resolve as in a composed config
+    root = OmegaConf.create({"paths": OmegaConf.load(CONF_DIR / "paths" / "default.yaml"), "values": values})
+    return OmegaConf.to_container(root, resolve=True)["values"]
+
+
 def compose_config(overrides: list[str], config_name: str = "config"):
     """The config Hydra would compose for these overrides, from inside a Hydra app or outside one."""
     from hydra import compose, initialize_config_dir
@@ -148,9 +163,19 @@ class RecipeConfig:
 
 
 @dataclass
+class PathsConfig:
+    root: str = MISSING
+    data: str | None = MISSING
+    results: str = MISSING
+    cache: str = MISSING
+    models: str = MISSING
+
+
+@dataclass
 class RunConfig:
     """``python -m bench``: conf/config.yaml."""
 
+    paths: PathsConfig = MISSING
     model: ModelConfig = MISSING
     pooling: PoolingConfig = MISSING
     compression: CompressionConfig = MISSING

@@ -249,3 +249,34 @@ def _store(fresh: dict[str, np.ndarray], texts: list[str], lengths: np.ndarray,
         _, absent = space.lookup(texts)
         if absent:
             space.store([texts[j] for j in absent], vectors[absent], lengths[absent])
+
+
+def build_backend(resolved, strategies: list[PoolingSpec], device: str, dtype):
+    """The model's backend for these strategies: its sentence-transformers pipeline, or the bare encoder."""
+    from bench.models.loading import load_sentence_transformer, load_transformer
+
+    if strategies[0].uses_pipeline:
+        return SentenceTransformerBackend(load_sentence_transformer(resolved, device, dtype), strategies[0])
+    tokenizer, model = load_transformer(resolved, device, dtype)
+    return HiddenStateBackend(tokenizer, model, device, resolved.spec.max_seq_length, strategies)
+
+
+def encode_by_prompt(texts_by_prompt: Mapping[str, list[str]], resolved, strategies: list[PoolingSpec], *,
+                     cache, device: str, dtype: torch.dtype, batch_size: int, progress: bool) -> dict[str, Encoded]:
+    """Every text under its prompt, one deduplicated pass per prompt; the model is loaded once for all of
+    them, and not at all when the cache holds every vector. The first strategy is the one asked for; the
+    others are companions computed from the same forward pass and cached."""
+    import functools
+
+    dtype_name = str(dtype).removeprefix("torch.")
+    backend = functools.cache(lambda: build_backend(resolved, strategies, device, dtype))
+    out = {}
+    for prompt, texts in texts_by_prompt.items():
+        namespaces = {s.slug: cache.namespace(resolved.cache_key(s.as_dict(), dtype_name, prompt)) for s in strategies}
+        out[prompt] = encoded = encode_distinct(
+            texts, backend, strategies=[strategies[0].slug], namespaces=namespaces,
+            max_length=resolved.spec.max_seq_length, prefix=prompt, batch_size=batch_size, progress=progress)
+        log.info("%s%d distinct of %d sentences: %d encoded in %.1fs, %d from the cache (%d truncated)",
+                 f"prompt {prompt!r}: " if prompt else "", encoded.n_distinct, encoded.n_input, encoded.n_encoded,
+                 encoded.seconds, encoded.n_distinct - encoded.n_encoded, encoded.n_truncated)
+    return out

@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.atomic import write_json_atomic
-from bench.cli import command_parser
+from bench.commands import command_parser
 from bench.errors import BenchError, user_errors_exit_2
-from bench.results import iter_results, model_revision
+from bench.results import Result, iter_results
 
 log = logging.getLogger(__name__)
 
@@ -53,24 +53,24 @@ def export(results_dir: str | Path, out_dir: str | Path, strategy: str | None = 
     files: dict[Path, dict] = {}
     metas: dict[Path, dict] = {}
     for path, record in results:
-        meta = record["bench"]
-        if meta.get("probe") or not record.get("task_name"):
+        result = Result.of(record, path)
+        if result.is_probe or not result.task_name:
             continue
-        model = meta["model"]
-        revision = model_revision(model) or "no_revision_available"
+        model = result.model
+        revision = result.revision or "no_revision_available"
         default = strategy or model.get("default_pooling")  # unknown: every strategy is bench's own model
-        name = model_name(model, meta["strategy"], default, variants.get(str(path), ""), meta.get("settings_id", ""))
+        name = model_name(model, result.strategy, default, variants.get(str(path), ""), result.settings_id)
         target = out / name.replace("/", "__") / revision
         payload = {key: record.get(key) for key in MTEB_KEYS}
         payload["evaluation_time"] = payload["evaluation_time"] or 0.0
-        published = (meta.get("mteb_data") or {}).get("revision")
+        published = (result.meta.get("mteb_data") or {}).get("revision")
         if published:
             payload["dataset_revision"] = published
-        merge_into(files, target / f"{record['task_name']}.json", payload)
+        merge_into(files, target / f"{result.task_name}.json", payload)
         metas[target / "model_meta.json"] = {
             "name": name, "revision": revision,
-            "bench": {"base_model": model.get("hub_id") or model["name"], "strategy": meta["strategy"],
-                      "settings": meta.get("settings"), "model": model["name"], "source": model.get("source")},
+            "bench": {"base_model": model.get("hub_id") or result.model_name, "strategy": result.strategy,
+                      "settings": result.settings, "model": result.model_name, "source": model.get("source")},
         }
         log.debug("%s -> %s", path, target)
     if not files:

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.atomic import write_json_atomic, write_text_atomic
-from bench.cli import command_parser
+from bench.commands import command_parser
 from bench.errors import BenchError, user_errors_exit_2
 from bench.leaderboard.entries import entries_frame
 from bench.results import iter_results

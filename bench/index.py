@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench.atomic import write_text_atomic
 from bench.errors import BenchError
-from bench.results import NOT_RESULTS, model_revision, read_result
+from bench.results import NOT_RESULTS, Result, read_result
 
 log = logging.getLogger(__name__)
 
@@ -26,41 +26,33 @@ INDEX = ".index"
 FORMAT = 1
 
 
-def result_kind(record: dict) -> str:
-    """``zero-shot`` for similarity scoring, ``probe`` for a trained probe on frozen embeddings."""
-    return "probe" if record["bench"].get("probe") else "zero-shot"
-
-
 def entry(path: Path, record: dict) -> dict:
-    meta = record["bench"]
-    split = next(iter(record["scores"]))
-    scores = record["scores"][split][0]
-    ci = scores.get("main_score_ci") or {}
-    compression = meta.get("compression") or {}
+    """The row a result is in the leaderboard (read through the result contract)."""
+    result = Result.of(record, path)
+    meta, model, ci, compression = result.meta, result.model, result.interval, result.compression
     git = meta.get("git") or {}
     versions = meta.get("versions") or {}
     encoding = meta.get("encoding") or {}
-    model = meta["model"]
     lineage = meta.get("lineage") or model.get("lineage") or {}
     return {
-        "model": model["name"],
-        "revision": model_revision(model)[:12],  # local models: local-<weights digest>, so two are two rows
-        "strategy": meta.get("strategy") or meta["pooling"].get("slug") or meta["pooling"].get("name"),
-        "pooling": meta["pooling"].get("slug") or meta["pooling"].get("name"),
-        "settings": meta.get("settings_id") or "",
-        "settings_items": flatten(meta.get("settings") or {}),
+        "model": result.model_name,
+        "revision": result.revision[:12],  # local models: local-<weights digest>, so two are two rows
+        "strategy": result.strategy,
+        "pooling": result.pooling,
+        "settings": result.settings_id,
+        "settings_items": flatten(result.settings),
         "compression": compression.get("method", "none"),
         "dims": compression.get("dims"),
         "bytes_per_vector": compression.get("bytes_per_vector"),
-        "task": meta["task"],
-        "kind": result_kind(record),
-        "type": (meta.get("task_config") or {}).get("type"),
-        "metric": meta.get("main_score_name"),
-        "score": scores.get("main_score"),
+        "task": result.task,
+        "kind": "probe" if result.is_probe else "zero-shot",
+        "type": result.task_type,
+        "metric": result.main_score_name,
+        "score": result.main_score,
         "ci_low": ci.get("low"),
         "ci_high": ci.get("high"),
         "ci_level": ci.get("level"),
-        "dataset_revision": record.get("dataset_revision"),
+        "dataset_revision": result.dataset_revision,
         "model_source": model.get("source"),
         "weights_sha256": (model.get("weights_sha256") or "")[:16],
         "base_model": lineage.get("base_model"),

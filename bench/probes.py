@@ -44,7 +44,7 @@ class ProbeSpec:
     kind: str
     tasks: tuple[str, ...]
     features: tuple[str, ...] = ("u", "v", "absdiff", "prod")
-    grid: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)
+    grid: tuple[float, ...] = ()
     max_iter: int = 2000
     labels: tuple[str, ...] = ()
 
@@ -69,7 +69,7 @@ class ProbeSpec:
         try:
             return cls(name=str(c["name"]), kind=str(c["kind"]), tasks=tuple(c["tasks"]),
                        features=tuple(c.get("features") or cls.features), grid=tuple(float(x) for x in c["grid"]),
-                       max_iter=int(c.get("max_iter", 2000)), labels=tuple(str(x) for x in c.get("labels") or ()))
+                       max_iter=int(c.get("max_iter", cls.max_iter)), labels=tuple(str(x) for x in c.get("labels") or ()))
         except KeyError as exc:
             raise BenchError(f"probe config '{c.get('name', '?')}' lacks the key {exc}.") from None
 

@@ -12,16 +12,17 @@ scores; everything bench adds sits under ``bench``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from bench.atomic import atomic_file
+from bench.digests import digest_json
 from bench.errors import BenchError
 
 log = logging.getLogger(__name__)
@@ -45,15 +46,9 @@ def result_path(results_dir: str | Path, model_slug: str, revision: str, strateg
     return Path(results_dir).joinpath(*parts)
 
 
-def digest(payload: dict, length: int = 64) -> str:
-    """SHA-256 of a JSON-able dict in canonical form."""
-    canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:length]
-
-
 def settings_id(settings: dict) -> str:
     """The short folder name of a settings variant."""
-    return digest(settings, 10)
+    return digest_json(settings, 10)
 
 
 def _finite(value):
@@ -72,7 +67,7 @@ def build_record(*, task, split: str, scores: dict, main_score_name: str, datase
     """``name`` is the result's name in tables and files (default: the task's result name)."""
     subset = task.lang if len(task.languages) > 1 else "default"
     entry = {**scores, "hf_subset": subset, "languages": [task.language_code]}
-    return _finite({
+    record = _finite({
         "task_name": task.mteb_name,
         "dataset_revision": dataset_revision,
         "evaluation_time": round(evaluation_time, 3),
@@ -81,6 +76,32 @@ def build_record(*, task, split: str, scores: dict, main_score_name: str, datase
         "bench": {"schema_version": SCHEMA_VERSION, "task": name or task.result_name, "main_score_name": main_score_name,
                   **provenance},
     })
+    return Result.of(record).record  # checked against the contract before anything is written
+
+
+def assemble_record(spec, data: dict, evaluation, *, name: str, provenance: dict, described: dict,
+                    seconds: float, encode_seconds: float) -> dict:
+    """A result record: MTEB's fields, and bench's provenance (run, compression, task, data, timing)."""
+    from datetime import datetime, timezone
+
+    from bench.tasks import mteb_data
+
+    split = data[spec.eval_split]
+    block = {
+        **provenance,
+        **evaluation.extra,
+        "compression": described,
+        "task_config": {"name": spec.name, "type": evaluation.task_type, "lang": spec.lang,
+                        "eval_split": spec.eval_split},
+        "mteb_data": mteb_data(spec, split),
+        "data": {part_name: part.source for part_name, part in data.items()},
+        "scoring_seconds": round(seconds, 3),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    return build_record(task=spec, split=spec.eval_split, scores=evaluation.scores,
+                        main_score_name=evaluation.main_score_name,
+                        dataset_revision=split.source.get("revision") or split.source.get("sha256"),
+                        evaluation_time=seconds + encode_seconds, provenance=block, name=name)
 
 
 def model_revision(model: dict) -> str:
@@ -157,15 +178,116 @@ def record_problems(record) -> list[str]:
     return problems
 
 
+@dataclass(frozen=True)
+class Result:
+    """The result contract, shared by the writer and every reader (leaderboard, gate, export, compare,
+    reuse): MTEB's TaskResult fields (``task_name``, ``dataset_revision``, ``evaluation_time``,
+    ``mteb_version``, ``scores``) and bench's provenance block (``bench``). :meth:`of` checks a record
+    against it, so readers use typed fields instead of trying keys, and a record is checked when written."""
+
+    record: dict
+    path: Path | None = None
+
+    @classmethod
+    def of(cls, record, path: Path | None = None) -> Result:
+        problems = record_problems(record)
+        if problems:
+            raise BenchError(f"{path or 'the record'} is not a complete bench result ({', '.join(problems)}).")
+        return cls(record, path)
+
+    @property
+    def meta(self) -> dict:
+        return self.record["bench"]
+
+    @property
+    def split(self) -> str:
+        return next(iter(self.record["scores"]))
+
+    @property
+    def scores(self) -> dict:
+        return self.record["scores"][self.split][0]
+
+    @property
+    def main_score(self) -> float | None:
+        return self.scores.get("main_score")
+
+    @property
+    def main_score_name(self) -> str:
+        return self.meta["main_score_name"]
+
+    @property
+    def interval(self) -> dict:
+        return self.scores.get("main_score_ci") or {}
+
+    @property
+    def task(self) -> str:
+        """bench's name of the result (``cdsc_r``, ``stsb_multi_mt.pl``, ``cdsc_e.nli_probe``)."""
+        return self.meta["task"]
+
+    @property
+    def task_name(self) -> str | None:
+        """MTEB's task name (``CDSC-R``)."""
+        return self.record.get("task_name")
+
+    @property
+    def task_type(self) -> str | None:
+        return (self.meta.get("task_config") or {}).get("type")
+
+    @property
+    def subset(self) -> str:
+        return self.scores.get("hf_subset", "default")
+
+    @property
+    def dataset_revision(self) -> str | None:
+        return self.record.get("dataset_revision")
+
+    @property
+    def model(self) -> dict:
+        return self.meta["model"]
+
+    @property
+    def model_name(self) -> str:
+        return self.model["name"]
+
+    @property
+    def revision(self) -> str:
+        return model_revision(self.model)
+
+    @property
+    def pooling(self) -> str:
+        return self.meta["pooling"].get("slug") or self.meta["pooling"].get("name")
+
+    @property
+    def strategy(self) -> str:
+        return self.meta.get("strategy") or self.pooling
+
+    @property
+    def is_probe(self) -> bool:
+        return bool(self.meta.get("probe"))
+
+    @property
+    def settings(self) -> dict:
+        return self.meta.get("settings") or {}
+
+    @property
+    def settings_id(self) -> str:
+        return self.meta.get("settings_id") or ""
+
+    @property
+    def compression(self) -> dict:
+        return self.meta.get("compression") or {}
+
+    @property
+    def prompt(self) -> str:
+        return (self.meta.get("encoding") or {}).get("prompt", "")
+
+
 def read_result(path: Path) -> dict:
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BenchError(f"cannot read result file {path}: {exc}") from None
-    problems = record_problems(record)
-    if problems:
-        raise BenchError(f"{path} is not a complete bench result ({', '.join(problems)}).")
-    return record
+    return Result.of(record, path).record
 
 
 def iter_results(results_dir: str | Path) -> list[tuple[Path, dict]]:

@@ -13,49 +13,25 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from bench.provenance import cluster_job
+
 log = logging.getLogger("bench.sweep")
 
 JOB_REPORT = "bench_job.json"
-#: Environment a SLURM job sees; recorded in each job report and result, so a number can be traced to its job.
-SLURM_VARIABLES = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_CLUSTER_NAME",
-                   "SLURM_JOB_PARTITION", "SLURMD_NODENAME", "SLURM_CPUS_PER_TASK", "SLURM_MEM_PER_NODE")
-
-
-def cluster_job() -> dict | None:
-    """The SLURM job this process runs in (ids, node, resources, submitit's log files), or None."""
-    found = {key: os.environ[key] for key in SLURM_VARIABLES if key in os.environ}
-    if not found:
-        return None
-    try:
-        import submitit
-
-        paths = submitit.JobEnvironment().paths
-        found["log_stdout"], found["log_stderr"] = str(paths.stdout), str(paths.stderr)
-    except Exception:  # not started by submitit (plain sbatch/srun), or submitit absent
-        pass
-    return found
-
-
 def result_rows(records: list[dict]) -> list[dict]:
     """The few fields of each result a sweep summary shows."""
-    from bench.results import model_revision
+    from bench.results import Result
 
-    rows = []
-    for record in records:
-        meta = record["bench"]
-        split = next(iter(record["scores"]))
-        rows.append({"model": meta["model"]["name"], "revision": model_revision(meta["model"])[:12],
-                     "strategy": meta.get("strategy"), "settings": meta.get("settings_id"), "task": meta["task"],
-                     "kind": "probe" if meta.get("probe") else "zero-shot",
-                     "score": record["scores"][split][0].get("main_score")})
-    return rows
+    return [{"model": r.model_name, "revision": r.revision[:12], "strategy": r.strategy, "settings": r.settings_id,
+             "task": r.task, "kind": "probe" if r.is_probe else "zero-shot", "score": r.main_score}
+            for r in map(Result.of, records)]
 
 
 def write_job_report(status: str, *, error: str | None = None, records: list[dict] | None = None,
@@ -134,7 +110,7 @@ def rebuild_leaderboards(folders: set[str], cfg: DictConfig) -> list[Path]:
     """The leaderboard of each results folder the run or sweep wrote to, built once from the index."""
     from bench.leaderboard import write_leaderboard
 
-    resamples = int(cfg.get("leaderboard", {}).get("resamples", 0))
+    resamples = int(cfg.leaderboard.resamples)
     built = []
     for folder in sorted(folders):
         if Path(folder).is_dir():
@@ -148,8 +124,9 @@ class Reports(Callback):
     rebuilt per job, so a sweep of N jobs reads the results index once, not N times."""
 
     def on_run_end(self, config: DictConfig, **kwargs) -> None:
-        for path in rebuild_leaderboards({str(config.results_dir)}, config):
-            log.info("leaderboard: %s", path)
+        with _failures_exit_1("building the leaderboard"):
+            for path in rebuild_leaderboards({str(config.results_dir)}, config):
+                log.info("leaderboard: %s", path)
 
     def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
         from hydra.core.utils import JobStatus
@@ -159,12 +136,24 @@ class Reports(Callback):
             write_job_report("failed", error=f"{error.__class__.__name__}: {error}")
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
-        reports = read_reports(sweep_dir)
-        reported = {Path(r["folder"]) for r in reports}
-        missing = [folder for folder in job_folders(sweep_dir) if folder not in reported]
-        boards = rebuild_leaderboards({r["results_dir"] for r in reports if r.get("results_dir")}, config)
-        text, failures = summary_text(reports, missing)
-        print(text + "".join(f"\nleaderboard: {path}" for path in boards), flush=True)
+        with _failures_exit_1("the end-of-sweep summary"):
+            sweep_dir = Path(config.hydra.sweep.dir)
+            reports = read_reports(sweep_dir)
+            reported = {Path(r["folder"]) for r in reports}
+            missing = [folder for folder in job_folders(sweep_dir) if folder not in reported]
+            boards = rebuild_leaderboards({r["results_dir"] for r in reports if r.get("results_dir")}, config)
+            text, failures = summary_text(reports, missing)
+            print(text + "".join(f"\nleaderboard: {path}" for path in boards), flush=True)
         if failures:
             sys.exit(1)
+
+
+@contextmanager
+def _failures_exit_1(what: str):
+    """Hydra turns an exception in a callback into a warning and exits 0; here it is an error and exit 1
+    (the results already written stay valid)."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 -- any failure must fail the command
+        log.error("%s failed: %s: %s", what, exc.__class__.__name__, exc)
+        sys.exit(1)

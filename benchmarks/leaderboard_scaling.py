@@ -87,10 +87,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-scaling-") as tmp:
             results = Path(tmp) / "results"
             written = synthetic(results, n, rng)
-            index = timed(lambda: write_leaderboard(results, resamples=0, suite=suite))
-            build = timed(lambda: write_leaderboard(results, resamples=0, suite=suite))
+            index = timed(lambda results=results: write_leaderboard(results, resamples=0, suite=suite))
+            build = timed(lambda results=results: write_leaderboard(results, resamples=0, suite=suite))
             path, record = written[-1]
-            job = timed(lambda: [add_entry(results, path, record) for _ in range(len(TASKS))])
+            job = timed(lambda r=results, p=path, rec=record: [add_entry(r, p, rec) for _ in range(len(TASKS))])
             rows.append((n, index, build, job))
             print(f"{n:>6} results: index {index[0]:7.2f} s (cpu {index[1]:7.2f}), build {build[0]:7.2f} s "
                   f"(cpu {build[1]:7.2f}), one job's leaderboard work {job[0] * 1000:6.1f} ms "

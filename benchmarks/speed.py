@@ -34,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.cli import command_parser
+from bench.commands import command_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 GRID = ["cls", "mean", "max", "mean_max", "first_last_avg", "{name:mean,fn:mean,layers:[-2]}"]

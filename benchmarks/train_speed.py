@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.cli import command_parser
+from bench.commands import command_parser
 from bench.scoring.sts import score_sts
 from bench.tasks import load_task, task_specs
 

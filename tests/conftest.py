@@ -69,18 +69,12 @@ def _save_bert(directory: Path) -> Path:
 
 
 def _save_roberta(directory: Path) -> Path:
-    from tokenizers import ByteLevelBPETokenizer
-    from tokenizers.processors import RobertaProcessing
-    from transformers import RobertaConfig, RobertaModel, RobertaTokenizerFast
+    from transformers import RobertaConfig, RobertaModel
+
+    from tests.hub_replica import roberta_bpe_tokenizer
 
     directory.mkdir(parents=True, exist_ok=True)
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(CORPUS * 5, vocab_size=400, min_frequency=1,
-                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
-    backend = bpe._tokenizer
-    backend.post_processor = RobertaProcessing(("</s>", backend.token_to_id("</s>")), ("<s>", backend.token_to_id("<s>")))
-    tokenizer = RobertaTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-                                     pad_token="<pad>", mask_token="<mask>", cls_token="<s>", sep_token="</s>")
+    tokenizer = roberta_bpe_tokenizer(CORPUS * 5)
     tokenizer.save_pretrained(directory)
     torch.manual_seed(1)
     config = RobertaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -145,7 +139,11 @@ def hub_datasets(data_root) -> list[str]:
 @pytest.fixture(scope="session")
 def tiny_sbert(tiny_models, tmp_path_factory) -> Path:
     """A tiny sentence-transformers pipeline (Transformer -> mean Pooling -> Normalize)."""
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
+
+    from bench.models.loading import st_modules
+
+    models = st_modules()
 
     transformer = models.Transformer(str(tiny_models["bert"]), max_seq_length=32)
     dim = getattr(transformer, "get_embedding_dimension", None) or transformer.get_word_embedding_dimension

@@ -126,18 +126,23 @@ def _herbert_tokenizer(out: Path) -> int:
     return bpe.get_vocab_size()
 
 
-def _roberta_tokenizer(out: Path) -> int:
+def roberta_bpe_tokenizer(texts: list[str]):
+    """A RobertaTokenizerFast with a byte-level BPE vocabulary (400 entries at most) trained on ``texts``."""
     from tokenizers import ByteLevelBPETokenizer
     from tokenizers.processors import RobertaProcessing
     from transformers import RobertaTokenizerFast
 
     bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator([" ".join(WORDS)] * 5, vocab_size=400, min_frequency=1,
+    bpe.train_from_iterator(texts, vocab_size=400, min_frequency=1,
                             special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
     backend = bpe._tokenizer
     backend.post_processor = RobertaProcessing(("</s>", backend.token_to_id("</s>")), ("<s>", backend.token_to_id("<s>")))
-    tokenizer = RobertaTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-                                     pad_token="<pad>", mask_token="<mask>", cls_token="<s>", sep_token="</s>")
+    return RobertaTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+                                pad_token="<pad>", mask_token="<mask>", cls_token="<s>", sep_token="</s>")
+
+
+def _roberta_tokenizer(out: Path) -> int:
+    tokenizer = roberta_bpe_tokenizer([" ".join(WORDS)] * 5)
     tokenizer.save_pretrained(out)
     _keep_only(out, ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"))
     return len(tokenizer)

@@ -141,8 +141,8 @@ def test_empty_or_nan_sentences_rejected_by_encoder():
      ("encode.batch_size=0", r"encode.batch_size=0 is not valid: expected an integer >= 1")],
 )
 def test_bad_settings_fail_before_any_work(make_cfg, tmp_path, override, message, monkeypatch):
-    from bench import run as run_module
+    from bench import plan as plan_module
 
-    monkeypatch.setattr(run_module, "load_task", lambda *a, **k: pytest.fail("data was loaded before the check"))
+    monkeypatch.setattr(plan_module, "load_task", lambda *a, **k: pytest.fail("data was loaded before the check"))
     with pytest.raises(BenchError, match=message):
         run(make_cfg("task=cdsc_r", f"data.root={tmp_path}", override))

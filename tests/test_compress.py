@@ -2,10 +2,13 @@
 
 import numpy as np
 import pytest
+import torch
 
-from bench import run as run_module
 from bench.compress import CompressionSpec, Compressor
+from bench.encode import build_backend, encode_distinct
 from bench.errors import BenchError
+from bench.models.loading import resolve
+from bench.models.spec import ModelSpec, PoolingSpec
 from bench.run import run
 from tests.conftest import CORPUS, write_sick_like
 
@@ -106,10 +109,9 @@ def test_compression_is_fitted_on_train_only(make_cfg, tiny_models, split_data_r
     (fit_matrix,) = seen
     assert fit_matrix.shape == (24, 32)  # the 24 distinct train sentences
     # every fitted row is a train sentence's vector, and no test sentence's vector is among them
-    encoded = run_module.encode_distinct(
+    encoded = encode_distinct(
         [f"TEST {i} {CORPUS[i % 6]}" for i in range(8)] + [f"TEST {i} inne" for i in range(8)],
-        run_module.build_backend(run_module.resolve(run_module.ModelSpec.from_config(cfg.model)),
-                                 [run_module.PoolingSpec("mean", "mean")], "cpu", run_module.torch.float32),
+        build_backend(resolve(ModelSpec.from_config(cfg.model)), [PoolingSpec("mean", "mean")], "cpu", torch.float32),
         progress=False,
     ).vectors["mean"]
     distances = np.linalg.norm(fit_matrix[:, None, :] - encoded[None, :, :], axis=-1)

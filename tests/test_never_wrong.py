@@ -72,9 +72,9 @@ def test_changed_validation_file_is_a_new_result(make_cfg, tiny_models, tiny_dat
 
 def test_a_new_bench_version_recomputes_in_place(make_cfg, tiny_models, tiny_data_root, tmp_path, monkeypatch):
     (first,) = run(tiny(make_cfg, tiny_models, tiny_data_root))
-    import bench.run
+    import bench.identity
 
-    monkeypatch.setattr(bench.run, "__version__", "99.0")
+    monkeypatch.setattr(bench.identity, "__version__", "99.0")
     (second,) = run(tiny(make_cfg, tiny_models, tiny_data_root))
     assert second["bench"]["identity"] != first["bench"]["identity"]
     assert len(results_under(tmp_path / "results")) == 1  # same settings: the same file, now current
@@ -122,9 +122,9 @@ def test_names_cannot_escape_the_results_folder(make_cfg, tiny_data_root, tmp_pa
 @pytest.mark.parametrize("setting", ["results_dir", "cache.dir"])
 def test_unusable_output_folders_fail_before_the_model_loads(make_cfg, tiny_models, tiny_data_root, tmp_path,
                                                               setting, monkeypatch):
-    import bench.run
+    import bench.plan
 
-    monkeypatch.setattr(bench.run, "resolve", lambda *a: pytest.fail("the model was resolved before the check"))
+    monkeypatch.setattr(bench.plan, "resolve", lambda *a: pytest.fail("the model was resolved before the check"))
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
     with pytest.raises(BenchError, match=f"{setting}=.*a-file is a file, not a folder"):
@@ -148,7 +148,7 @@ def test_an_interrupted_encoding_resumes_from_the_cache(tiny_models, tmp_path, m
     from bench.models import loading
     from bench.models.spec import ModelSpec, PoolingSpec
 
-    resolved = loading.resolve(ModelSpec("tiny", str(tiny_models["bert"]), max_seq_length=32))
+    resolved = loading.resolve(ModelSpec.from_config(dict(name="tiny", name_or_path=str(tiny_models["bert"]), max_seq_length=32)))
     tokenizer, model = loading.load_transformer(resolved, "cpu")
     strategy = PoolingSpec("mean", "mean")
     backend = HiddenStateBackend(tokenizer, model, "cpu", 32, [strategy])
@@ -297,7 +297,7 @@ def test_files_follow_the_umask(tiny_models, tiny_data_root, tmp_path):
 
 
 def test_names_are_plain_text_in_markdown_and_plots(tmp_path):
-    from bench.curves import plot
+    from bench.leaderboard.plots import plot
     from bench.leaderboard.tables import to_markdown
     from tests.leaderboard_fixtures import similarities, targets_for, write_result
 
@@ -355,7 +355,7 @@ def test_a_custom_pipeline_module_needs_trust(tiny_sbert, tmp_path):
     modules = json.loads((model_dir / "modules.json").read_text())
     modules[1]["type"] = "my_package.MagicPooling"
     (model_dir / "modules.json").write_text(json.dumps(modules))
-    resolved = loading.resolve(ModelSpec("custom", str(model_dir), has_sbert=True, max_seq_length=32))
+    resolved = loading.resolve(ModelSpec.from_config(dict(name="custom", name_or_path=str(model_dir), has_sbert=True, max_seq_length=32)))
     with pytest.raises(BenchError, match=r"custom pipeline module\(s\) 1_Pooling \(my_package.MagicPooling\).*"
                                          r"trust_remote_code=true"):
         loading.load_sentence_transformer(resolved, "cpu")

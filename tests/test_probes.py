@@ -140,12 +140,13 @@ def test_probe_run_prints_probe_scores_without_a_mean(make_cfg, tiny_models, tin
 
 def test_probe_on_a_test_only_source_is_a_clear_error_before_encoding(make_cfg, tiny_models, tiny_data_root,
                                                                       monkeypatch):
-    import bench.run as run_module
+    import bench.plan
+    import bench.run
 
-    real = run_module.load_task
-    monkeypatch.setattr(run_module, "load_task",  # as a hub copy: the test split only
+    real = bench.plan.load_task
+    monkeypatch.setattr(bench.plan, "load_task",  # as a hub copy: the test split only
                         lambda spec, root, splits=None, check_rows=True: {
                             "test": real(spec, root, splits=("test",), check_rows=check_rows)["test"]})
-    monkeypatch.setattr(run_module, "encode_distinct", lambda *a, **k: pytest.fail("encoded before the check"))
+    monkeypatch.setattr(bench.run, "encode_by_prompt", lambda *a, **k: pytest.fail("encoded before the check"))
     with pytest.raises(BenchError, match="needs the train, validation split"):
         run(tiny(make_cfg, tiny_models, tiny_data_root, "task=cdsc_e", "probe=nli", "pooling=mean"))

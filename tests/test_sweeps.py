@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from bench import run as run_module
+from bench import encode as encode_module
 from bench.atomic import write_json_atomic
 from bench.errors import BenchError
 from bench.leaderboard import write_leaderboard
@@ -29,7 +29,7 @@ def forbid_model_loading(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("the model was loaded although every result existed")
 
-    monkeypatch.setattr(run_module, "build_backend", fail)
+    monkeypatch.setattr(encode_module, "build_backend", fail)
 
 
 def test_missing_keeps_finished_results_without_loading_the_model(make_cfg, tiny_models, tiny_data_root, monkeypatch):
@@ -67,8 +67,8 @@ def test_never_refuses_to_replace(make_cfg, tiny_models, tiny_data_root):
 def test_always_recomputes(make_cfg, tiny_models, tiny_data_root, monkeypatch):
     run(tiny(make_cfg, tiny_models, tiny_data_root, "cache.enabled=false"))
     calls = []
-    original = run_module.build_backend
-    monkeypatch.setattr(run_module, "build_backend", lambda *a: calls.append(1) or original(*a))
+    original = encode_module.build_backend
+    monkeypatch.setattr(encode_module, "build_backend", lambda *a: calls.append(1) or original(*a))
     run(tiny(make_cfg, tiny_models, tiny_data_root, "cache.enabled=false", "overwrite=always"))
     assert calls == [1]
 
@@ -145,7 +145,7 @@ def test_killed_sweep_leaves_nothing_corrupt_and_resumes(tmp_path, tiny_models, 
                          "cache.enabled=false")
     sweep = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
-    while time.time() < deadline and len(list((tmp_path / "res").glob("*/**/*.json"))) < 2:
+    while time.time() < deadline and len(_results(tmp_path)) < 2:
         time.sleep(0.05)
     os.killpg(sweep.pid, signal.SIGKILL)
     sweep.wait()
@@ -183,13 +183,13 @@ def test_kill_during_a_write_never_tears_the_file(tmp_path):
 def test_slurm_launcher_configs_compose_and_validate(launcher):
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
-    from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
-
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=[f"hydra/launcher={launcher}", "experiment=polish_models"],
                       return_hydra_config=True)
     GlobalHydra.instance().clear()
+    # imported after the first compose: Hydra's plugin scan re-imports the plugin modules, making new classes
+    from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
     launcher_cfg = OmegaConf.merge(OmegaConf.structured(SlurmQueueConf), cfg.hydra.launcher)  # unknown keys raise
     assert launcher_cfg._target_.endswith("SlurmLauncher")
     assert launcher_cfg.gpus_per_node == (1 if launcher == "slurm_gpu" else 0)
@@ -199,3 +199,15 @@ def test_slurm_launcher_configs_compose_and_validate(launcher):
     assert set(params.model.split(",")) <= set(group_choices("model")) and len(params.model.split(",")) == 9
     assert set(params.pooling.split(",")) <= set(group_choices("pooling"))
     assert cfg.task.name == "polish"
+
+
+@pytest.mark.slow
+def test_a_failing_end_of_sweep_report_fails_the_command(tmp_path, tiny_models, tiny_data_root):
+    """Hydra turns an exception in a callback into a warning and exit status 0; bench makes it an error."""
+    (tmp_path / "res" / "leaderboard.md").mkdir(parents=True)  # the leaderboard cannot be written there
+    cmd = _sweep_command(tmp_path, tiny_models, tiny_data_root, "pooling=cls,mean", "task=cdsc_r")
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    output = done.stdout + done.stderr  # Hydra's job logging writes to stdout
+    assert "the end-of-sweep summary failed: IsADirectoryError" in output and "Traceback" not in output
+    assert len(_results(tmp_path)) == 2  # the results themselves were written and stay

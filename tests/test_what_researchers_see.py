@@ -28,7 +28,7 @@ def test_help_starts_with_what_it_does(module, first, must):
 
 
 def test_the_legend_names_every_line_of_every_panel():
-    from bench.curves import figure
+    from bench.leaderboard.plots import figure
 
     rows = []
     for task, offset in (("cdsc_r", 0.0), ("sick_r_pl", -0.1)):

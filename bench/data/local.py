@@ -9,13 +9,13 @@ rows; its config says ``quoting: none``. STSb-multi-MT is real CSV with quoted f
 from __future__ import annotations
 
 import csv
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.data.schema import PairData
 from bench.data.targets import TargetSpec, check_sentence, convert_targets
+from bench.digests import sha256_file
 from bench.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -41,14 +41,6 @@ class FileFormat:
         for name in (self.sentence1, self.sentence2, self.target):
             if name not in self.columns:
                 raise DataError(f"column '{name}' is not among the declared columns {list(self.columns)}")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _rows(path: Path, fmt: FileFormat) -> list[tuple[int, list[str]]]:

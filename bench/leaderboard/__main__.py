@@ -11,7 +11,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.cli import command_parser
+from bench.commands import command_parser
 from bench.leaderboard import write_leaderboard
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bench.index import entry, flatten, result_kind  # noqa: F401 -- the row of one result, re-exported
+from bench.index import entry
 
 #: A row of the leaderboard: one model, revision, strategy and settings variant (``variant`` is empty unless
 #: results of other settings exist beside it; then it names what differs, e.g. ``max_seq_length=16``).

@@ -183,7 +183,7 @@ def plots_section(entries: pd.DataFrame, cache: Path | None = None) -> str:
     import hashlib
 
     from bench.atomic import write_text_atomic
-    from bench.curves import svg
+    from bench.leaderboard.plots import svg
 
     part = entries[(entries["kind"] == "zero-shot") & entries["bytes_per_vector"].notna()]
     blocks, used = [], set()

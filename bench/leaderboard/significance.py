@@ -12,17 +12,19 @@ and the bootstrap settings, so rebuilding the leaderboard after each run of a sw
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bench.atomic import write_json_atomic
-from bench.compare import paired_from_files
+from bench.digests import sha256_file
 from bench.errors import BenchError
-from bench.results import pairs_path
+from bench.evaluators.base import main_function
+from bench.results import pairs_path, read_pairs
+from bench.stats import paired_bootstrap
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,7 @@ COLUMNS = ["best", "not_worse", "diff_vs_best", "diff_low", "diff_high", "p_vs_b
 
 def _digest(path: Path) -> str | None:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return sha256_file(path)
     except OSError:
         return None
 
@@ -43,6 +45,18 @@ def _load_cache(path: Path) -> dict:
         return cache if isinstance(cache, dict) else {}
     except (OSError, json.JSONDecodeError):
         return {}
+
+
+def paired_from_files(task_type: str, path_a: Path, path_b: Path, *, resamples: int = 10000, level: float = 0.95,
+                      seed: int = 0) -> dict:
+    """Paired bootstrap over the per-pair score files of two results (``<task>.pairs.npz``); a
+    :class:`BenchError` when a file is unreadable or the two were not scored on the same test pairs."""
+    pairs_a, targets_a = read_pairs(path_a)
+    pairs_b, targets_b = read_pairs(path_b)
+    if not np.array_equal(targets_a, targets_b):
+        raise BenchError(f"{path_a} and {path_b} hold different per-pair targets: not the same test pairs.")
+    return paired_bootstrap(main_function(task_type), pairs_a, pairs_b, targets_a, resamples=resamples, seed=seed,
+                            level=level)
 
 
 def compare_with_best(entries: pd.DataFrame, results_dir: str | Path, *, resamples: int = 1000, level: float = 0.95,

@@ -15,7 +15,6 @@ Before any encoding, :func:`check_usable` refuses a model that cannot give meani
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import logging
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from bench.digests import digest_files
 from bench.errors import BenchError
 from bench.hub import fetch_snapshot, snapshot_commit
 from bench.models.spec import ModelSpec, is_local_reference
@@ -71,13 +71,9 @@ class ResolvedModel:
     @cached_property
     def files_sha256(self) -> str:
         """Digest of every non-weight file (tokenizer, configs, pipeline modules)."""
-        digest = hashlib.sha256()
-        for path in sorted(p for p in self.path.rglob("*") if p.is_file() and p.suffix not in WEIGHT_SUFFIXES
-                           and p.name != LINEAGE_FILE
-                           and not any(part.startswith(".") for part in p.relative_to(self.path).parts)):
-            digest.update(str(path.relative_to(self.path)).encode())
-            digest.update(path.read_bytes())
-        return digest.hexdigest()
+        return digest_files(self.path, sorted(
+            p for p in self.path.rglob("*") if p.is_file() and p.suffix not in WEIGHT_SUFFIXES
+            and p.name != LINEAGE_FILE and not any(part.startswith(".") for part in p.relative_to(self.path).parts)))
 
     def provenance(self) -> dict:
         out = {
@@ -267,3 +263,14 @@ def check_usable(resolved: ResolvedModel, tokenizer, config) -> None:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else exc.__class__.__name__
+
+
+def st_modules():
+    """sentence-transformers' module classes (Transformer, Pooling, Normalize, Dense): their home since
+    sentence-transformers 6 (importing them from the old ``sentence_transformers.models`` warns there),
+    else the old one."""
+    try:
+        from sentence_transformers.sentence_transformer import modules
+    except ImportError:  # sentence-transformers < 6
+        from sentence_transformers import models as modules
+    return modules

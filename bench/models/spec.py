@@ -8,6 +8,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from bench.config import conf_values
 from bench.errors import BenchError
 from bench.pooling import PIPELINE_STRATEGIES, STRATEGIES, get_pooler
 
@@ -38,17 +39,20 @@ class ModelSpec:
 
     name: str
     name_or_path: str
-    hub_id: str | None = None
-    revision: str = "main"
-    max_seq_length: int = 512
-    prompts: tuple[tuple[str, str], ...] = ()
-    default_pooling: str = "mean"
-    has_sbert: bool = False
-    trust_remote_code: bool = False
+    hub_id: str | None
+    revision: str
+    max_seq_length: int
+    prompts: tuple[tuple[str, str], ...]
+    default_pooling: str
+    has_sbert: bool
+    trust_remote_code: bool
 
     @classmethod
     def from_config(cls, cfg: DictConfig | dict) -> ModelSpec:
-        c = _plain(cfg)
+        """From a ``model`` config; keys it leaves out take the values of ``conf/model/hf.yaml`` (any hub
+        id or folder), so a partial config written in Python has the defaults ``model=org/name`` has."""
+        given = _plain(cfg)
+        c = {**{k: v for k, v in conf_values("model", "hf").items() if v != "???"}, **given}
         if not c.get("name_or_path"):
             raise BenchError("model.name_or_path is empty: give a hub id, a local directory or pkg://MODULE "
                              "(python -m bench model=org/name, or model=/path/to/model).")
@@ -58,7 +62,7 @@ class ModelSpec:
         path = str(c["name_or_path"])
         is_local = path.startswith("pkg://") or is_local_reference(path)
         hub_id = c.get("hub_id") or (None if is_local else path)
-        max_len = c.get("max_seq_length", 512)
+        max_len = c["max_seq_length"]
         if not isinstance(max_len, int) or isinstance(max_len, bool) or max_len < 2:
             raise BenchError(f"model.max_seq_length must be an integer >= 2, got {max_len!r}.")
         prompts = c.get("prompts") or {}
@@ -72,12 +76,12 @@ class ModelSpec:
             name=str(c.get("name") or default_name),
             name_or_path=path,
             hub_id=hub_id,
-            revision=str(c.get("revision") or "main"),
+            revision=str(c["revision"]),
             max_seq_length=max_len,
             prompts=tuple(sorted((str(k), str(v)) for k, v in prompts.items() if v)),
-            default_pooling=str(c.get("default_pooling") or "mean"),
-            has_sbert=bool(c.get("has_sbert", False)),
-            trust_remote_code=bool(c.get("trust_remote_code", False)),
+            default_pooling=str(c["default_pooling"]),
+            has_sbert=bool(c["has_sbert"]),
+            trust_remote_code=bool(c["trust_remote_code"]),
         )
 
     def prompt(self, task_type: str) -> str:
@@ -121,14 +125,14 @@ class PoolingSpec:
     def from_config(cls, cfg: DictConfig | dict) -> PoolingSpec:
         c = _plain(cfg)
         fn = str(c.get("fn") or c.get("name"))
-        layers = c.get("layers", [-1])
+        layers = c.get("layers", list(cls.layers))
         if isinstance(layers, int):
             layers = [layers]
         if not isinstance(layers, list) or not all(isinstance(x, int) for x in layers):
             raise BenchError(f"pooling.layers must be a list of integers, e.g. [-1] or [-4,-3,-2,-1]; got {layers!r}.")
         if not layers:
             raise BenchError("pooling.layers must name at least one hidden layer, e.g. [-1].")
-        return cls(name=str(c.get("name") or fn), fn=fn, layers=tuple(layers), normalize=bool(c.get("normalize", False)))
+        return cls(name=str(c.get("name") or fn), fn=fn, layers=tuple(layers), normalize=bool(c.get("normalize", cls.normalize)))
 
     @property
     def uses_pipeline(self) -> bool:

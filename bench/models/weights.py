@@ -10,7 +10,6 @@ code. The digest covers every weight file of the pipeline, so a changed Dense la
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.digests import digest_files
 from bench.errors import BenchError
 
 SAFETENSORS = "safetensors"
@@ -117,17 +117,6 @@ def collect_weights(directory: Path) -> Weights:
         formats[module.path] = kind
         files += found
     return Weights(formats, tuple(str(p.relative_to(directory)) for p in files), digest_files(directory, files))
-
-
-def digest_files(root: Path, files: list[Path]) -> str:
-    """SHA-256 over the files' paths (relative to ``root``) and bytes."""
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(str(path.relative_to(root)).encode())
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def missing_pickled_patterns(directory: Path) -> list[str]:

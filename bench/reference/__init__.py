@@ -15,6 +15,8 @@ from pathlib import Path
 
 import yaml
 
+from bench.results import Result
+
 #: A difference above this between a comparable bench result and the published score is flagged.
 TOLERANCE = 1e-4
 PUBLISHED = Path(__file__).resolve().parent / "published.yaml"
@@ -81,38 +83,32 @@ class Comparison:
 def compare(record: dict) -> Comparison | None:
     """The published score for this result's model and task, with whether it is comparable; None when
     nothing is published for them (or the result is not a zero-shot main score)."""
-    meta = record.get("bench") or {}
-    if meta.get("probe"):
+    result = Result.of(record)
+    hub_id = result.model.get("hub_id")
+    if result.is_probe or not hub_id:
         return None
-    model = meta.get("model") or {}
-    hub_id = model.get("hub_id")
-    split = next(iter(record.get("scores") or {}), None)
-    if not hub_id or split is None:
+    candidates = [p for p in published_scores() if p.model == hub_id and p.task == result.task_name
+                  and p.subset == result.subset]
+    if not candidates or result.main_score is None:
         return None
-    entry = record["scores"][split][0]
-    subset = entry.get("hf_subset", "default")
-    candidates = [p for p in published_scores() if p.model == hub_id and p.task == record.get("task_name")
-                  and p.subset == subset]
-    if not candidates or entry.get("main_score") is None:
-        return None
-    revision = model.get("resolved_revision") or model.get("revision")
+    revision = result.model.get("resolved_revision") or result.model.get("revision")
     candidates.sort(key=lambda p: (p.revision != revision, p.revision is None))
     best = candidates[0]
-    return Comparison(best, float(entry["main_score"]), tuple(_differences(best, meta, revision)))
+    return Comparison(best, float(result.main_score), tuple(_differences(best, result, revision)))
 
 
-def _differences(published: Published, meta: dict, revision: str | None) -> list[str]:
-    model = meta.get("model") or {}
+def _differences(published: Published, result: Result, revision: str | None) -> list[str]:
+    meta, model = result.meta, result.model
     reasons = []
     if published.revision is None:
         reasons.append("published without a model revision (external submission)")
     elif revision != published.revision:
         reasons.append(f"model revision {str(revision)[:7]}, published {published.revision[:7]}")
-    strategy = meta.get("strategy")
+    strategy = result.strategy
     if strategy != "sbert":
         reasons.append(f"strategy {strategy}, published with the model's own pipeline (sbert)")
-    prompt = (meta.get("encoding") or {}).get("prompt", "")
-    wanted = dict(published.prompts).get((meta.get("task_config") or {}).get("type", ""), "")
+    prompt = result.prompt
+    wanted = dict(published.prompts).get(result.task_type or "", "")
     if prompt != wanted:
         reasons.append(f"prompt {prompt!r}, published with {wanted!r}")
     if model.get("max_seq_length") != published.max_seq_length:
@@ -132,8 +128,8 @@ def comparison_rows(records: list[dict]) -> list[dict]:
         found = compare(record)
         if found is None:
             continue
-        meta = record["bench"]
-        rows.append({"model": meta["model"]["name"], "strategy": meta.get("strategy"), "task": meta["task"],
+        result = Result.of(record)
+        rows.append({"model": result.model_name, "strategy": result.strategy, "task": result.task,
                      "bench": found.score, "published": found.published.score, "delta": found.delta,
                      "status": ("differs" if found.flagged else "matches") if found.comparable else "not comparable",
                      "note": found.describe(), "source": found.published.source})

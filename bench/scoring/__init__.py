@@ -39,16 +39,4 @@ MAIN_SCORES: dict[str, str] = {name: scorer.main_score for name, scorer in SCORE
 
 
 
-def main_function(task_type: str) -> Callable[[Pairs, np.ndarray], float]:
-    """The main score from stored per-pair values, for a result's ``task_config.type``: a zero-shot
-    task type, or ``probe_classification`` / ``probe_regression`` (per-pair values are predictions)."""
-    from bench.probes import main_from_pairs
-
-    if task_type in SCORERS:
-        return SCORERS[task_type].main
-    if task_type.startswith("probe_"):
-        return main_from_pairs(task_type.removeprefix("probe_"))
-    raise KeyError(f"unknown task type {task_type!r}")
-
-
-__all__ = ["MAIN_SCORES", "SCORERS", "TaskScorer", "main_function", "score_pair_classification", "score_sts"]
+__all__ = ["MAIN_SCORES", "SCORERS", "TaskScorer", "score_pair_classification", "score_sts"]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bench.digests import digest_json
 from bench.models.loading import ResolvedModel
 from bench.models.spec import ModelSpec
 from bench.provenance import git_commit, package_versions
@@ -25,7 +24,7 @@ def run_digest(recipe: Recipe, base: ModelSpec, splits) -> str:
                 "base": base.as_dict(),
                 "data": {task: {split: part.source.get("sha256") or part.source.get("revision")
                                 for split, part in parts.items()} for task, parts in sorted(splits.items())}}
-    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return digest_json(identity, 8)
 
 
 def output_folder(recipe: Recipe, base: ModelSpec, digest: str) -> Path:

@@ -16,7 +16,14 @@ from omegaconf import DictConfig, OmegaConf
 from bench.atomic import write_json_atomic
 from bench.device import pick_device, precision_flags
 from bench.errors import BenchError
-from bench.models.loading import LINEAGE_FILE, ResolvedModel, check_custom_modules, quiet_transformers, resolve
+from bench.models.loading import (
+    LINEAGE_FILE,
+    ResolvedModel,
+    check_custom_modules,
+    quiet_transformers,
+    resolve,
+    st_modules,
+)
 from bench.models.spec import ModelSpec
 from bench.models.weights import restricted_unpickling
 from bench.tasks import TaskSpec, task_specs
@@ -43,7 +50,9 @@ def selection_evaluator(specs: list[TaskSpec], splits, batch_size: int, prompt: 
 def build_model(resolved: ResolvedModel, pooling: str, device: str):
     """The base as a sentence-transformers model: its own pipeline when it has one, else the raw
     encoder with the recipe's pooling added. Pickled weights load through the restricted unpickler."""
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
+
+    models = st_modules()
 
     trust = resolved.spec.trust_remote_code
     model_kwargs = {"use_safetensors": not resolved.weights.pickled or None}
@@ -99,7 +108,7 @@ def train(cfg: DictConfig) -> dict:
     if recipe.evaluate_tasks is not None:
         pick_specs(recipe.evaluate_tasks, specs, "evaluate_tasks")  # a typo fails now, not after training
     splits = load_training_splits(list({s.result_name: s for s in train_specs + select_specs}.values()),
-                                  cfg.data.root, check_rows=bool(cfg.data.get("check_rows", True)))
+                                  cfg.data.root, check_rows=bool(cfg.data.check_rows))
     dataset = training_dataset(recipe.loss, train_specs, splits)
     if recipe.max_train_pairs:
         dataset = dataset.shuffle(seed=recipe.seed).select(range(min(recipe.max_train_pairs, len(dataset))))
@@ -151,7 +160,7 @@ def train(cfg: DictConfig) -> dict:
         log.info("resuming from %s", checkpoint)
     clock = ElapsedTime(elapsed_before(checkpoint))
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator,
-                                         callbacks=[clock, TrainingProgress(bool(cfg.encode.get("progress", True)),
+                                         callbacks=[clock, TrainingProgress(bool(cfg.encode.progress),
                                                                             metric=f"eval_{metric}")])
     for noisy in (PrinterCallback, ProgressCallback):
         trainer.remove_callback(noisy)
@@ -229,7 +238,10 @@ def _warmup(ratio: float) -> dict:
 
 
 def _sampler(recipe: Recipe):
-    from sentence_transformers.training_args import BatchSamplers
+    try:  # sentence-transformers >= 6 (the old path warns there)
+        from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+    except ImportError:
+        from sentence_transformers.training_args import BatchSamplers
 
     if recipe.loss == "mnrl":
         return BatchSamplers.NO_DUPLICATES  # in-batch negatives must not repeat a sentence

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig, OmegaConf
 
+from bench.config import conf_values
 from bench.device import PRECISIONS
 from bench.errors import BenchError, unknown_choice
 from bench.models.spec import ModelSpec
@@ -37,26 +38,26 @@ class Recipe:
     loss: str
     tasks: tuple[str, ...]
     select_on: tuple[str, ...]
-    epochs: float = 1.0
-    batch_size: int = 32
-    learning_rate: float = 2e-5
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    eval_steps: int = 50
-    max_steps: int = -1
-    seed: int = 42
-    pooling: str = "mean"
-    matryoshka: tuple[int, ...] = ()
-    length_grouped: bool = True
-    precision: str = "auto"
-    output_dir: str = "models"
-    resume: bool = True
-    save_total_limit: int = 2
-    max_train_pairs: int | None = None
-    evaluate_after: bool = True
-    evaluate_base: bool = True
-    evaluate_tasks: tuple[str, ...] | None = None  # None: the whole suite of the run
-    keep: str = "best"  # best: only the final (best) model is kept; all: the checkpoints too
+    epochs: float
+    batch_size: int
+    learning_rate: float
+    warmup_ratio: float
+    weight_decay: float
+    eval_steps: int
+    max_steps: int
+    seed: int
+    pooling: str
+    matryoshka: tuple[int, ...]
+    length_grouped: bool
+    precision: str
+    output_dir: str
+    resume: bool
+    save_total_limit: int
+    max_train_pairs: int | None
+    evaluate_after: bool
+    evaluate_base: bool
+    evaluate_tasks: tuple[str, ...] | None  # None: the whole suite of the run
+    keep: str  # best: only the final (best) model is kept; all: the checkpoints too
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -78,7 +79,10 @@ class Recipe:
 
     @classmethod
     def from_config(cls, cfg) -> Recipe:
-        c = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+        """From a ``train`` config; keys it leaves out take the shared values of ``conf/train/_recipe.yaml``
+        (as a recipe file does), so a recipe written in Python has the same defaults."""
+        given = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+        c = {**conf_values("train", "_recipe"), **given}
         fields = cls.__dataclass_fields__
         unknown = sorted(set(c) - set(fields))
         if unknown:

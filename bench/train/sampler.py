@@ -8,7 +8,11 @@ epoch, as with the default sampler; batches stay random in content apart from si
 from __future__ import annotations
 
 import torch
-from sentence_transformers.sampler import DefaultBatchSampler
+
+try:  # sentence-transformers >= 6 (the old path warns there)
+    from sentence_transformers.base.sampler import DefaultBatchSampler
+except ImportError:
+    from sentence_transformers.sampler import DefaultBatchSampler
 
 TEXT_COLUMNS = ("sentence1", "sentence2", "anchor", "positive")
 
