@@ -40,9 +40,12 @@ class Backend(Protocol):
 class HiddenStateBackend:
     """A bare transformer encoder pooled by one or more :class:`PoolingSpec` strategies."""
 
-    def __init__(self, tokenizer, model, device: str, max_length: int, strategies: Sequence[PoolingSpec]):
+    def __init__(self, tokenizer, model, device: str, max_length: int, strategies: Sequence[PoolingSpec],
+                 untrained: frozenset[str] = frozenset(), name: str = "the model"):
         if any(s.uses_pipeline for s in strategies):
             raise BenchError("the sbert strategy needs the sentence-transformers backend, not hidden states.")
+        if any(s.uses_head for s in strategies):
+            check_pooler(model, untrained, name)
         self.tokenizer, self.model, self.device = tokenizer, model, device
         self.max_length = max_length
         self.strategies = list(strategies)
@@ -60,7 +63,9 @@ class HiddenStateBackend:
         inputs = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
         outputs = self.model(**inputs, output_hidden_states=True)
-        pooled = pool_many(outputs.hidden_states, inputs["attention_mask"], [(s.fn, s.layers) for s in self.strategies])
+        pooled = pool_many(outputs.hidden_states, inputs["attention_mask"],
+                           [(s.fn, s.layers) for s in self.strategies if not s.uses_head])
+        pooled[("pooler", (-1,))] = outputs.get("pooler_output")
         out = {}
         for strategy in self.strategies:
             vectors = pooled[(strategy.fn, strategy.layers)].float()
@@ -257,8 +262,22 @@ def build_backend(resolved, strategies: list[PoolingSpec], device: str, dtype):
 
     if strategies[0].uses_pipeline:
         return SentenceTransformerBackend(load_sentence_transformer(resolved, device, dtype), strategies[0])
-    tokenizer, model = load_transformer(resolved, device, dtype)
-    return HiddenStateBackend(tokenizer, model, device, resolved.spec.max_seq_length, strategies)
+    tokenizer, model, untrained = load_transformer(resolved, device, dtype)
+    return HiddenStateBackend(tokenizer, model, device, resolved.spec.max_seq_length, strategies, untrained,
+                              resolved.spec.name)
+
+
+def check_pooler(model, untrained: frozenset[str], name: str) -> None:
+    """``pooling=pooler`` only on a pooler the checkpoint trained: transformers silently initialises a missing
+    one with random weights (masked-LM-only checkpoints such as HerBERT's or RoBERTa's have none)."""
+    if getattr(model, "pooler", None) is None:
+        raise BenchError(f"model '{name}' ({model.__class__.__name__}) has no pooler layer; pooling=pooler needs "
+                         f"a BERT-style pooler. Use pooling=cls for the first token's vector.")
+    missing = sorted(k for k in untrained if k.split(".")[0] == "pooler" or ".pooler." in f".{k}")
+    if missing:
+        raise BenchError(f"model '{name}' has no trained pooler: its checkpoint lacks {', '.join(missing)}, so "
+                         f"transformers would fill the layer with random weights. Use pooling=cls (the same "
+                         f"position without the untrained layer) or another strategy.")
 
 
 def encode_by_prompt(texts_by_prompt: Mapping[str, list[str]], resolved, strategies: list[PoolingSpec], *,

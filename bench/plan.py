@@ -97,8 +97,7 @@ def splits_needed(specs: list[TaskSpec], root, evaluator: Evaluator,
     names: dict[str, set[str]] = {spec.result_name: {spec.eval_split} for spec in specs}
     by_name = {spec.name: spec.result_name for spec in specs} | {spec.result_name: spec.result_name for spec in specs}
     for spec in specs:
-        available = spec.splits if root is not None else tuple(s for s in spec.splits if s in spec.hub.files)
-        names[spec.result_name] |= evaluator.splits(spec, available)
+        names[spec.result_name] |= evaluator.splits(spec, spec.available_splits(root))
         if compression.active:
             owner = by_name.get(compression.fit_task or spec.result_name)
             if owner is not None:

@@ -8,7 +8,9 @@ embedding-layer output, index ``i >= 1`` the output of transformer layer ``i``, 
 last layer (the usual ``last_hidden_state``).
 
 ``sbert`` is not listed here: it delegates to the model's own sentence-transformers pipeline
-(see :mod:`bench.models`).
+(see :mod:`bench.models`). Neither is ``pooler``: BERT's ``pooler_output`` (``tanh(W h_[CLS] + b)``,
+trained with next-sentence prediction) is a head of the model, read from its output, and refused when the
+checkpoint has no trained pooler weights.
 """
 
 from __future__ import annotations
@@ -55,9 +57,11 @@ POOLERS: dict[str, PoolFn] = {
 }
 #: Strategies that are concatenations of others: computed from their parts when those are at hand.
 COMPOSITES: dict[str, tuple[str, ...]] = {"mean_max": ("mean", "max")}
+#: Strategies read from a head of the bare encoder instead of pooled hidden states.
+HEAD_STRATEGIES = ("pooler",)
 #: Strategies that bypass hidden-state pooling and run the model's own pipeline.
 PIPELINE_STRATEGIES = ("sbert",)
-STRATEGIES = (*POOLERS, *PIPELINE_STRATEGIES)
+STRATEGIES = (*POOLERS, *HEAD_STRATEGIES, *PIPELINE_STRATEGIES)
 
 
 def get_pooler(name: str) -> PoolFn:

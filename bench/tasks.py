@@ -32,8 +32,8 @@ class TaskSpec:
     lang: str
     languages: dict[str, str]
     target: TargetSpec
-    local_files: dict[str, str]
-    local_format: FileFormat
+    local_files: dict[str, str]  # empty for a task whose data exists only as a hub copy (hub-only)
+    local_format: FileFormat | None
     hub: HubSource
     splits: tuple[str, ...] = ("train", "validation", "test")
     eval_split: str = "test"
@@ -64,6 +64,21 @@ class TaskSpec:
     def language_code(self) -> str:
         return self.languages[self.lang]
 
+    @property
+    def hub_only(self) -> bool:
+        """No original files are configured: the task is read from its hub copy even when data.root is set."""
+        return not self.local_files
+
+    def data_root(self, root: str | Path | None) -> str | Path | None:
+        """Where this task's data is read from: ``root`` (original files), or None (the hub)."""
+        return None if self.hub_only else root
+
+    def available_splits(self, root: str | Path | None) -> tuple[str, ...]:
+        """The declared splits this task's data source has (a hub copy may lack some, e.g. validation)."""
+        if self.data_root(root) is not None:
+            return self.splits
+        return tuple(s for s in self.splits if s in self.hub.files)
+
 
 def spec_from_config(cfg: DictConfig | dict) -> TaskSpec:
     c = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
@@ -83,8 +98,8 @@ def spec_from_config(cfg: DictConfig | dict) -> TaskSpec:
             lang=lang,
             languages=dict(c["languages"]),
             target=target,
-            local_files=relative_paths(c["local"]["files"], lang=lang),
-            local_format=format_from_config(c["local"]),
+            local_files=relative_paths(c["local"]["files"], lang=lang) if c.get("local") else {},
+            local_format=format_from_config(c["local"]) if c.get("local") else None,
             hub=hub_source_from_config(c["hub"], lang=lang),
             splits=tuple(c.get("splits", ("train", "validation", "test"))),
             eval_split=c.get("eval_split", "test"),
@@ -142,8 +157,11 @@ def load_task(spec: TaskSpec, root: str | Path | None, splits: tuple[str, ...] |
 
     By default: every split the task declares from local files, or every split the hub source has.
     """
-    available = spec.splits if root is not None else tuple(s for s in spec.splits if s in spec.hub.files)
-    wanted = splits or available
+    if root is not None and spec.hub_only:
+        log.info("%s: read from its hub copy %s (the task has no original files for data.root)",
+                 spec.result_name, spec.hub.path)
+    root = spec.data_root(root)
+    wanted = splits or spec.available_splits(root)
     unknown = [s for s in wanted if s not in spec.splits]
     if unknown:
         raise DataError(f"task '{spec.name}' has no split(s) {unknown}; it has {list(spec.splits)}.")

@@ -364,7 +364,7 @@ PL_MTEB_SPLITS = {"train": "train", "validation": "trial", "test": "test_annotat
 
 
 def dataset_repos(data_root: Path) -> list[DatasetRepo]:
-    """The five PL-MTEB repositories and mteb/stsb_multi_mt, from the original files."""
+    """The PL-MTEB repositories and mteb/stsb_multi_mt, from the original files (PSC: synthetic)."""
     repos = []
     for folder, prefix, sts_repo, sts_rev, pc_repo, pc_rev in (
             ("cdscorpus", "CDS", "PL-MTEB/cdscr-sts", "1cd6abbb00df7d14be3dbd76a7dcc64b3a79a7cd",
@@ -400,7 +400,26 @@ def dataset_repos(data_root: Path) -> list[DatasetRepo]:
         for split in ("train", "dev", "test"):
             stsb[f"{split}/{lang}.parquet"] = f"stand-in for {split}/{lang}.parquet".encode()
     repos.append(DatasetRepo("mteb/stsb_multi_mt", "29afa2569dcedaaa2fe6a3dcfebab33d28b82e8c", stsb))
+    repos.append(DatasetRepo("PL-MTEB/psc-pairclassification", "d05a294af9e1d3ff2bfb6b714e08a24a6cabc669", psc_files()))
     return repos
+
+
+def psc_files(n_train: int = 60, n_test: int = 40) -> dict[str, bytes]:
+    """PL-MTEB's PSC copy has README.md (30 bytes: the license), train.json and test.json (no validation), each
+    one JSON row of lists. Its texts are not among the reference data: synthetic extract/summary pairs here, a
+    summary being words of its own extract (positive) or of another one (negative)."""
+    import random
+
+    rng = random.Random(7)
+    words = "rząd sejm ustawa budżet miasto szkoła szpital drogi wybory podatki rolnicy lekarze sąd policja".split()
+    files = {"README.md": b"---\nlicense: cc-by-sa-3.0\n---\n"}
+    for split, n in (("train", n_train), ("test", n_test)):
+        extracts = [" ".join(rng.sample(words, 8)) + "." for _ in range(n)]
+        labels = [i % 3 == 0 for i in range(n)]
+        summaries = [" ".join(extracts[i if positive else (i + 1) % n].split()[:4]) + "."
+                     for i, positive in enumerate(labels)]
+        files[f"{split}.json"] = _single_row(extracts, summaries, [int(x) for x in labels])
+    return files
 
 
 def install_dataset_replicas(cache: Path, data_root: Path) -> list[str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import DataError
+from bench.errors import BenchError, DataError
 from bench.tasks import load_task, task_specs
 from tests.hub_replica import install_repo
 
@@ -58,3 +58,38 @@ def test_a_damaged_hub_file_names_the_row(make_cfg, tmp_path):
     (spec,) = task_specs(make_cfg("task=cdsc_r", "task.hub.path=test-org/broken-sts", f"task.hub.revision={revision}").task)
     with pytest.raises(DataError, match=r"test-org/broken-sts@ffffffffffff/test.jsonl row 2: score 9.0 is outside"):
         load_task(spec, None, splits=("test",))
+
+
+PSC_REVISION = "d05a294af9e1d3ff2bfb6b714e08a24a6cabc669"
+
+
+def test_psc_is_read_from_its_hub_copy_even_with_data_root(make_cfg, data_root, hub_datasets):
+    """PSC has no original files among data.root's folders: its PL-MTEB copy (train and test, no validation)."""
+    (spec,) = task_specs(make_cfg(f"data.root={data_root}", "task=psc").task)
+    assert spec.hub_only and spec.mteb_name == "PSC"
+    splits = load_task(spec, data_root)
+    assert list(splits) == ["train", "test"] and [len(splits[s]) for s in splits] == [60, 40]
+    assert splits["test"].source == {"kind": "hub", "path": "PL-MTEB/psc-pairclassification", "name": None,
+                                     "file": "test.json", "split": "test", "revision": PSC_REVISION, "rows": 40}
+    assert int(splits["test"].targets.sum()) == 14  # every third pair is an extract with its own summary
+
+
+def test_psc_scores_without_held_out_thresholds(make_cfg, data_root, hub_datasets, tiny_models):
+    from bench.run import run
+
+    base = (f"data.root={data_root}", "task=psc", "model=hf", f"model.name_or_path={tiny_models['bert']}",
+            "model.max_seq_length=64", "pooling=mean", "stats.bootstrap=0")
+    (record,) = run(make_cfg(*base))
+    scores = record["scores"]["test"][0]
+    assert record["bench"]["task"] == "psc" and record["task_name"] == "PSC"
+    assert record["dataset_revision"] == PSC_REVISION and set(record["bench"]["data"]) == {"test"}
+    assert 14 / 40 <= scores["main_score"] <= 1 and scores["main_score"] == scores["max_ap"]
+    assert not any(key.startswith("heldout_") for key in scores)  # the hub copy has no validation split
+    with pytest.raises(BenchError, match=r"probe=nli applies to cdsc_e, sick_e_pl, and this run.s tasks are psc"):
+        run(make_cfg(*base, "probe=nli"))
+
+
+def test_mteb_pol_suite_holds_mteb_pols_similarity_tasks(make_cfg):
+    specs = task_specs(make_cfg("task=mteb_pol").task)
+    assert [s.mteb_name for s in specs] == ["CDSC-R", "SICK-R-PL", "CDSC-E", "SICK-E-PL", "PpcPC", "PSC"]
+    assert [s.hub_only for s in specs] == [False] * 5 + [True]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.encode import HiddenStateBackend, SentenceTransformerBackend, encode_distinct, pick_device, pick_dtype
+from bench.encode import SentenceTransformerBackend, build_backend, encode_distinct, pick_device, pick_dtype
 from bench.errors import BenchError
 from bench.models import loading
 from bench.models.spec import ModelSpec, PoolingSpec
@@ -16,8 +16,7 @@ CLS = PoolingSpec("cls", "cls")
 
 def backend_for(path, strategies=(MEAN,), max_len=32):
     resolved = loading.resolve(ModelSpec.from_config(dict(name="tiny", name_or_path=str(path), max_seq_length=max_len)))
-    tokenizer, model = loading.load_transformer(resolved, "cpu")
-    return resolved, HiddenStateBackend(tokenizer, model, "cpu", max_len, list(strategies))
+    return resolved, build_backend(resolved, list(strategies), "cpu", torch.float32)
 
 
 @pytest.mark.parametrize("arch", ["bert", "roberta", "xlmr"])
@@ -120,3 +119,39 @@ def test_corrupt_lineage_file_is_a_clear_error(tiny_models, tmp_path):
     resolved = loading.resolve(ModelSpec.from_config(dict(name="ft", name_or_path=str(model_dir), max_seq_length=32)))
     with pytest.raises(BenchError, match="bench_lineage.json is unreadable"):
         resolved.provenance()
+
+
+POOLER = PoolingSpec("pooler", "pooler")
+
+
+def test_pooler_strategy_is_the_models_trained_pooler_output(tiny_models):
+    """pooling=pooler is tanh(W h_[CLS] + b) with the checkpoint's own W and b, computed beside other strategies."""
+    _, backend = backend_for(tiny_models["bert"], strategies=(POOLER, CLS))
+    encoded = encode_distinct(CORPUS, backend, progress=False)
+    dense = backend.model.pooler.dense
+    expected = torch.tanh(torch.from_numpy(encoded.vectors["cls"]) @ dense.weight.T + dense.bias).detach().numpy()
+    np.testing.assert_allclose(encoded.vectors["pooler"], expected, atol=1e-5)
+    assert not np.allclose(encoded.vectors["pooler"], encoded.vectors["cls"])
+
+
+def test_pooler_without_trained_weights_is_refused(tiny_models, tmp_path):
+    """A checkpoint without pooler weights (masked-LM-only models) would get a randomly initialised pooler."""
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "mlm_only"
+    import shutil
+
+    shutil.copytree(tiny_models["bert"], folder)
+    weights = load_file(folder / "model.safetensors")
+    assert {"pooler.dense.weight", "pooler.dense.bias"} <= set(weights)
+    save_file({k: v for k, v in weights.items() if not k.startswith("pooler.")}, folder / "model.safetensors",
+              metadata={"format": "pt"})
+    with pytest.raises(BenchError, match=r"no trained pooler: its checkpoint lacks pooler\.dense\.bias, "
+                                         r"pooler\.dense\.weight.*pooling=cls"):
+        backend_for(folder, strategies=(POOLER,))
+    backend_for(folder, strategies=(CLS,))  # the other strategies still load that model
+
+
+def test_pooler_takes_no_layer_choice():
+    with pytest.raises(BenchError, match=r"pooling.layers=\[-2\] does not apply to 'pooler'"):
+        PoolingSpec("pooler", "pooler", layers=(-2,))

@@ -149,7 +149,7 @@ def test_an_interrupted_encoding_resumes_from_the_cache(tiny_models, tmp_path, m
     from bench.models.spec import ModelSpec, PoolingSpec
 
     resolved = loading.resolve(ModelSpec.from_config(dict(name="tiny", name_or_path=str(tiny_models["bert"]), max_seq_length=32)))
-    tokenizer, model = loading.load_transformer(resolved, "cpu")
+    tokenizer, model, _ = loading.load_transformer(resolved, "cpu")
     strategy = PoolingSpec("mean", "mean")
     backend = HiddenStateBackend(tokenizer, model, "cpu", 32, [strategy])
     texts = [f"zdanie numer {i} o kocie" for i in range(40)]

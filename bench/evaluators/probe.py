@@ -51,8 +51,10 @@ class ProbeEvaluator:
         names = (*PROBE_SPLITS, spec.eval_split)
         missing = [name for name in names if name not in data]
         if missing:
-            raise BenchError(f"probe={self.probe.name} needs the {', '.join(missing)} split(s) of {spec.result_name}, "
-                             f"which this data source lacks; set data.root to the original files.")
+            where = (f"its hub copy {spec.hub.path} has no {' or '.join(missing)} split" if spec.hub_only
+                     else "which this data source lacks; set data.root to the original files")
+            raise BenchError(f"probe={self.probe.name} needs the {', '.join(missing)} split(s) of {spec.result_name}: "
+                             f"{where}.")
         for name in names:
             self.targets(data[name], f"{spec.result_name}/{name}")
 

@@ -174,7 +174,9 @@ def _model_kwargs(resolved: ResolvedModel, dtype) -> dict:
 
 
 def load_transformer(resolved: ResolvedModel, device: str, dtype=torch.float32):
-    """Tokenizer and bare encoder (``AutoModel``) from the resolved directory."""
+    """Tokenizer, bare encoder (``AutoModel``) from the resolved directory, and the names of the encoder's
+    weights that the checkpoint lacked (transformers initialised them randomly: e.g. a pooler of a model
+    trained with masked-LM only)."""
     from transformers import AutoModel, AutoTokenizer
 
     folder = transformer_dir(resolved.path)
@@ -182,11 +184,12 @@ def load_transformer(resolved: ResolvedModel, device: str, dtype=torch.float32):
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust)
         with restricted_unpickling(), quiet_transformers():
-            model = AutoModel.from_pretrained(folder, trust_remote_code=trust, **_model_kwargs(resolved, dtype))
+            model, info = AutoModel.from_pretrained(folder, trust_remote_code=trust, output_loading_info=True,
+                                                    **_model_kwargs(resolved, dtype))
     except Exception as exc:  # unreadable files, refused pickles, unknown architectures: one line, no traceback
         raise BenchError(f"cannot load model from {folder}: {exc.__class__.__name__}: {_first_line(exc)}") from None
     check_usable(resolved, tokenizer, model.config)
-    return tokenizer, model.to(device).eval()
+    return tokenizer, model.to(device).eval(), frozenset(info.get("missing_keys", ()))
 
 
 def load_sentence_transformer(resolved: ResolvedModel, device: str, dtype=torch.float32):

@@ -10,7 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench.config import conf_values
 from bench.errors import BenchError
-from bench.pooling import PIPELINE_STRATEGIES, STRATEGIES, get_pooler
+from bench.pooling import HEAD_STRATEGIES, PIPELINE_STRATEGIES, POOLERS, get_pooler
 
 
 def _plain(cfg: DictConfig | dict) -> dict:
@@ -113,13 +113,13 @@ class PoolingSpec:
     normalize: bool = False
 
     def __post_init__(self) -> None:
-        if self.fn not in PIPELINE_STRATEGIES:
+        if self.fn not in (*PIPELINE_STRATEGIES, *HEAD_STRATEGIES):
             get_pooler(self.fn)  # raises with the valid names
         elif self.layers != (-1,):
-            raise BenchError(
-                f"pooling.layers={list(self.layers)} does not apply to '{self.fn}', which runs the model's "
-                f"own sentence-transformers pipeline; use one of {', '.join(s for s in STRATEGIES if s != 'sbert')}."
-            )
+            what = ("runs the model's own sentence-transformers pipeline" if self.fn in PIPELINE_STRATEGIES
+                    else "reads the model's pooler layer over the last layer's first token")
+            raise BenchError(f"pooling.layers={list(self.layers)} does not apply to '{self.fn}', which {what}; "
+                             f"use one of {', '.join(POOLERS)} for a layer choice.")
 
     @classmethod
     def from_config(cls, cfg: DictConfig | dict) -> PoolingSpec:
@@ -137,6 +137,10 @@ class PoolingSpec:
     @property
     def uses_pipeline(self) -> bool:
         return self.fn in PIPELINE_STRATEGIES
+
+    @property
+    def uses_head(self) -> bool:
+        return self.fn in HEAD_STRATEGIES
 
     @property
     def slug(self) -> str:
