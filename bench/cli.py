@@ -188,6 +188,7 @@ Examples:
 
 Main settings:
   data.root=DIR        the original data files (or export BENCH_DATA_ROOT=DIR); without it, the Hugging Face Hub
+  paths.root=DIR       move every output (results, logs, cache, fine-tuned models) under DIR
   results_dir=DIR      where results and the leaderboard go (default results/)
   encode.device=auto   cpu | cuda | cuda:N | mps;  encode.batch_size=32;  encode.half=true (fp16/bf16 on GPU)
   compression=pca compression.dims=256        a compressed strategy

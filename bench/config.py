@@ -79,7 +79,7 @@ class PoolingConfig:
 
 @dataclass
 class CompressionConfig:
-    method: str = MISSING
+    _target_: str = MISSING  # the Compressor class (bench/compress.py)
     dims: int | None = MISSING
     fit_split: str = MISSING
     fit_task: str | None = MISSING

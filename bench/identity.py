@@ -35,7 +35,7 @@ def task_settings(cfg: DictConfig, spec: TaskSpec, planned: Plan) -> dict:
     parts = planned.data[spec.result_name]
     compression = None
     if planned.compression.active:
-        compression = {**dataclasses.asdict(planned.compression),
+        compression = {**planned.compression.identity,
                        "fit_task": planned.compression.fit_task or spec.result_name,
                        "fit_data": data_id(planned.fits[spec.result_name])}
     scoring = planned.evaluator.settings(spec, parts)

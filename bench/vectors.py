@@ -24,7 +24,7 @@ class TaskVectors:
         if self._compressor is None:
             fit_vectors = (self.encoded.lookup(self.strategy, list(dict.fromkeys(self.fit.sentences)))
                            if self.fit is not None else np.zeros((0, dims), np.float32))
-            self._compressor = Compressor(self.compression).fit(fit_vectors)
+            self._compressor = self.compression.build().fit(fit_vectors)
             self.described = self._compressor.describe(dims)
             if self.fit is not None:
                 self.described["fit"] = {"task": self.compression.fit_task or self.task,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.compress import CompressionSpec, Compressor
+from bench.compress import PCA, CompressionSpec, Compressor
 from bench.encode import build_backend, encode_distinct
 from bench.errors import BenchError
 from bench.models.loading import resolve
@@ -18,7 +18,7 @@ TEST = RNG.normal(size=(20, 16)).astype(np.float32)
 
 
 def test_int8_round_trip_is_within_half_a_step():
-    comp = Compressor(CompressionSpec("int8")).fit(FIT)
+    comp = CompressionSpec("int8").build().fit(FIT)
     codes = comp.transform(FIT)
     assert codes.dtype == np.int8 and codes.shape == FIT.shape
     step = (FIT.max(axis=0) - FIT.min(axis=0)) / 255
@@ -26,25 +26,25 @@ def test_int8_round_trip_is_within_half_a_step():
 
 
 def test_int8_clips_values_outside_the_calibration_range():
-    comp = Compressor(CompressionSpec("int8")).fit(FIT)
+    comp = CompressionSpec("int8").build().fit(FIT)
     codes = comp.transform(np.vstack([FIT.max(axis=0) * 10, FIT.min(axis=0) * 10]))
     assert codes[0].tolist() == [127] * 16 and codes[1].tolist() == [-128] * 16
 
 
 def test_binary_round_trip_keeps_signs():
-    comp = Compressor(CompressionSpec("binary")).fit(FIT)
+    comp = CompressionSpec("binary").build().fit(FIT)
     packed = comp.transform(TEST)
     assert packed.dtype == np.uint8 and packed.shape == (20, 2)
     np.testing.assert_array_equal(comp.scoring_view(packed, 16), np.where(TEST > 0, 1.0, -1.0))
 
 
 def test_truncate_keeps_leading_dims():
-    comp = Compressor(CompressionSpec("truncate", dims=5)).fit(FIT[:0])
+    comp = CompressionSpec("truncate", dims=5).build().fit(FIT[:0])
     np.testing.assert_array_equal(comp.transform(TEST), TEST[:, :5])
 
 
 def test_whitening_gives_identity_covariance_on_fit_data():
-    comp = Compressor(CompressionSpec("whitening", dims=8)).fit(FIT)
+    comp = CompressionSpec("whitening", dims=8).build().fit(FIT)
     out = comp.transform(FIT)
     assert out.shape == (200, 8)
     np.testing.assert_allclose(np.cov(out, rowvar=False), np.eye(8), atol=1e-4)
@@ -52,16 +52,16 @@ def test_whitening_gives_identity_covariance_on_fit_data():
 
 
 def test_pca_keeps_the_top_variance_directions():
-    out = Compressor(CompressionSpec("pca", dims=2)).fit(FIT).transform(FIT)
+    out = CompressionSpec("pca", dims=2).build().fit(FIT).transform(FIT)
     assert out.var(axis=0)[0] >= out.var(axis=0)[1] > FIT.var(axis=0)[2] * 0.9
 
 
 def test_bytes_per_vector():
-    assert Compressor(CompressionSpec("none")).describe(384)["bytes_per_vector"] == 1536
-    assert Compressor(CompressionSpec("pca", dims=128)).describe(384)["bytes_per_vector"] == 512
-    assert Compressor(CompressionSpec("int8")).describe(384)["bytes_per_vector"] == 384
-    assert Compressor(CompressionSpec("binary")).describe(384)["bytes_per_vector"] == 48
-    assert Compressor(CompressionSpec("binary")).describe(20)["bytes_per_vector"] == 3
+    assert CompressionSpec("none").build().describe(384)["bytes_per_vector"] == 1536
+    assert CompressionSpec("pca", dims=128).build().describe(384)["bytes_per_vector"] == 512
+    assert CompressionSpec("int8").build().describe(384)["bytes_per_vector"] == 384
+    assert CompressionSpec("binary").build().describe(384)["bytes_per_vector"] == 48
+    assert CompressionSpec("binary").build().describe(20)["bytes_per_vector"] == 3
 
 
 @pytest.mark.parametrize(
@@ -77,7 +77,7 @@ def test_bad_specs(spec, message):
 
 def test_dims_larger_than_embedding():
     with pytest.raises(BenchError, match="exceeds the embedding size 16"):
-        Compressor(CompressionSpec("pca", dims=32)).fit(FIT)
+        CompressionSpec("pca", dims=32).build().fit(FIT)
 
 
 @pytest.fixture
@@ -95,13 +95,13 @@ def split_data_root(tmp_path):
 
 def test_compression_is_fitted_on_train_only(make_cfg, tiny_models, split_data_root, monkeypatch):
     seen = []
-    original_fit = Compressor.fit
+    original_fit = PCA.fit
 
     def spy(self, vectors):
         seen.append(np.array(vectors))
         return original_fit(self, vectors)
 
-    monkeypatch.setattr(Compressor, "fit", spy)
+    monkeypatch.setattr(PCA, "fit", spy)
     cfg = make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_r",
                    "data.check_rows=false", f"data.root={split_data_root}", "pooling=mean", "compression=pca",
                    "compression.dims=4")
@@ -126,3 +126,33 @@ def test_fit_task_must_be_in_the_run(make_cfg, tiny_models, split_data_root):
                    f"data.root={split_data_root}", "compression=int8", "compression.fit_task=stsb_multi_mt")
     with pytest.raises(BenchError, match="fit_task=stsb_multi_mt is not among this run's tasks"):
         run(cfg)
+
+
+class Halved(Compressor):
+    """A compressor of one's own, named by _target_: halves every vector (cosine cannot see it)."""
+
+    method = "halved"
+
+    def transform(self, vectors: np.ndarray) -> np.ndarray:
+        return np.asarray(vectors, dtype=np.float32) / 2
+
+
+def test_a_compressor_class_of_ones_own_through_target(make_cfg, tiny_models, split_data_root):
+    base = ("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_r",
+            "data.check_rows=false", f"data.root={split_data_root}", "pooling=mean", "stats.bootstrap=0")
+    spec = CompressionSpec.from_config(make_cfg(*base, "compression._target_=tests.test_compress.Halved").compression)
+    assert spec.method == "halved" and spec.identity["target"] == "tests.test_compress.Halved"
+    assert "target" not in CompressionSpec.from_config(make_cfg(*base, "compression=pca").compression).identity
+    (plain,) = run(make_cfg(*base))
+    (halved,) = run(make_cfg(*base, "compression._target_=tests.test_compress.Halved"))
+    assert halved["bench"]["strategy"] == "mean+halved" and halved["bench"]["compression"]["method"] == "halved"
+    scores = halved["scores"]["test"][0]
+    assert scores["cosine_spearman"] == pytest.approx(plain["scores"]["test"][0]["cosine_spearman"], abs=1e-6)
+    assert scores["euclidean_spearman"] == pytest.approx(plain["scores"]["test"][0]["euclidean_spearman"], abs=1e-6)
+
+
+def test_a_target_that_is_no_compressor_is_refused(make_cfg):
+    with pytest.raises(BenchError, match=r"compression._target_=collections.OrderedDict is not a bench.compress.Compressor"):
+        CompressionSpec.from_config(make_cfg("compression._target_=collections.OrderedDict").compression)
+    with pytest.raises(BenchError, match=r"compression._target_=bench.nothing.Here cannot be imported.*bench.compress.PCA"):
+        CompressionSpec.from_config(make_cfg("compression._target_=bench.nothing.Here").compression)
