@@ -24,6 +24,7 @@ from hydra import compose, initialize_config_dir  # noqa: E402 -- after the envi
 from hydra.core.global_hydra import GlobalHydra  # noqa: E402 -- after the environment above
 
 import bench.config  # noqa: E402,F401 -- registers the config schema
+from bench.config import VERSION_BASE  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = ROOT / "conf"
@@ -159,7 +160,7 @@ def make_cfg(tmp_path):
 
     def _compose(*overrides: str):
         GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        with initialize_config_dir(config_dir=str(CONF_DIR), **VERSION_BASE):
             cfg = compose("config", overrides=[f"results_dir={tmp_path / 'results'}", "encode.progress=false",
                                                f"cache.dir={tmp_path / 'cache'}", *overrides])
         GlobalHydra.instance().clear()

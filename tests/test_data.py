@@ -24,10 +24,10 @@ def suite(data_root):
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from tests.conftest import CONF_DIR
+    from tests.conftest import CONF_DIR, VERSION_BASE
 
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), **VERSION_BASE):
         cfg = compose("config")
     GlobalHydra.instance().clear()
     return {spec.name: (spec, load_task(spec, data_root)) for spec in task_specs(cfg.task)}
@@ -80,10 +80,10 @@ def test_ppc_mteb_variant_reproduces_hub_text(data_root):
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from tests.conftest import CONF_DIR
+    from tests.conftest import CONF_DIR, VERSION_BASE
 
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), **VERSION_BASE):
         cfg = compose("config", overrides=["task=ppc_mteb"])
     GlobalHydra.instance().clear()
     (spec,) = task_specs(cfg.task)
@@ -115,10 +115,10 @@ def _spec_cfg(spec) -> dict:
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from tests.conftest import CONF_DIR
+    from tests.conftest import CONF_DIR, VERSION_BASE
 
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), **VERSION_BASE):
         cfg = compose("config", overrides=[f"task={spec.name}"])
     GlobalHydra.instance().clear()
     return OmegaConf.to_container(cfg.task)

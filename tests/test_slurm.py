@@ -46,12 +46,12 @@ def test_launcher_configs_name_bench_launcher_found_by_hydra(launcher):
     from hydra.core.plugins import Plugins
     from omegaconf import OmegaConf
 
-    from bench.config import CONF_DIR
+    from bench.config import CONF_DIR, VERSION_BASE
     from bench.slurm import PLUGIN_MODULE, WaitForEveryJob
 
     GlobalHydra.instance().clear()
     try:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        with initialize_config_dir(config_dir=str(CONF_DIR), **VERSION_BASE):
             cfg = compose("config", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True)
     except Exception as exc:  # bench_slurm is registered by hydra_plugins/bench_launchers when Hydra scans it
         pytest.fail(f"hydra/launcher={launcher} does not compose ({str(exc).splitlines()[0]}): is "

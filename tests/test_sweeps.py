@@ -17,7 +17,7 @@ from bench.atomic import write_json_atomic
 from bench.errors import BenchError
 from bench.leaderboard import write_leaderboard
 from bench.run import run
-from tests.conftest import CONF_DIR, ROOT
+from tests.conftest import CONF_DIR, ROOT, VERSION_BASE
 
 
 def tiny(make_cfg, tiny_models, root, *extra):
@@ -185,7 +185,7 @@ def test_slurm_launcher_configs_compose_and_validate(launcher):
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), **VERSION_BASE):
         cfg = compose("config", overrides=[f"hydra/launcher={launcher}", "experiment=polish_models"],
                       return_hydra_config=True)
     GlobalHydra.instance().clear()

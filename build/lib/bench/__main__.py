@@ -1,0 +1,63 @@
+"""``python -m bench``: evaluate one model with one embedding strategy on a task or suite.
+
+A thin shell: argument checks (bench.cli), Hydra composition, :func:`bench.run.run`, and a table of
+main scores. User errors print one clear message and exit with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import hydra
+from omegaconf import DictConfig
+
+from bench.config import CONF_PACKAGE  # importing it registers the config schema before Hydra composes
+
+log = logging.getLogger("bench")
+
+
+@hydra.main(version_base="1.3", config_path=CONF_PACKAGE, config_name="config")
+def main(cfg: DictConfig) -> None:
+    task = cfg.task.get("name") or "?"
+    log.info("bench: model %s, strategy %s, task %s%s", cfg.model.get("name") or cfg.model.get("name_or_path"),
+             cfg.pooling.get("name"), task, " (preflight)" if cfg.get("preflight") else "")
+    from bench.cli import run_job
+    from bench.leaderboard.tables import scores_frame, to_markdown
+    from bench.preflight import preflight
+    from bench.reference import comparison_markdown
+    from bench.run import run
+
+    if cfg.get("preflight"):
+        report = run_job(preflight, cfg, log, records=lambda report: [])
+        if report is not None:
+            print(preflight_text(report), flush=True)
+        return
+    records = run_job(run, cfg, log)
+    if records is not None:
+        print(to_markdown(scores_frame(records), digits=2), flush=True)
+        published = comparison_markdown(records)
+        if published:
+            print(published, flush=True)
+
+
+def preflight_text(report: dict) -> str:
+    """What ``preflight=true`` found, one line for the model and one per task."""
+    pipeline = " -> ".join(report["pipeline"]) if report["pipeline"] else "no sbert pipeline used"
+    lines = [f"OK {report['model']} @ {report['revision']} ({report['source']}): {report['weights']} weights "
+             f"{', '.join(report['weight_files'])}; {report['tokenizer']}; {pipeline}; strategy {report['strategy']}"
+             f"; prompts {report['prompts'] or 'none'}"]
+    for task, splits in report["data"].items():
+        parts = [f"{name} {info['rows']} ({info['kind']} {info.get('revision') or (info.get('sha256') or '')[:12]})"
+                 for name, info in splits.items()]
+        lines.append(f"   {task}: " + ", ".join(parts))
+    return "\n".join(lines)
+
+
+def entry() -> None:
+    from bench.cli import launch
+
+    launch(main)
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,44 @@
+"""User-facing errors.
+
+Anything the user can fix (a bad name, a missing or malformed data file) raises
+:class:`BenchError`. The CLI prints its message without a traceback and exits with status 2;
+genuine bugs still surface as ordinary exceptions with their traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import sys
+from collections.abc import Callable, Iterable
+
+
+class BenchError(Exception):
+    """An error caused by the user's input or environment, with a message that says how to fix it."""
+
+
+class DataError(BenchError):
+    """A data file is missing or malformed."""
+
+
+def unknown_choice(kind: str, value: str, choices: Iterable[str]) -> BenchError:
+    """Build an error for an unknown name, listing the valid names and the closest match."""
+    valid = sorted(set(choices))
+    close = difflib.get_close_matches(value, valid, n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return BenchError(f"Unknown {kind} '{value}'.{hint} Valid {kind} names: {', '.join(valid)}.")
+
+
+def user_errors_exit_2(main: Callable[..., int]) -> Callable[..., int]:
+    """Decorate a command's ``main``: a :class:`BenchError` prints one ``error:`` line on stderr and
+    the command returns status 2, without a traceback."""
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs) -> int:
+        try:
+            return main(*args, **kwargs)
+        except BenchError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+
+    return wrapper

@@ -1,0 +1,148 @@
+"""The results index: one small entry per result, so a leaderboard is built without re-reading every result.
+
+``RESULTS_DIR/.index/<key>.json`` holds the row :func:`entry` makes of a result (what the leaderboard shows),
+keyed by the result's relative path. :func:`index_entries` brings the index up to date by looking at
+the result files' modification times only (a stat per file), and reads a result in full only when its
+entry is missing or older than the file: results copied in from elsewhere are indexed on the next
+build, and a recomputed result replaces its entry. Entries of results that were deleted are dropped.
+The cost of a build is one stat per result plus one small read per entry; a job of a sweep adds its
+own entries and nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+from bench.atomic import write_text_atomic
+from bench.errors import BenchError
+from bench.results import NOT_RESULTS, Result, read_result
+
+log = logging.getLogger(__name__)
+
+INDEX = ".index"
+FORMAT = 1
+
+
+def entry(path: Path, record: dict) -> dict:
+    """The row a result is in the leaderboard (read through the result contract)."""
+    result = Result.of(record, path)
+    meta, model, ci, compression = result.meta, result.model, result.interval, result.compression
+    git = meta.get("git") or {}
+    versions = meta.get("versions") or {}
+    encoding = meta.get("encoding") or {}
+    lineage = meta.get("lineage") or model.get("lineage") or {}
+    return {
+        "model": result.model_name,
+        "revision": result.revision[:12],  # local models: local-<weights digest>, so two are two rows
+        "strategy": result.strategy,
+        "pooling": result.pooling,
+        "settings": result.settings_id,
+        "settings_items": flatten(result.settings),
+        "compression": compression.get("method", "none"),
+        "dims": compression.get("dims"),
+        "bytes_per_vector": compression.get("bytes_per_vector"),
+        "task": result.task,
+        "kind": "probe" if result.is_probe else "zero-shot",
+        "type": result.task_type,
+        "metric": result.main_score_name,
+        "score": result.main_score,
+        "ci_low": ci.get("low"),
+        "ci_high": ci.get("high"),
+        "ci_level": ci.get("level"),
+        "dataset_revision": result.dataset_revision,
+        "model_source": model.get("source"),
+        "weights_sha256": (model.get("weights_sha256") or "")[:16],
+        "base_model": lineage.get("base_model"),
+        "bench_version": versions.get("bench"),
+        "git_commit": (git.get("commit") or "")[:10] + ("+dirty" if git.get("dirty") else ""),
+        "torch": versions.get("torch"),
+        "transformers": versions.get("transformers"),
+        "device": encoding.get("device"),
+        "dtype": encoding.get("dtype"),
+        "created": meta.get("created"),
+        "path": str(path),
+    }
+
+
+def flatten(settings: dict, prefix: str = "") -> dict[str, str]:
+    """Settings as ``key.path -> short text``; the data of the splits becomes one item, where it came from
+    (``hub`` or ``local``): which file it was differs from task to task and is not a variant."""
+    out: dict[str, str] = {}
+    for key, value in settings.items():
+        name = f"{prefix}{key}"
+        if name == "data" and isinstance(value, dict):
+            test = str(value.get("test", next(iter(value.values()), "")))
+            out["data"] = "hub" if test.startswith("hub:") else "local"
+        elif name == "compression.fit_data":
+            continue
+        elif isinstance(value, dict):
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = str(value)
+    return out
+
+
+
+
+def _key(relative: str) -> str:
+    return hashlib.sha256(relative.encode()).hexdigest()[:32]
+
+
+def result_files(results_dir: Path) -> list[Path]:
+    """Every result JSON below ``results_dir`` (hidden folders, leaderboards and job reports left out)."""
+    out = []
+    for path in results_dir.glob("**/*.json"):
+        relative = path.relative_to(results_dir)
+        if path.name in NOT_RESULTS or any(part.startswith(".") for part in relative.parts):
+            continue
+        out.append(path)
+    return sorted(out)
+
+
+def add_entry(results_dir: Path, path: Path, record: dict) -> None:
+    """Index one result (called when it is written)."""
+    relative = str(path.relative_to(results_dir))
+    row = entry(path, record)
+    payload = {"format": FORMAT, "relative": relative, "mtime_ns": path.stat().st_mtime_ns, "entry": row}
+    write_text_atomic(results_dir / INDEX / f"{_key(relative)}.json", json.dumps(payload, ensure_ascii=False,
+                                                                                 default=str))
+
+
+def index_entries(results_dir: str | Path) -> list[dict]:
+    """The entries of every valid result under ``results_dir``, indexing what the index lacks."""
+    results_dir = Path(results_dir)
+    folder = results_dir / INDEX
+    known: dict[str, dict] = {}
+    if folder.is_dir():
+        for item in folder.glob("*.json"):
+            try:
+                payload = json.loads(item.read_text(encoding="utf-8"))
+                if payload.get("format") == FORMAT:
+                    known[payload["relative"]] = payload
+            except (OSError, ValueError, KeyError, TypeError):
+                item.unlink(missing_ok=True)  # damaged: rebuilt from its result below
+    entries, fresh = [], set()
+    for path in result_files(results_dir):
+        relative = str(path.relative_to(results_dir))
+        fresh.add(relative)
+        payload = known.get(relative)
+        try:
+            stamp = path.stat().st_mtime_ns
+        except OSError:
+            continue
+        if payload is None or payload["mtime_ns"] != stamp:
+            try:
+                add_entry(results_dir, path, read_result(path))
+                payload = json.loads((folder / f"{_key(relative)}.json").read_text(encoding="utf-8"))
+            except BenchError as exc:
+                log.warning("skipping %s", exc)
+                continue
+        row = dict(payload["entry"])
+        row["path"] = str(path)
+        entries.append(row)
+    for relative in set(known) - fresh:  # the result is gone
+        (folder / f"{_key(relative)}.json").unlink(missing_ok=True)
+    return entries

@@ -1,0 +1,38 @@
+"""``python -m bench.leaderboard [--results results] [--out DIR] [--resamples 1000] [--level 0.95]``
+
+Rebuild leaderboard.md, leaderboard.csv, leaderboard_entries.csv and leaderboard.html from every
+result under the results folder (runs do this automatically; use it after copying results in, or
+to change the bootstrap settings of the significance marks).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.commands import command_parser
+from bench.leaderboard import write_leaderboard
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = command_parser("python -m bench.leaderboard", __doc__, results=True)
+    parser.add_argument("--out", default=None, help="where to write (default: the results folder)")
+    parser.add_argument("--resamples", type=int, default=1000,
+                        help="paired bootstrap resamples for the significance marks (0: no marks)")
+    parser.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
+    parser.add_argument("--title", default="bench leaderboard")
+    args = parser.parse_args(argv)
+    if args.resamples < 0 or not 0 < args.level < 1:
+        parser.error("--resamples must be >= 0 and --level between 0 and 1")
+    if not Path(args.results).is_dir():
+        parser.error(f"results folder {args.results} does not exist (run python -m bench first, or pass --results)")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    paths = write_leaderboard(args.results, args.out, resamples=args.resamples, level=args.level, title=args.title)
+    for path in paths.values():
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

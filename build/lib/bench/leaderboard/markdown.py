@@ -1,0 +1,68 @@
+"""The leaderboard as Markdown: suite table, probe table, one table per task with intervals."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from bench.leaderboard.entries import ROW_KEY
+from bench.leaderboard.tables import Suite, legend, suite_tables, to_markdown, wide
+from bench.stats import format_p, signed
+
+
+def mark(row) -> str:
+    """A score cell: bold when best, ``≈`` when not significantly worse than the best."""
+    if row["score"] is None or pd.isna(row["score"]):
+        return ""
+    text = f"{row['score'] * 100:.2f}"
+    if row.get("best") is True:
+        return f"**{text}**"
+    return text + (" ≈" if row.get("not_worse") is True else "")
+
+
+def marked(table: pd.DataFrame, entries: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """``table`` (rows keyed by ROW_KEY, a column per task) with its score cells marked; other columns kept."""
+    if table.empty:
+        return table
+    part = entries[entries["kind"] == kind]
+    cells = {(tuple(row[k] for k in ROW_KEY), row["task"]): mark(row) for _, row in part.iterrows()}
+    out = table.copy().astype(object)
+    tasks = [c for c in table.columns if c in set(part["task"])]
+    for index, row in table.iterrows():
+        key = tuple(row[k] for k in ROW_KEY)
+        for task in tasks:
+            out.at[index, task] = cells.get((key, task), "")
+    return out
+
+
+def task_table(group: pd.DataFrame, level: float) -> pd.DataFrame:
+    rows = []
+    for rank, (_, row) in enumerate(group.sort_values("score", ascending=False).iterrows(), start=1):
+        interval = ("" if row["ci_low"] is None or pd.isna(row["ci_low"])
+                    else f"[{row['ci_low'] * 100:.2f}, {row['ci_high'] * 100:.2f}]")
+        versus = ("best" if row["best"] is True else "n/a" if row["diff_vs_best"] is None
+                  else f"{signed(row['diff_vs_best'] * 100)} ({format_p(row['p_vs_best'])})")
+        rows.append({"#": rank, **{k: row[k] for k in ROW_KEY},
+                     "score": mark(row), f"{level:.0%} CI": interval, "vs best": versus,
+                     "dims": "" if pd.isna(row["dims"]) else str(int(row["dims"]))})
+    return pd.DataFrame(rows)
+
+
+def render_markdown(entries: pd.DataFrame, *, suite: Suite, level: float = 0.95, title: str = "bench leaderboard",
+                    marks: bool = True) -> str:
+    parts = [f"# {title}\n", legend(level, marks, suite) + "\n"]
+    if entries.empty:
+        return "\n".join([*parts, "_no results_\n"])
+    complete, partial = suite_tables(entries, suite)
+    parts += [f"## Suite: {suite.name} ({len(suite.tasks)} tasks, complete rows only)\n",
+              f"Ranked by the mean over {', '.join(suite.tasks)}.\n",
+              to_markdown(marked(complete, entries, "zero-shot")) if not complete.empty else
+              "_no row has every task of the suite yet_\n"]
+    if not partial.empty:
+        parts += [f"## Partial rows (fewer than the {len(suite.tasks)} suite tasks; not ranked)\n",
+                  to_markdown(marked(partial, entries, "zero-shot"))]
+    probes = wide(entries, "probe")
+    if not probes.empty:
+        parts += ["## Trained probes (frozen embeddings)\n", to_markdown(marked(probes, entries, "probe"))]
+    for task, group in entries.groupby("task", sort=True):
+        parts += [f"## {task} ({group['metric'].iloc[0]})\n", to_markdown(task_table(group, level))]
+    return "\n".join(parts)

@@ -1,0 +1,112 @@
+"""Which entries are not significantly worse than the best one on the same task?
+
+For every task, the best entry (highest main score) is compared with each other entry by a paired
+bootstrap over the same test pairs (:func:`bench.stats.paired_bootstrap`, using the per-pair scores
+stored beside each result). An entry is *not significantly worse* when the upper end of the
+interval for (entry - best) reaches 0. Entries evaluated on other test pairs, or without per-pair
+scores, get no mark (shown as "n/a").
+
+Comparisons are cached in ``<results>/.significance.json`` under the SHA-256 of both per-pair files
+and the bootstrap settings, so rebuilding the leaderboard after each run of a sweep stays cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.atomic import write_json_atomic
+from bench.digests import sha256_file
+from bench.errors import BenchError
+from bench.evaluators.base import main_function
+from bench.results import pairs_path, read_pairs
+from bench.stats import paired_bootstrap
+
+log = logging.getLogger(__name__)
+
+CACHE_NAME = ".significance.json"
+COLUMNS = ["best", "not_worse", "diff_vs_best", "diff_low", "diff_high", "p_vs_best"]
+
+
+def _digest(path: Path) -> str | None:
+    try:
+        return sha256_file(path)
+    except OSError:
+        return None
+
+
+def _load_cache(path: Path) -> dict:
+    try:
+        cache = json.loads(path.read_text(encoding="utf-8"))
+        return cache if isinstance(cache, dict) else {}
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def paired_from_files(task_type: str, path_a: Path, path_b: Path, *, resamples: int = 10000, level: float = 0.95,
+                      seed: int = 0) -> dict:
+    """Paired bootstrap over the per-pair score files of two results (``<task>.pairs.npz``); a
+    :class:`BenchError` when a file is unreadable or the two were not scored on the same test pairs."""
+    pairs_a, targets_a = read_pairs(path_a)
+    pairs_b, targets_b = read_pairs(path_b)
+    if not np.array_equal(targets_a, targets_b):
+        raise BenchError(f"{path_a} and {path_b} hold different per-pair targets: not the same test pairs.")
+    return paired_bootstrap(main_function(task_type), pairs_a, pairs_b, targets_a, resamples=resamples, seed=seed,
+                            level=level)
+
+
+def compare_with_best(entries: pd.DataFrame, results_dir: str | Path, *, resamples: int = 1000, level: float = 0.95,
+                      seed: int = 0) -> pd.DataFrame:
+    """``entries`` with the columns of :data:`COLUMNS` added (one paired bootstrap per non-best entry)."""
+    out = entries.copy()
+    for column in COLUMNS:
+        out[column] = pd.Series([None] * len(out), dtype=object)
+    if out.empty or resamples <= 0:
+        return out
+    cache_path = Path(results_dir) / CACHE_NAME
+    cache = _load_cache(cache_path)
+    used: dict = {}
+    for _task, group in out.groupby("task"):
+        scored = group.dropna(subset=["score"])
+        if scored.empty:
+            continue
+        best = scored["score"].idxmax()
+        out.loc[group.index, "best"] = False
+        out.at[best, "best"] = True
+        out.at[best, "not_worse"] = True
+        best_file = pairs_path(Path(out.at[best, "path"]))
+        best_digest = _digest(best_file)
+        if best_digest is None:
+            continue
+        for index in group.index.drop(best):
+            other_file = pairs_path(Path(out.at[index, "path"]))
+            digest = _digest(other_file)
+            if digest is None or out.at[index, "score"] is None or pd.isna(out.at[index, "score"]):
+                continue
+            key = f"{digest}:{best_digest}:{resamples}:{level}:{seed}"
+            result = cache.get(key)
+            if result is None:
+                result = _paired(out.at[index, "type"], other_file, best_file, resamples, level, seed)
+            used[key] = result
+            if result is None:
+                continue
+            out.at[index, "diff_vs_best"] = result["difference"]
+            out.at[index, "diff_low"] = result["low"]
+            out.at[index, "diff_high"] = result["high"]
+            out.at[index, "p_vs_best"] = result["p_value"]
+            out.at[index, "not_worse"] = bool(result["high"] >= 0)
+    if used != cache:
+        write_json_atomic(cache_path, used)
+    return out
+
+
+def _paired(task_type: str, path: Path, best_path: Path, resamples: int, level: float, seed: int) -> dict | None:
+    try:
+        return paired_from_files(task_type, path, best_path, resamples=resamples, level=level, seed=seed)
+    except BenchError as exc:
+        log.info("no significance mark: %s", exc)
+        return None

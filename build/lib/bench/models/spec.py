@@ -1,0 +1,156 @@
+"""Typed views of the ``model`` and ``pooling`` config groups."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from bench.config import conf_values
+from bench.errors import BenchError
+from bench.pooling import HEAD_STRATEGIES, PIPELINE_STRATEGIES, POOLERS, get_pooler
+
+
+def _plain(cfg: DictConfig | dict) -> dict:
+    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+
+
+#: Task types a model config can give a prompt for (``model.prompts``).
+PROMPT_TASK_TYPES = ("sts", "pair_classification")
+
+
+def is_local_reference(ref: str) -> bool:
+    """A local folder: it exists, or it is written as a path (leading ``/``, ``.`` or ``~``). Anything
+    else is a hub id, dots included (``ipipan/silver-retriever-base-v1.1``)."""
+    return ref.startswith(("/", ".", "~")) or Path(ref).expanduser().is_dir()
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What to load and how to feed it.
+
+    ``name_or_path`` is a hub id, a local directory, or ``pkg://MODULE`` for weights shipped in
+    an installed Python package (the embedded default). ``hub_id``/``revision`` identify the
+    weights for provenance; for a hub id they are also what is downloaded. ``prompts`` holds the
+    text put before every sentence, by task type, as the model's published evaluations did it.
+    """
+
+    name: str
+    name_or_path: str
+    hub_id: str | None
+    revision: str
+    max_seq_length: int
+    prompts: tuple[tuple[str, str], ...]
+    default_pooling: str
+    has_sbert: bool
+    trust_remote_code: bool
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig | dict) -> ModelSpec:
+        """From a ``model`` config; keys it leaves out take the values of ``conf/model/hf.yaml`` (any hub
+        id or folder), so a partial config written in Python has the defaults ``model=org/name`` has."""
+        given = _plain(cfg)
+        c = {**{k: v for k, v in conf_values("model", "hf").items() if v != "???"}, **given}
+        if not c.get("name_or_path"):
+            raise BenchError("model.name_or_path is empty: give a hub id, a local directory or pkg://MODULE "
+                             "(python -m bench model=org/name, or model=/path/to/model).")
+        if c.get("prefix"):
+            raise BenchError("model.prefix was replaced by model.prompts, a prompt per task type: e.g. "
+                             "model.prompts={sts:'query: ',pair_classification:'query: '}.")
+        path = str(c["name_or_path"])
+        is_local = path.startswith("pkg://") or is_local_reference(path)
+        hub_id = c.get("hub_id") or (None if is_local else path)
+        max_len = c["max_seq_length"]
+        if not isinstance(max_len, int) or isinstance(max_len, bool) or max_len < 2:
+            raise BenchError(f"model.max_seq_length must be an integer >= 2, got {max_len!r}.")
+        prompts = c.get("prompts") or {}
+        if not isinstance(prompts, dict):
+            raise BenchError(f"model.prompts must map task types to prompts, e.g. {{sts: 'query: '}}; got {prompts!r}.")
+        unknown = sorted(set(prompts) - set(PROMPT_TASK_TYPES))
+        if unknown:
+            raise BenchError(f"model.prompts has unknown task type(s) {unknown}; valid: {', '.join(PROMPT_TASK_TYPES)}.")
+        default_name = hub_id or (Path(path).expanduser().name if not path.startswith("pkg://") else path[6:]) or path
+        return cls(
+            name=str(c.get("name") or default_name),
+            name_or_path=path,
+            hub_id=hub_id,
+            revision=str(c["revision"]),
+            max_seq_length=max_len,
+            prompts=tuple(sorted((str(k), str(v)) for k, v in prompts.items() if v)),
+            default_pooling=str(c["default_pooling"]),
+            has_sbert=bool(c["has_sbert"]),
+            trust_remote_code=bool(c["trust_remote_code"]),
+        )
+
+    def prompt(self, task_type: str) -> str:
+        """The prompt for a task type (``probe_*`` results use their task's type); "" when none."""
+        return dict(self.prompts).get(task_type, "")
+
+    @property
+    def slug(self) -> str:
+        """Folder name for results, MTEB-style (``org__name``)."""
+        return re.sub(r"[^A-Za-z0-9._-]+", "_", (self.hub_id or self.name).replace("/", "__"))
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        out["prompts"] = dict(self.prompts)
+        return out
+
+
+@dataclass(frozen=True)
+class PoolingSpec:
+    """One embedding strategy: a pooling function over the average of ``layers``.
+
+    ``name`` labels the strategy in results (``first_last_avg`` is ``fn: mean`` over layers
+    ``[1, -1]``); ``fn`` is ``cls``, ``mean``, ``max``, ``mean_max`` or ``sbert``.
+    """
+
+    name: str
+    fn: str
+    layers: tuple[int, ...] = (-1,)
+    normalize: bool = False
+
+    def __post_init__(self) -> None:
+        if self.fn not in (*PIPELINE_STRATEGIES, *HEAD_STRATEGIES):
+            get_pooler(self.fn)  # raises with the valid names
+        elif self.layers != (-1,):
+            what = ("runs the model's own sentence-transformers pipeline" if self.fn in PIPELINE_STRATEGIES
+                    else "reads the model's pooler layer over the last layer's first token")
+            raise BenchError(f"pooling.layers={list(self.layers)} does not apply to '{self.fn}', which {what}; "
+                             f"use one of {', '.join(POOLERS)} for a layer choice.")
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig | dict) -> PoolingSpec:
+        c = _plain(cfg)
+        fn = str(c.get("fn") or c.get("name"))
+        layers = c.get("layers", list(cls.layers))
+        if isinstance(layers, int):
+            layers = [layers]
+        if not isinstance(layers, list) or not all(isinstance(x, int) for x in layers):
+            raise BenchError(f"pooling.layers must be a list of integers, e.g. [-1] or [-4,-3,-2,-1]; got {layers!r}.")
+        if not layers:
+            raise BenchError("pooling.layers must name at least one hidden layer, e.g. [-1].")
+        return cls(name=str(c.get("name") or fn), fn=fn, layers=tuple(layers), normalize=bool(c.get("normalize", cls.normalize)))
+
+    @property
+    def uses_pipeline(self) -> bool:
+        return self.fn in PIPELINE_STRATEGIES
+
+    @property
+    def uses_head(self) -> bool:
+        return self.fn in HEAD_STRATEGIES
+
+    @property
+    def slug(self) -> str:
+        """Folder name for results: the name, plus non-default layer choice and normalisation."""
+        slug = self.name
+        if self.layers != (-1,):
+            slug += "-layers_" + "_".join(str(i) for i in self.layers)
+        if self.normalize:
+            slug += "-norm"
+        return slug
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "fn": self.fn, "layers": list(self.layers), "normalize": self.normalize}

@@ -1,0 +1,156 @@
+"""Which files hold a model's weights, in which format, and one digest over all of them.
+
+A model folder is either a bare transformer (weights at the root) or a sentence-transformers
+pipeline (``modules.json``): the transformer at the root or in its own folder, and modules with
+weights of their own, such as ``2_Dense/``. Each weighted module holds safetensors (preferred) or,
+in older repositories, PyTorch's pickled ``pytorch_model.bin``. Pickled weights are only ever read
+by PyTorch's restricted loader (:func:`restricted_unpickling`): tensors and plain containers, no
+code. The digest covers every weight file of the pipeline, so a changed Dense layer changes it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.digests import digest_files
+from bench.errors import BenchError
+
+SAFETENSORS = "safetensors"
+PYTORCH = "pytorch"
+#: Module types of sentence-transformers pipelines that have no weights.
+WEIGHTLESS_MODULES = ("Pooling", "Normalize", "Dropout", "LayerNorm_without_weights")
+#: Files fetched from the hub before any weights: configs, tokenizers, pipeline description.
+META_PATTERNS = ["*.json", "*.txt", "*.model", "*.tiktoken", "*.py"]
+#: Never fetched: exports for other runtimes, and a 15 MB tokenizer file no loader reads.
+IGNORE_PATTERNS = ["onnx/*", "openvino/*", "*.onnx", "*.h5", "*.msgpack", "*.ot", "unigram.json"]
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "sentencepiece.bpe.model", "spiece.model",
+                   "tokenizer.model", "sentencepiece.model", "spm.model", "vocab.model", "bpe.codes")
+
+
+@dataclass(frozen=True)
+class Module:
+    """One part of the pipeline: its folder relative to the model folder ("" for the root) and type."""
+
+    path: str
+    type: str
+
+    @property
+    def weighted(self) -> bool:
+        return self.type.rsplit(".", 1)[-1] not in WEIGHTLESS_MODULES
+
+
+def pipeline_modules(directory: Path) -> list[Module]:
+    """The modules of a sentence-transformers pipeline, or the root alone for a bare transformer."""
+    listing = directory / "modules.json"
+    if not listing.is_file():
+        return [Module("", "transformers.AutoModel")]
+    try:
+        entries = json.loads(listing.read_text(encoding="utf-8"))
+        return [Module(str(e.get("path", "")).strip("/"), str(e["type"])) for e in entries]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise BenchError(f"{listing} is not a valid sentence-transformers module list ({exc}).") from None
+
+
+def transformer_dir(directory: Path) -> Path:
+    """The folder of the transformer itself: the root, or ``0_Transformer/`` in old pipelines."""
+    for module in pipeline_modules(directory):
+        if module.type.rsplit(".", 1)[-1] in ("Transformer", "AutoModel"):
+            return directory / module.path
+    return directory
+
+
+def module_weights(folder: Path) -> tuple[str | None, list[Path]]:
+    """The weight format of one module folder and its files: safetensors if present, else pickled."""
+    safe = sorted(folder.glob("*.safetensors"))
+    if safe:
+        return SAFETENSORS, safe
+    pickled = sorted(p for p in folder.glob("pytorch_model*.bin"))
+    if pickled:
+        return PYTORCH, pickled
+    return None, []
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Every weight file of a model folder: format(s), relative paths, and a SHA-256 over all of them."""
+
+    formats: dict[str, str]  # module path ("" = root) -> safetensors | pytorch
+    files: tuple[str, ...]
+    sha256: str
+
+    @property
+    def format(self) -> str:
+        kinds = sorted(set(self.formats.values()))
+        return kinds[0] if len(kinds) == 1 else "+".join(kinds)
+
+    @property
+    def pickled(self) -> bool:
+        return PYTORCH in self.formats.values()
+
+    def describe(self) -> dict:
+        return {"format": self.format, "modules": dict(self.formats), "files": list(self.files), "sha256": self.sha256}
+
+
+def collect_weights(directory: Path) -> Weights:
+    """The weights of every weighted module; a module without weights is a clear error."""
+    formats: dict[str, str] = {}
+    files: list[Path] = []
+    for module in pipeline_modules(directory):
+        if not module.weighted:
+            continue
+        folder = directory / module.path
+        kind, found = module_weights(folder)
+        if kind is None and not module.type.startswith(("sentence_transformers.", "transformers.")):
+            continue  # a custom module (refused later without trust_remote_code): its weights, if any, are its own
+        if kind is None:
+            others = sorted(p.name for p in folder.glob("*") if p.suffix in (".pt", ".pth", ".ckpt", ".pkl", ".h5",
+                                                                             ".msgpack", ".onnx"))
+            extra = f" (found only {', '.join(others)}, which bench does not load)" if others else ""
+            label = f"module '{module.path}' ({module.type})" if module.path else "the model"
+            raise BenchError(f"no weights for {label} in {folder}: expected model.safetensors or "
+                             f"pytorch_model.bin{extra}.")
+        formats[module.path] = kind
+        files += found
+    return Weights(formats, tuple(str(p.relative_to(directory)) for p in files), digest_files(directory, files))
+
+
+def missing_pickled_patterns(directory: Path) -> list[str]:
+    """Hub patterns of the pickled weights needed where a weighted module has no safetensors."""
+    patterns = []
+    for module in pipeline_modules(directory):
+        if module.weighted and module_weights(directory / module.path)[0] is None:
+            prefix = f"{module.path}/" if module.path else ""
+            patterns += [f"{prefix}pytorch_model.bin", f"{prefix}pytorch_model.bin.index.json",
+                         f"{prefix}pytorch_model-*.bin"]
+    return patterns
+
+
+def check_tokenizer_files(directory: Path) -> None:
+    """A tokenizer needs its vocabulary: without one, transformers builds an empty tokenizer that maps
+    every word to the unknown token, and every score is garbage."""
+    folder = transformer_dir(directory)
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise BenchError(f"no tokenizer in {folder}: expected one of {', '.join(TOKENIZER_FILES[:5])}, ... "
+                         f"(a model folder needs the tokenizer files saved beside the weights).")
+
+
+@contextmanager
+def restricted_unpickling() -> Iterator[None]:
+    """While loading weights, every ``torch.load`` uses PyTorch's restricted unpickler
+    (``weights_only``: tensors and plain containers only), even where a library asks otherwise."""
+    saved = {key: os.environ.get(key) for key in ("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")}
+    os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
+    os.environ.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

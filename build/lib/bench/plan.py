@@ -1,0 +1,142 @@
+"""A run's plan: everything decided and checked before any vector is computed.
+
+Settings are range-checked, output folders checked writable, every task's data read and validated (only
+the splits the run needs), the evaluation mode chosen and its checks run, the model resolved (downloaded,
+weights and tokenizer files present). Bad input fails here, in seconds, with nothing written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from omegaconf import DictConfig, OmegaConf
+
+from bench.atomic import check_writable_dir
+from bench.compress import CompressionSpec
+from bench.data.schema import PairData
+from bench.device import pick_device, pick_dtype
+from bench.errors import BenchError, unknown_choice
+from bench.evaluators import Evaluator, evaluator_for
+from bench.models.loading import ResolvedModel, resolve
+from bench.models.spec import ModelSpec, PoolingSpec
+from bench.results import OVERWRITE_POLICIES
+from bench.tasks import TaskSpec, load_task, task_specs
+
+
+@dataclass
+class Plan:
+    model_spec: ModelSpec
+    pooling: PoolingSpec
+    compression: CompressionSpec
+    evaluator: Evaluator
+    specs: list[TaskSpec]
+    data: dict[str, dict[str, PairData]]
+    fits: dict[str, PairData]
+    resolved: ResolvedModel
+    device: str
+    dtype: str
+
+    @property
+    def strategy(self) -> str:
+        """The strategy's name in results: the pooling, plus its compression (``mean+pca256``)."""
+        return self.pooling.slug + (f"+{self.compression.slug}" if self.compression.active else "")
+
+
+RANGES = (
+    ("seed", int, lambda v: True, "an integer"),
+    ("encode.batch_size", int, lambda v: v >= 1, "an integer >= 1"),
+    ("encode.threads", int, lambda v: v >= 1, "null or an integer >= 1"),
+    ("stats.bootstrap", int, lambda v: v >= 0, "an integer >= 0 (0: no intervals)"),
+    ("leaderboard.resamples", int, lambda v: v >= 0, "an integer >= 0 (0: no significance marks)"),
+    ("stats.level", float, lambda v: 0 < v < 1, "a confidence level between 0 and 1, e.g. 0.95"),
+)
+
+
+def check_settings(cfg: DictConfig) -> None:
+    """Numeric ranges and choices the schema's types cannot express (types are checked when Hydra composes)."""
+    for key, kind, valid, expected in RANGES:
+        value = OmegaConf.select(cfg, key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not valid(kind(value))):
+            raise BenchError(f"{key}={value!r} is not valid: expected {expected}.")
+    if str(cfg.overwrite) not in OVERWRITE_POLICIES:
+        raise unknown_choice("overwrite policy", str(cfg.overwrite), OVERWRITE_POLICIES)
+
+
+def plan(cfg: DictConfig) -> Plan:
+    check_settings(cfg)
+    check_writable_dir(cfg.results_dir, "results_dir")  # before any work, not after the encoding pass
+    if cfg.cache.enabled:
+        check_writable_dir(cfg.cache.dir, "cache.dir")
+    model_spec = ModelSpec.from_config(cfg.model)
+    pooling = PoolingSpec.from_config(cfg.pooling)
+    if pooling.uses_pipeline and not model_spec.has_sbert:
+        raise BenchError(
+            f"model '{model_spec.name}' has no sentence-transformers pipeline, so pooling=sbert is not available; "
+            f"use cls, mean, max, mean_max or first_last_avg (set has_sbert: true in its config if it ships one)."
+        )
+    compression = CompressionSpec.from_config(cfg.compression)
+    evaluator = evaluator_for(cfg)
+    specs = evaluator.select(task_specs(cfg.task))
+    wanted = splits_needed(specs, cfg.data.root, evaluator, compression)
+    data = {spec.result_name: load_task(spec, cfg.data.root, splits=wanted[spec.result_name],
+                                        check_rows=bool(cfg.data.check_rows)) for spec in specs}
+    for spec in specs:
+        evaluator.check(spec, data[spec.result_name])
+    fits = {spec.result_name: fit_split_for(spec, data, compression) for spec in specs} if compression.active else {}
+    device = pick_device(str(cfg.encode.device))
+    dtype = str(pick_dtype(device, bool(cfg.encode.half))).removeprefix("torch.")
+    return Plan(model_spec, pooling, compression, evaluator, specs, data, fits, resolve(model_spec), device, dtype)
+
+
+def splits_needed(specs: list[TaskSpec], root, evaluator: Evaluator,
+                  compression: CompressionSpec) -> dict[str, tuple[str, ...]]:
+    """The splits each task's run reads: the evaluated one, what the evaluator needs (validation for
+    held-out thresholds, train and validation for a probe), the compression's fit split for the task it is
+    fitted on; nothing else, so a language with a test file only runs."""
+    names: dict[str, set[str]] = {spec.result_name: {spec.eval_split} for spec in specs}
+    by_name = {spec.name: spec.result_name for spec in specs} | {spec.result_name: spec.result_name for spec in specs}
+    for spec in specs:
+        names[spec.result_name] |= evaluator.splits(spec, spec.available_splits(root))
+        if compression.active:
+            owner = by_name.get(compression.fit_task or spec.result_name)
+            if owner is not None:
+                names[owner].add(compression.fit_split)
+    return {spec.result_name: tuple(s for s in spec.splits if s in names[spec.result_name]) for spec in specs}
+
+
+def fit_split_for(spec: TaskSpec, data: dict[str, dict[str, PairData]], compression: CompressionSpec) -> PairData:
+    """The split a task's compressor is fitted on: never the split being evaluated."""
+    owner = compression.fit_task or spec.result_name
+    if owner not in data:
+        raise BenchError(f"compression.fit_task={owner} is not among this run's tasks ({', '.join(data)}); "
+                         f"run it together with them, e.g. in the polish suite.")
+    if compression.fit_split not in data[owner]:
+        raise BenchError(f"compression needs the '{compression.fit_split}' split of {owner}, which this data source "
+                         f"lacks; use data.root with the original files.")
+    if owner == spec.result_name and compression.fit_split == spec.eval_split:
+        raise BenchError(f"compression would be fitted on {owner}/{spec.eval_split}, the split being evaluated.")
+    return data[owner][compression.fit_split]
+
+
+def companions(pooling: PoolingSpec, precompute) -> list[PoolingSpec]:
+    """The requested strategy first, then the companions that share its forward pass.
+
+    Hidden-state strategies are cheap next to the transformer itself, so whenever the model runs it
+    also computes ``encode.precompute`` (names of ``conf/pooling`` files, or inline specs) and caches
+    them: a sweep over strategies then costs one forward pass. ``sbert`` runs its own pipeline alone.
+    """
+    from bench.config import compose_config, group_choices
+
+    if pooling.uses_pipeline:
+        return [pooling]
+    out = [pooling]
+    for item in precompute or ():
+        if isinstance(item, str):
+            if item not in group_choices("pooling"):
+                raise unknown_choice("pooling (in encode.precompute)", item, group_choices("pooling"))
+            item = compose_config([f"pooling={item}"]).pooling
+        spec = PoolingSpec.from_config(item)
+        if not spec.uses_pipeline and spec.slug not in {s.slug for s in out}:
+            out.append(spec)
+    return out

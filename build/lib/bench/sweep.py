@@ -1,0 +1,159 @@
+"""Reports at the end of a run or a sweep: the leaderboard, once; for a sweep (``-m``) a summary and an
+honest exit status.
+
+Each job writes ``bench_job.json`` into its Hydra output folder (status, error, overrides, the main
+scores it produced, and on a cluster its job ids). :class:`Reports`, a Hydra callback, reads them
+all when the sweep ends: it prints one table of every job's main scores, lists the jobs that failed
+with their errors and log folders, and exits with status 1 if any job failed, so CI never reports
+success for a sweep without results. Reports are plain JSON files in the sweep folder, so this works
+the same for the local, joblib and SLURM launchers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from bench.provenance import cluster_job
+
+log = logging.getLogger("bench.sweep")
+
+JOB_REPORT = "bench_job.json"
+def result_rows(records: list[dict]) -> list[dict]:
+    """The few fields of each result a sweep summary shows."""
+    from bench.results import Result
+
+    return [{"model": r.model_name, "revision": r.revision[:12], "strategy": r.strategy, "settings": r.settings_id,
+             "task": r.task, "kind": "probe" if r.is_probe else "zero-shot", "score": r.main_score}
+            for r in map(Result.of, records)]
+
+
+def write_job_report(status: str, *, error: str | None = None, records: list[dict] | None = None,
+                     extra: dict | None = None, results_dir: str | None = None) -> Path | None:
+    """The job's report in its Hydra output folder (nothing outside a Hydra job)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from bench.atomic import write_text_atomic
+
+    if not HydraConfig.initialized():
+        return None
+    hydra = HydraConfig.get()
+    path = Path(hydra.runtime.output_dir) / JOB_REPORT
+    report = {"status": status, "error": error, "job": {"num": hydra.job.get("num"), "id": hydra.job.get("id"),
+                                                         "overrides": list(hydra.overrides.task)},
+              "results_dir": results_dir,
+              "cluster": cluster_job(), "results": result_rows(records or []), **(extra or {})}
+    write_text_atomic(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    return path
+
+
+def read_reports(sweep_dir: Path) -> list[dict]:
+    reports = []
+    for path in sorted(sweep_dir.glob(f"**/{JOB_REPORT}"), key=lambda p: (len(p.parts), str(p))):
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            report = {"status": "failed", "error": f"unreadable job report {path}: {exc}", "job": {}, "results": []}
+        report["folder"] = str(path.parent)
+        reports.append(report)
+    return reports
+
+
+def job_folders(sweep_dir: Path) -> list[Path]:
+    """Every job Hydra started in the sweep folder (it writes ``.hydra/`` into each job's folder)."""
+    return sorted((p.parent for p in sweep_dir.glob("**/.hydra") if p.parent != sweep_dir),
+                  key=lambda p: (len(p.parts), str(p)))
+
+
+def summary_text(reports: list[dict], missing: list[Path]) -> tuple[str, int]:
+    """The end-of-sweep summary (a table of main scores, then failures) and the number of failed jobs."""
+    import pandas as pd
+
+    from bench.leaderboard.tables import to_markdown
+
+    rows = [row for report in reports for row in report.get("results", [])]
+    parts = []
+    zero_shot = [r for r in rows if r["kind"] == "zero-shot" and r["score"] is not None]
+    probes = [r for r in rows if r["kind"] == "probe" and r["score"] is not None]
+    for kind, part in (("zero-shot main scores x100", zero_shot), ("probe scores x100", probes)):
+        if not part:
+            continue
+        frame = pd.DataFrame(part)
+        varied = frame.groupby(["model", "revision", "strategy", "task"])["settings"].nunique().max() > 1
+        key = ["model", "revision", "strategy"] + (["settings"] if varied else [])
+        table = frame.pivot_table(index=key, columns="task", values="score", aggfunc="last") * 100
+        table.columns.name = None
+        parts.append(f"Sweep summary, {kind}, {len(part)} result(s) from {len(reports)} job(s):\n\n"
+                     + to_markdown(table.reset_index(), digits=2))
+    failed = [r for r in reports if r.get("status") != "ok"]
+    lines = []
+    for report in failed:
+        overrides = " ".join(report.get("job", {}).get("overrides", [])) or "?"
+        lines.append(f"  - job {report.get('job', {}).get('num', '?')} ({overrides}): {report.get('error')}"
+                     f" [{report['folder']}]")
+    for folder in missing:
+        lines.append(f"  - job in {folder}: no report (killed, or it failed before bench started)")
+    if lines:
+        parts.append(f"{len(lines)} of {len(reports) + len(missing)} job(s) failed:\n" + "\n".join(lines))
+    else:
+        parts.append(f"All {len(reports)} job(s) succeeded.")
+    return "\n\n".join(parts), len(lines)
+
+
+def rebuild_leaderboards(folders: set[str], cfg: DictConfig) -> list[Path]:
+    """The leaderboard of each results folder the run or sweep wrote to, built once from the index."""
+    from bench.leaderboard import write_leaderboard
+
+    resamples = int(cfg.leaderboard.resamples)
+    built = []
+    for folder in sorted(folders):
+        if Path(folder).is_dir():
+            built.append(write_leaderboard(folder, resamples=resamples)["md"])
+    return built
+
+
+class Reports(Callback):
+    """Hydra callback: after a run, its leaderboard; after a multirun, the leaderboard of every results
+    folder once, the combined summary, and exit status 1 if any job failed. The leaderboard is never
+    rebuilt per job, so a sweep of N jobs reads the results index once, not N times."""
+
+    def on_run_end(self, config: DictConfig, **kwargs) -> None:
+        with _failures_exit_1("building the leaderboard"):
+            for path in rebuild_leaderboards({str(config.results_dir)}, config):
+                log.info("leaderboard: %s", path)
+
+    def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
+        from hydra.core.utils import JobStatus
+
+        if job_return.status == JobStatus.FAILED:  # an exception escaped bench's own handling
+            error = job_return._return_value
+            write_job_report("failed", error=f"{error.__class__.__name__}: {error}")
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        with _failures_exit_1("the end-of-sweep summary"):
+            sweep_dir = Path(config.hydra.sweep.dir)
+            reports = read_reports(sweep_dir)
+            reported = {Path(r["folder"]) for r in reports}
+            missing = [folder for folder in job_folders(sweep_dir) if folder not in reported]
+            boards = rebuild_leaderboards({r["results_dir"] for r in reports if r.get("results_dir")}, config)
+            text, failures = summary_text(reports, missing)
+            print(text + "".join(f"\nleaderboard: {path}" for path in boards), flush=True)
+        if failures:
+            sys.exit(1)
+
+
+@contextmanager
+def _failures_exit_1(what: str):
+    """Hydra turns an exception in a callback into a warning and exits 0; here it is an error and exit 1
+    (the results already written stay valid)."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 -- any failure must fail the command
+        log.error("%s failed: %s: %s", what, exc.__class__.__name__, exc)
+        sys.exit(1)

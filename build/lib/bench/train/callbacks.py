@@ -1,0 +1,93 @@
+"""Trainer callbacks: training time that survives an interruption."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from bench.atomic import write_json_atomic
+
+log = logging.getLogger(__name__)
+
+ELAPSED_FILE = "bench_elapsed.json"
+
+
+def elapsed_before(checkpoint: str | None) -> float:
+    """Seconds of training recorded in a checkpoint (0 without one, or when the record is unreadable)."""
+    if not checkpoint:
+        return 0.0
+    path = Path(checkpoint) / ELAPSED_FILE
+    try:
+        return float(json.loads(path.read_text(encoding="utf-8"))["train_seconds"])
+    except FileNotFoundError:
+        log.warning("%s has no %s: the lineage's train_seconds will count this invocation only.", checkpoint,
+                    ELAPSED_FILE)
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("%s is unreadable (%s): the lineage's train_seconds will count this invocation only.", path, exc)
+    return 0.0
+
+
+class ElapsedTime(TrainerCallback):
+    """Writes into every checkpoint the training seconds spent up to it, counting the seconds of the
+    checkpoint it resumed from, so a resumed run's lineage reports the time of the whole run."""
+
+    def __init__(self, prior_seconds: float = 0.0):
+        self.prior = prior_seconds
+        self.start: float | None = None
+
+    def total(self) -> float:
+        return self.prior + (time.perf_counter() - self.start if self.start is not None else 0.0)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = time.perf_counter()
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and folder.is_dir():
+            write_json_atomic(folder / ELAPSED_FILE, {"train_seconds": round(self.total(), 3),
+                                                      "global_step": state.global_step})
+
+
+class TrainingProgress(TrainerCallback):
+    """One progress bar over the training steps and the trainer's logs as log lines with numbers
+    (instead of transformers' bars and printed dicts of strings); a line per validation pass."""
+
+    def __init__(self, enabled: bool = True, metric: str | None = None):
+        self.enabled, self.metric = enabled, metric
+        self.bar = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc="training", unit="step",
+                            disable=not self.enabled, dynamic_ncols=True)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.update(state.global_step - self.bar.n)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        numbers = {k: v for k, v in logs.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if self.metric in numbers:
+            text = f"validation {self.metric.removeprefix('eval_')} = {numbers[self.metric]:.4f}"
+        elif "loss" in numbers:
+            text = f"loss {numbers['loss']:.4f}, learning rate {numbers.get('learning_rate', float('nan')):.2e}"
+        else:
+            return
+        message = f"step {state.global_step}/{state.max_steps}: {text}"
+        if self.bar is not None and self.enabled:
+            self.bar.write(message)
+        else:
+            log.info("%s", message)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

@@ -1,0 +1,76 @@
+"""What a fine-tuned model came from: the run's identity (its folder), and the lineage saved beside it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench.digests import digest_json
+from bench.models.loading import ResolvedModel
+from bench.models.spec import ModelSpec
+from bench.provenance import git_commit, package_versions
+from bench.train.recipe import Recipe
+
+#: Recipe fields that do not change what is trained (they may differ between a run and its resumption).
+NOT_TRAINING = frozenset({"output_dir", "resume", "evaluate_after", "evaluate_base", "evaluate_tasks", "keep",
+                          "save_total_limit"})
+
+
+def run_digest(recipe: Recipe, base: ModelSpec, splits) -> str:
+    """8 hex digits over everything that shapes the training: the recipe's training fields, the base
+    model and the data files. Runs that differ in any of them never share a checkpoint folder."""
+    identity = {"recipe": {k: v for k, v in asdict(recipe).items() if k not in NOT_TRAINING},
+                "base": base.as_dict(),
+                "data": {task: {split: part.source.get("sha256") or part.source.get("revision")
+                                for split, part in parts.items()} for task, parts in sorted(splits.items())}}
+    return digest_json(identity, 8)
+
+
+def output_folder(recipe: Recipe, base: ModelSpec, digest: str) -> Path:
+    return Path(recipe.output_dir) / f"{base.name.replace('/', '__')}-{recipe.name}-seed{recipe.seed}-{digest}"
+
+
+def lineage_record(recipe: Recipe, resolved: ResolvedModel, splits, train_specs, select_specs, trainer, examples: int,
+                   device: str, precision: str, seconds: tuple[float, float], resumed_from: str | None) -> dict:
+    """What a fine-tuned model came from. ``seconds``: (training seconds before the checkpoint it
+    resumed from, seconds of this invocation)."""
+    state = trainer.state
+    history = [{k: v for k, v in entry.items() if k.startswith("eval_") or k in ("step", "epoch", "loss")}
+               for entry in state.log_history]
+    return {
+        "base_model": f"{resolved.spec.name}@{(resolved.resolved_revision or resolved.spec.revision or '')[:12]}",
+        "base": {**resolved.spec.as_dict(), "resolved_revision": resolved.resolved_revision,
+                 "weights_sha256": resolved.weights_sha256, "source": resolved.source},
+        "recipe": asdict(recipe),
+        "loss": recipe.loss + (f"+matryoshka{list(recipe.matryoshka)}" if recipe.matryoshka else ""),
+        "epochs": recipe.epochs,
+        "data": {"train": {s.result_name: splits[s.result_name]["train"].source for s in train_specs},
+                 "validation": {s.result_name: splits[s.result_name]["validation"].source for s in select_specs},
+                 "train_examples": examples, "test_split_read": False},
+        "selection": selection_record(trainer.args.metric_for_best_model, state, history),
+        "global_step": state.global_step,
+        "seed": recipe.seed,
+        "device": device,
+        "precision": precision,
+        "train_seconds": round(sum(seconds), 1),  # the whole run, across interruptions
+        "train_seconds_this_invocation": round(seconds[1], 1),
+        "resumed_from": Path(resumed_from).name if resumed_from else None,
+        "versions": package_versions(),
+        "git": git_commit(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def selection_record(metric: str, state, history: list[dict]) -> dict:
+    """The kept checkpoint and the validation history; ``base_metric`` is the base model's score
+    (step 0) and ``improved`` whether the kept checkpoint beats it."""
+    evaluations = [h for h in history if metric in h]
+    base = next((h[metric] for h in evaluations if h.get("step") == 0), None)
+    best = state.best_metric
+    return {"metric": metric, "best_metric": best, "base_metric": base,
+            "improved": None if base is None or best is None else bool(best > base),
+            "best_checkpoint": Path(state.best_model_checkpoint).name if state.best_model_checkpoint else None,
+            "history": [h for h in history if any(k.startswith("eval_") for k in h)]}
+
+

