@@ -103,16 +103,12 @@ class Truncate(Compressor):
         return np.asarray(vectors, dtype=np.float32)[:, : self.dims]
 
 
-def _quantize(vectors: np.ndarray, **kwargs) -> np.ndarray:
-    try:
-        from sentence_transformers.util.quantization import quantize_embeddings
-    except ImportError:  # sentence-transformers < 5
-        from sentence_transformers.quantization import quantize_embeddings
-    return quantize_embeddings(np.asarray(vectors, dtype=np.float32), **kwargs)
-
-
 class Int8(Compressor):
-    """Per-dimension [min, max] of the fit split onto 256 levels; scored on the bucket midpoints."""
+    """Per-dimension [min, max] of the fit split onto 256 levels; scored on the bucket midpoints.
+
+    The codes are sentence-transformers' ``quantize_embeddings(precision="int8", ranges=...)`` of recent
+    releases (floor into 256 buckets, clipped, minus 128), computed here: older releases in bench's supported
+    range truncate instead and wrap values outside the ranges, which would change the numbers by version."""
 
     method = "int8"
     bytes_per_dim = 1.0
@@ -128,7 +124,10 @@ class Int8(Compressor):
     def transform(self, vectors: np.ndarray) -> np.ndarray:
         if getattr(self, "_ranges", None) is None:
             raise RuntimeError("fit() before transform()")
-        return _quantize(vectors, precision="int8", ranges=self._ranges)
+        starts, ends = self._ranges
+        steps = np.where(ends > starts, (ends - starts) / 255, 1).astype(np.float32)
+        buckets = np.clip(np.floor((np.asarray(vectors, dtype=np.float32) - starts) / steps), 0, 255)
+        return (buckets - 128).astype(np.int8)
 
     def scoring_view(self, stored: np.ndarray, dims: int) -> np.ndarray:
         starts, ends = self._ranges  # raw codes carry a per-dimension offset that would distort cosine
@@ -137,14 +136,14 @@ class Int8(Compressor):
 
 
 class Binary(Compressor):
-    """One bit per dimension (``x > 0``), packed; scored as ±1 vectors."""
+    """One bit per dimension (``x > 0``), packed (sentence-transformers' ``ubinary``); scored as ±1 vectors."""
 
     method = "binary"
     bytes_per_dim = 1 / 8
     dtype = "bit"
 
     def transform(self, vectors: np.ndarray) -> np.ndarray:
-        return _quantize(vectors, precision="ubinary")
+        return np.packbits(np.asarray(vectors) > 0, axis=-1)
 
     def scoring_view(self, stored: np.ndarray, dims: int) -> np.ndarray:
         bits = np.unpackbits(stored.astype(np.uint8), axis=1)[:, :dims]

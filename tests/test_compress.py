@@ -25,6 +25,15 @@ def test_int8_round_trip_is_within_half_a_step():
     assert np.all(np.abs(comp.scoring_view(codes, 16) - FIT) <= step / 2 + 1e-5)
 
 
+def test_int8_codes_by_hand():
+    """Range [0, 255] per dimension: bucket = floor(x), clipped to [0, 255], minus 128 (sentence-transformers'
+    definition in its recent releases; computed by bench so that the numbers do not change with its version)."""
+    comp = CompressionSpec("int8").build().fit(np.array([[0.0, 0.0, 0.0], [255.0, 255.0, 255.0]], np.float32))
+    codes = comp.transform(np.array([[10.7, -5.0, 300.0], [127.99, 128.0, 254.5]], np.float32))
+    assert codes.tolist() == [[-118, -128, 127], [-1, 0, 126]]
+    np.testing.assert_allclose(comp.scoring_view(codes, 3), [[10.5, 0.5, 255.5], [127.5, 128.5, 254.5]])
+
+
 def test_int8_clips_values_outside_the_calibration_range():
     comp = CompressionSpec("int8").build().fit(FIT)
     codes = comp.transform(np.vstack([FIT.max(axis=0) * 10, FIT.min(axis=0) * 10]))

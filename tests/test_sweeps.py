@@ -182,6 +182,7 @@ def test_kill_during_a_write_never_tears_the_file(tmp_path):
 
 @pytest.mark.parametrize("launcher", ["slurm_gpu", "slurm_cpu"])
 def test_slurm_launcher_configs_compose_and_validate(launcher):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")  # the `sweep` extra
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     GlobalHydra.instance().clear()

@@ -8,6 +8,7 @@ average precision for pair classification. With several tasks the checkpoint is 
 
 from __future__ import annotations
 
+import inspect
 import logging
 from dataclasses import dataclass
 
@@ -74,5 +75,7 @@ class ValidationEvaluator(BaseEvaluator):
         log.info("validation at epoch %s step %s: %s", epoch, steps,
                  ", ".join(f"{k}={v:.4f}" for k, v in scores.items()))
         metrics = self.prefix_name_to_metrics(scores, self.name)
-        self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
+        # sentence-transformers 3.x takes (model, metrics); later releases also the epoch and step
+        takes_step = "epoch" in inspect.signature(self.store_metrics_in_model_card_data).parameters
+        self.store_metrics_in_model_card_data(model, metrics, *((epoch, steps) if takes_step else ()))
         return metrics

@@ -11,12 +11,12 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-from bench.config import CONF_PACKAGE  # importing it registers the config schema before Hydra composes
+from bench.config import CONF_PACKAGE, VERSION_BASE  # importing it registers the config schema before Hydra composes
 
 log = logging.getLogger("bench")
 
 
-@hydra.main(version_base="1.3", config_path=CONF_PACKAGE, config_name="config")
+@hydra.main(**VERSION_BASE, config_path=CONF_PACKAGE, config_name="config")
 def main(cfg: DictConfig) -> None:
     task = cfg.task.get("name") or "?"
     log.info("bench: model %s, strategy %s, task %s%s", cfg.model.get("name") or cfg.model.get("name_or_path"),

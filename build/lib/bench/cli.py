@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench.config import CONF_DIR, group_choices
+from bench.config import CONF_DIR, VERSION_BASE, group_choices
 from bench.errors import BenchError, unknown_choice
 
 CHECKED_GROUPS = ("model", "pooling", "task", "compression", "probe", "train", "experiment")
@@ -133,7 +133,7 @@ def check_composition(overrides: Sequence[str], config_name: str, conf_dir: Path
 
     GlobalHydra.instance().clear()
     try:
-        with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+        with initialize_config_dir(config_dir=str(conf_dir), **VERSION_BASE):
             try:
                 cfg = compose(config_name, overrides=list(overrides))
             except Exception as exc:

@@ -22,6 +22,20 @@ CONF_DIR = Path(str(resources.files("bench.conf")))
 CONF_PACKAGE = "pkg://bench.conf"
 
 
+def _version_base() -> dict:
+    """Hydra's ``version_base`` argument: "1.3" for Hydra 1.3 (omitting it warns there); nothing from Hydra 1.4
+    (which warns when it is given). pip installs 1.4's release candidates wherever a launcher plugin's
+    requirement names a pre-release."""
+    import hydra
+
+    major, minor = (int(part) for part in hydra.__version__.split(".")[:2])
+    return {} if (major, minor) >= (1, 4) else {"version_base": "1.3"}
+
+
+#: ``**VERSION_BASE`` in every ``hydra.main``, ``initialize`` and ``initialize_config_dir`` call.
+VERSION_BASE = _version_base()
+
+
 def group_choices(group: str, conf_dir: Path = CONF_DIR) -> list[str]:
     """Config names in a group; names starting with '_' are shared fragments, not choices."""
     return sorted(p.stem for p in (conf_dir / group).glob("*.yaml") if not p.stem.startswith("_"))
@@ -50,7 +64,7 @@ def compose_config(overrides: list[str], config_name: str = "config"):
     if GlobalHydra.instance().is_initialized():  # inside a Hydra app (a run, its callbacks)
         return compose(config_name=config_name, overrides=overrides)
     try:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        with initialize_config_dir(config_dir=str(CONF_DIR), **VERSION_BASE):
             return compose(config_name=config_name, overrides=overrides)
     finally:
         GlobalHydra.instance().clear()

@@ -65,7 +65,7 @@ def bench_train(data_root: str, max_pairs: int | None, batch_size: int, work: Pa
     from hydra.core.global_hydra import GlobalHydra
     from sentence_transformers import SentenceTransformer
 
-    from bench.cli import CONF_DIR
+    from bench.config import CONF_DIR, VERSION_BASE
     from bench.train.loop import train
 
     GlobalHydra.instance().clear()
@@ -73,7 +73,7 @@ def bench_train(data_root: str, max_pairs: int | None, batch_size: int, work: Pa
                  f"train.batch_size={batch_size}", "train.resume=false", "encode.device=cpu", f"train.precision={precision}"]
     if max_pairs:
         overrides.append(f"train.max_train_pairs={max_pairs}")
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), **VERSION_BASE):
         cfg = compose("finetune", overrides=overrides)
     GlobalHydra.instance().clear()
     start = time.perf_counter()

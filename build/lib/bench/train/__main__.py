@@ -7,12 +7,12 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-from bench.config import CONF_PACKAGE  # importing it registers the config schema before Hydra composes
+from bench.config import CONF_PACKAGE, VERSION_BASE  # importing it registers the config schema before Hydra composes
 
 log = logging.getLogger("bench.train")
 
 
-@hydra.main(version_base="1.3", config_path=CONF_PACKAGE, config_name="finetune")
+@hydra.main(**VERSION_BASE, config_path=CONF_PACKAGE, config_name="finetune")
 def main(cfg: DictConfig) -> None:
     from bench.cli import run_job
     from bench.leaderboard.tables import scores_frame, to_markdown
