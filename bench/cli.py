@@ -221,6 +221,25 @@ Main settings:
 
 The full configuration: python -m bench.train --cfg job.
 """,
+    "crossencoder": """bench.cross: fine-tune a cross-encoder per task (both sentences in one input, a head on the encoder: the
+reference bi-encoders are measured against), select on validation only, score it once on the same test pairs
+with the same metrics and intervals; the leaderboard sets it beside the best bi-encoder with a paired test.
+
+Usage: python -m bench.cross [-m] [cross=pairs|nli] [cross.KEY=VALUE ...] [any python -m bench setting]
+
+Examples:
+  python -m bench.cross data.root=../shared/data            every task: regression (relatedness), binary (pairs)
+  python -m bench.cross cross=nli                           3-way NLI on CDSC-E and SICK-E-PL (original files)
+  python -m bench.cross model=herbert task=cdsc_r cross.epochs=3
+  python -m bench.cross cross.max_steps=50 task=cdsc_r      a quick trial
+
+Main settings:
+  cross.epochs, cross.max_steps, cross.batch_size, cross.learning_rate, cross.eval_steps, cross.seed
+  cross.max_length=256 tokens of a pair;  cross.precision=auto auto | fp32 | bf16 | fp16
+  cross.keep=best      best: keep only the selected model; all: the checkpoints as well
+
+The full configuration: python -m bench.cross --cfg job.
+""",
 }
 
 
@@ -229,7 +248,7 @@ def help_text(config_name: str, conf_dir: Path = CONF_DIR) -> str:
     groups = sorted(p.name for p in conf_dir.iterdir() if p.is_dir() and not p.name.startswith(("_", "hydra")))
     lines = [HELP[config_name], "Config groups (GROUP=CHOICE):"]
     for group in groups:
-        if config_name == "config" and group == "train":
+        if group in ("train", "cross") and group != {"finetune": "train", "crossencoder": "cross"}.get(config_name):
             continue
         lines.append(f"  {group:<12} {', '.join(group_choices(group, conf_dir))}")
     lines.append(f"  {'hydra/launcher':<12} basic (default), joblib, {', '.join(group_choices('hydra/launcher', conf_dir))}")

@@ -174,6 +174,30 @@ class RecipeConfig:
     evaluate_base: bool = MISSING
     evaluate_tasks: list[str] | None = MISSING
     keep: str = MISSING
+    objectives: list[Any] = MISSING
+    stages: list[Any] = MISSING
+    text_file: str | None = MISSING
+    mlm_probability: float = MISSING
+
+
+@dataclass
+class CrossConfig:
+    name: str = MISSING
+    head: str = MISSING
+    tasks: list[str] | None = MISSING
+    epochs: float = MISSING
+    batch_size: int = MISSING
+    learning_rate: float = MISSING
+    warmup_ratio: float = MISSING
+    weight_decay: float = MISSING
+    max_steps: int = MISSING
+    eval_steps: int = MISSING
+    max_length: int = MISSING
+    seed: int = MISSING
+    precision: str = MISSING
+    output_dir: str = MISSING
+    max_train_pairs: int | None = MISSING
+    keep: str = MISSING
 
 
 @dataclass
@@ -206,6 +230,7 @@ class RunConfig:
     seed: int = MISSING
     preflight: bool = MISSING
     train: RecipeConfig | None = None  # set by conf/finetune.yaml (python -m bench.train)
+    cross: CrossConfig | None = None  # set by conf/crossencoder.yaml (python -m bench.cross)
 
 
 def register() -> None:

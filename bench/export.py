@@ -54,7 +54,7 @@ def export(results_dir: str | Path, out_dir: str | Path, strategy: str | None = 
     metas: dict[Path, dict] = {}
     for path, record in results:
         result = Result.of(record, path)
-        if result.is_probe or not result.task_name:
+        if result.kind != "zero-shot" or not result.task_name:
             continue
         model = result.model
         revision = result.revision or "no_revision_available"

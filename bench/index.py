@@ -23,7 +23,7 @@ from bench.results import NOT_RESULTS, Result, read_result
 log = logging.getLogger(__name__)
 
 INDEX = ".index"
-FORMAT = 1
+FORMAT = 2  # 2: kind may be cross-encoder, base_task added
 
 
 def entry(path: Path, record: dict) -> dict:
@@ -45,7 +45,8 @@ def entry(path: Path, record: dict) -> dict:
         "dims": compression.get("dims"),
         "bytes_per_vector": compression.get("bytes_per_vector"),
         "task": result.task,
-        "kind": "probe" if result.is_probe else "zero-shot",
+        "kind": result.kind,
+        "base_task": result.base_task,
         "type": result.task_type,
         "metric": result.main_score_name,
         "score": result.main_score,

@@ -266,6 +266,21 @@ class Result:
         return bool(self.meta.get("probe"))
 
     @property
+    def kind(self) -> str:
+        """``zero-shot`` (embeddings compared), ``probe`` (a model on frozen embeddings) or ``cross-encoder``
+        (a model fine-tuned on the pairs themselves): three tables that are never ranked together."""
+        if self.meta.get("cross_encoder"):
+            return "cross-encoder"
+        return "probe" if self.is_probe else "zero-shot"
+
+    @property
+    def base_task(self) -> str:
+        """The suite task whose test pairs a result was scored on (``cdsc_e`` for ``cdsc_e.cross_nli``)."""
+        if self.kind == "cross-encoder":
+            return self.meta["cross_encoder"]["task"]
+        return self.task.rsplit(".", 1)[0] if self.kind == "probe" else self.task
+
+    @property
     def settings(self) -> dict:
         return self.meta.get("settings") or {}
 

@@ -33,17 +33,19 @@ def bootstrap_ci(main: MainFn, pairs: Pairs, targets: np.ndarray, *, resamples: 
 
 
 def paired_bootstrap(main: MainFn, pairs_a: Pairs, pairs_b: Pairs, targets: np.ndarray, *, resamples: int = 10000,
-                     seed: int = 0, level: float = 0.95) -> dict:
+                     seed: int = 0, level: float = 0.95, main_b: MainFn | None = None) -> dict:
     """Both main scores, the difference main(a) - main(b) on the same pairs, its interval and a two-sided
-    p-value."""
+    p-value. ``main_b``: b's main score when b is another kind of system scored by the same metric from
+    other per-pair values (a cross-encoder's predictions against a bi-encoder's similarities)."""
     rng = np.random.default_rng(seed)
     n = len(targets)
-    score_a, score_b = main(pairs_a, targets), main(pairs_b, targets)
+    main_b = main_b or main
+    score_a, score_b = main(pairs_a, targets), main_b(pairs_b, targets)
     observed = score_a - score_b
     diffs = np.empty(resamples)
     for r in range(resamples):
         indices = rng.integers(0, n, n)
-        diffs[r] = _resampled(main, pairs_a, targets, indices) - _resampled(main, pairs_b, targets, indices)
+        diffs[r] = _resampled(main, pairs_a, targets, indices) - _resampled(main_b, pairs_b, targets, indices)
     tail = (1 - level) / 2 * 100
     low, high = np.nanpercentile(diffs, [tail, 100 - tail])
     p = min(1.0, 2 * min(np.mean(diffs <= 0), np.mean(diffs >= 0)))

@@ -30,7 +30,7 @@ def result_rows(records: list[dict]) -> list[dict]:
     from bench.results import Result
 
     return [{"model": r.model_name, "revision": r.revision[:12], "strategy": r.strategy, "settings": r.settings_id,
-             "task": r.task, "kind": "probe" if r.is_probe else "zero-shot", "score": r.main_score}
+             "task": r.task, "kind": r.kind, "score": r.main_score}
             for r in map(Result.of, records)]
 
 

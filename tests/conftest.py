@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import random
 import shutil
 import string
 import tempfile
@@ -203,3 +204,33 @@ def pytest_collection_modifyitems(config, items):
         if {"data_root", "hub_datasets"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.data)
             item.add_marker(pytest.mark.slow)
+
+
+KEYWORDS = ["kot", "pies", "dom", "las"]
+
+
+def noisy(keyword: str, rng: random.Random) -> str:
+    noise = lambda: "".join(rng.choice("abcdefghijklmnoprstuwyz") for _ in range(rng.randint(6, 10)))  # noqa: E731
+    return f"{noise()} {keyword} {noise()}"
+
+
+def synthetic_rows(n: int, seed: int) -> list[tuple]:
+    """Relatedness 5 when both sentences carry the same keyword in random noise, 0 otherwise."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        first = rng.choice(KEYWORDS)
+        second = first if i % 2 == 0 else rng.choice([k for k in KEYWORDS if k != first])
+        rows.append((i, noisy(first, rng), noisy(second, rng), 5.0 if first == second else 0.0,
+                     "ENTAILMENT" if first == second else "NEUTRAL"))
+    return rows
+
+
+@pytest.fixture
+def train_root(tmp_path):
+    root = tmp_path / "data"
+    write_sick_like(root / "cdscorpus" / "CDS_train.txt", synthetic_rows(256, 0))
+    write_sick_like(root / "cdscorpus" / "CDS_trial.txt", synthetic_rows(80, 1))
+    # the test file is unreadable garbage: training must never open it
+    (root / "cdscorpus" / "CDS_test_annotated.txt").write_text("not\ta\tvalid\tfile\n", encoding="utf-8")
+    return root

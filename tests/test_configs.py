@@ -101,7 +101,20 @@ def test_train_recipes(make_cfg, recipe):
     cfg = make_cfg(f"+train={recipe}")
     parsed = Recipe.from_config(cfg.train)
     assert parsed.name == recipe
-    assert pick_specs(parsed.tasks, task_specs(cfg.task), "tasks")  # every task is in the default suite
+    suite = task_specs(cfg.task)
+    for stage in parsed.stage_recipes() or [parsed]:  # every task of every stage is in the default suite
+        assert all(pick_specs(tasks, suite, "tasks") for _, tasks in stage.losses)
+        assert pick_specs(stage.select_on, suite, "select_on")
+
+
+@pytest.mark.parametrize("recipe", group_choices("cross", CONF_DIR))
+def test_cross_recipes(make_cfg, recipe):
+    from bench.cross.recipe import CrossRecipe
+    from bench.tasks import task_specs
+
+    parsed = CrossRecipe.from_config(make_cfg(f"+cross={recipe}").cross)
+    assert parsed.name == recipe
+    assert parsed.select(task_specs(make_cfg().task))
 
 
 def test_unknown_probe_or_recipe_names_are_clear_errors():

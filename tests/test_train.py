@@ -1,7 +1,6 @@
 """Fine-tuning on a tiny model: it learns an easy task, selects on validation, resumes, never reads test."""
 
 import json
-import random
 
 import pytest
 
@@ -13,39 +12,9 @@ from bench.train import loop
 from bench.train.callbacks import ELAPSED_FILE, ElapsedTime, elapsed_before
 from bench.train.loop import train
 from bench.train.recipe import Recipe
-from tests.conftest import write_sick_like
+from tests.conftest import synthetic_rows, write_sick_like
 
 pytestmark = pytest.mark.slow  # whole runs, processes or services: the full tier (pytest -m "")
-
-KEYWORDS = ["kot", "pies", "dom", "las"]
-
-
-def noisy(keyword: str, rng: random.Random) -> str:
-    noise = lambda: "".join(rng.choice("abcdefghijklmnoprstuwyz") for _ in range(rng.randint(6, 10)))  # noqa: E731
-    return f"{noise()} {keyword} {noise()}"
-
-
-def synthetic_rows(n: int, seed: int) -> list[tuple]:
-    """Relatedness 5 when both sentences carry the same keyword in random noise, 0 otherwise."""
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        first = rng.choice(KEYWORDS)
-        second = first if i % 2 == 0 else rng.choice([k for k in KEYWORDS if k != first])
-        rows.append((i, noisy(first, rng), noisy(second, rng), 5.0 if first == second else 0.0,
-                     "ENTAILMENT" if first == second else "NEUTRAL"))
-    return rows
-
-
-@pytest.fixture
-def train_root(tmp_path):
-    root = tmp_path / "data"
-    write_sick_like(root / "cdscorpus" / "CDS_train.txt", synthetic_rows(256, 0))
-    write_sick_like(root / "cdscorpus" / "CDS_trial.txt", synthetic_rows(80, 1))
-    # the test file is unreadable garbage: training must never open it
-    (root / "cdscorpus" / "CDS_test_annotated.txt").write_text("not\ta\tvalid\tfile\n", encoding="utf-8")
-    return root
-
 
 def train_cfg(make_cfg, tiny_models, root, tmp_path, *extra):
     return make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64",

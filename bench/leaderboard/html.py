@@ -210,6 +210,17 @@ def plots_section(entries: pd.DataFrame, cache: Path | None = None) -> str:
     return "".join(blocks) or "<p>No compression results (run a compression sweep, see the README).</p>"
 
 
+def frame_section(frame: pd.DataFrame, table_id: str) -> str:
+    """A plain table of a frame (numbers with two decimals, sortable)."""
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return _td("" if pd.isna(value) else f"{value:.2f}", "" if pd.isna(value) else repr(value), "num")
+        return _td("" if value is None else str(value))
+
+    headers = [(str(c), pd.api.types.is_float_dtype(frame[c])) for c in frame.columns]
+    return _table(headers, [[cell(v) for v in row] for row in frame.itertuples(index=False)], table_id)
+
+
 def provenance_section(entries: pd.DataFrame) -> str:
     rows = []
     for key, group in entries.groupby(ROW_KEY, sort=True):
@@ -243,6 +254,10 @@ def render_html(entries: pd.DataFrame, *, suite: Suite, level: float = 0.95, tit
         if not probes.empty:
             sections.append(("probes-section", "Trained probes (frozen embeddings)",
                              scores_section(probes, entries, "probe", "probes", "")))
+        crosses = tables.cross_table(entries, level)
+        if not crosses.empty:
+            sections.append(("cross-section", "Cross-encoders (beside the best bi-encoder on the same pairs)",
+                             frame_section(crosses, "cross")))
         for task, group in entries.groupby("task", sort=True):
             sections.append((f"sec-{task}", f"{task} ({group['metric'].iloc[0]})", task_section(task, group, level)))
         sections.append(("heatmap-section", f"Model x pooling (mean over the {suite.name} suite)",

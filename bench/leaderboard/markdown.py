@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from bench.leaderboard.entries import ROW_KEY
-from bench.leaderboard.tables import Suite, legend, suite_tables, to_markdown, wide
+from bench.leaderboard.tables import Suite, cross_table, legend, suite_tables, to_markdown, wide
 from bench.stats import format_p, signed
 
 
@@ -63,6 +63,12 @@ def render_markdown(entries: pd.DataFrame, *, suite: Suite, level: float = 0.95,
     probes = wide(entries, "probe")
     if not probes.empty:
         parts += ["## Trained probes (frozen embeddings)\n", to_markdown(marked(probes, entries, "probe"))]
+    crosses = cross_table(entries, level)
+    if not crosses.empty:
+        parts += ["## Cross-encoders (fine-tuned on each task's pairs; not embeddings, never ranked with them)\n",
+                  "Each beside the best bi-encoder scored on the same test pairs by the same metric (zero-shot "
+                  "embeddings; the 3-way NLI probe for NLI heads), with the paired bootstrap difference.\n",
+                  to_markdown(crosses)]
     for task, group in entries.groupby("task", sort=True):
         parts += [f"## {task} ({group['metric'].iloc[0]})\n", to_markdown(task_table(group, level))]
     return "\n".join(parts)

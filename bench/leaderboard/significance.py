@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 CACHE_NAME = ".significance.json"
 COLUMNS = ["best", "not_worse", "diff_vs_best", "diff_low", "diff_high", "p_vs_best"]
+#: A cross-encoder row against the best bi-encoder on its test pairs (:func:`versus_bi_encoders`).
+VERSUS_BI = ["bi_best", "bi_score", "bi_diff", "bi_low", "bi_high", "bi_p"]
 
 
 def _digest(path: Path) -> str | None:
@@ -48,15 +50,16 @@ def _load_cache(path: Path) -> dict:
 
 
 def paired_from_files(task_type: str, path_a: Path, path_b: Path, *, resamples: int = 10000, level: float = 0.95,
-                      seed: int = 0) -> dict:
+                      seed: int = 0, task_type_b: str | None = None) -> dict:
     """Paired bootstrap over the per-pair score files of two results (``<task>.pairs.npz``); a
-    :class:`BenchError` when a file is unreadable or the two were not scored on the same test pairs."""
+    :class:`BenchError` when a file is unreadable or the two were not scored on the same test pairs.
+    ``task_type_b``: b's type when it differs (a bi-encoder against a cross-encoder, same metric)."""
     pairs_a, targets_a = read_pairs(path_a)
     pairs_b, targets_b = read_pairs(path_b)
     if not np.array_equal(targets_a, targets_b):
         raise BenchError(f"{path_a} and {path_b} hold different per-pair targets: not the same test pairs.")
     return paired_bootstrap(main_function(task_type), pairs_a, pairs_b, targets_a, resamples=resamples, seed=seed,
-                            level=level)
+                            level=level, main_b=main_function(task_type_b or task_type))
 
 
 def compare_with_best(entries: pd.DataFrame, results_dir: str | Path, *, resamples: int = 1000, level: float = 0.95,
@@ -66,6 +69,7 @@ def compare_with_best(entries: pd.DataFrame, results_dir: str | Path, *, resampl
     for column in COLUMNS:
         out[column] = pd.Series([None] * len(out), dtype=object)
     if out.empty or resamples <= 0:
+        versus_bi_encoders(out, {}, {}, 0, level, seed)
         return out
     cache_path = Path(results_dir) / CACHE_NAME
     cache = _load_cache(cache_path)
@@ -99,14 +103,55 @@ def compare_with_best(entries: pd.DataFrame, results_dir: str | Path, *, resampl
             out.at[index, "diff_high"] = result["high"]
             out.at[index, "p_vs_best"] = result["p_value"]
             out.at[index, "not_worse"] = bool(result["high"] >= 0)
+    versus_bi_encoders(out, cache, used, resamples, level, seed)
     if used != cache:
         write_json_atomic(cache_path, used)
     return out
 
 
-def _paired(task_type: str, path: Path, best_path: Path, resamples: int, level: float, seed: int) -> dict | None:
+def bi_encoder_counterparts(entries: pd.DataFrame, row) -> pd.DataFrame:
+    """The bi-encoder results scored on a cross-encoder result's test pairs by the same metric: zero-shot
+    results of its task for a regression or binary head, the 3-way NLI probes for an NLI head."""
+    same_task = entries["base_task"] == row["base_task"]
+    if row["type"] == "cross_nli":
+        return entries[same_task & (entries["type"] == "probe_classification")]
+    return entries[same_task & (entries["kind"] == "zero-shot")]
+
+
+def versus_bi_encoders(out: pd.DataFrame, cache: dict, used: dict, resamples: int, level: float, seed: int) -> None:
+    """For every cross-encoder row: the best bi-encoder on the same pairs (``bi_best``, ``bi_score``) and
+    the paired difference cross - bi (``bi_diff`` with its interval and p-value when resamples > 0)."""
+    for column in VERSUS_BI:
+        out[column] = pd.Series([None] * len(out), dtype=object)
+    if "base_task" not in out:
+        return
+    for index in out.index[out["kind"] == "cross-encoder"]:
+        row = out.loc[index]
+        candidates = bi_encoder_counterparts(out, row).dropna(subset=["score"])
+        if candidates.empty or row["score"] is None or pd.isna(row["score"]):
+            continue
+        best = candidates.loc[candidates["score"].idxmax()]
+        out.at[index, "bi_best"] = f"{best['model']} · {best['strategy']}" + (f" ({best['variant']})" if best["variant"] else "")
+        out.at[index, "bi_score"] = best["score"]
+        out.at[index, "bi_diff"] = row["score"] - best["score"]
+        files = pairs_path(Path(row["path"])), pairs_path(Path(best["path"]))
+        digests = [_digest(f) for f in files]
+        if resamples <= 0 or None in digests:
+            continue
+        key = f"{digests[0]}:{digests[1]}:{resamples}:{level}:{seed}"
+        result = cache.get(key) or _paired(row["type"], *files, resamples, level, seed, task_type_b=best["type"])
+        used[key] = result
+        if result is not None:
+            out.at[index, "bi_diff"] = result["difference"]
+            out.at[index, "bi_low"], out.at[index, "bi_high"] = result["low"], result["high"]
+            out.at[index, "bi_p"] = result["p_value"]
+
+
+def _paired(task_type: str, path: Path, best_path: Path, resamples: int, level: float, seed: int,
+            task_type_b: str | None = None) -> dict | None:
     try:
-        return paired_from_files(task_type, path, best_path, resamples=resamples, level=level, seed=seed)
+        return paired_from_files(task_type, path, best_path, resamples=resamples, level=level, seed=seed,
+                                 task_type_b=task_type_b)
     except BenchError as exc:
         log.info("no significance mark: %s", exc)
         return None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from bench.leaderboard.entries import ROW_KEY, entries_frame
+from bench.stats import format_p, signed
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,32 @@ def wide(entries: pd.DataFrame, kind: str = "zero-shot") -> pd.DataFrame:
     table = part.pivot_table(index=ROW_KEY, columns="task", values="score", aggfunc="last", dropna=False) * 100
     table.columns.name = None
     return table.reset_index()
+
+
+def cross_table(entries: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Cross-encoders beside the best bi-encoder on the same test pairs (scores x100): the cross-encoder's
+    score and interval, the bi-encoder's score, and the paired difference cross - bi with its interval."""
+    if entries.empty or "bi_best" not in entries:
+        return pd.DataFrame()
+    part = entries[entries["kind"] == "cross-encoder"]
+    rows = []
+    for _, row in part.sort_values(["base_task", "score"], ascending=[True, False]).iterrows():
+        def pct(value):
+            return None if value is None or pd.isna(value) else float(value) * 100
+
+        interval = ("" if pct(row["ci_low"]) is None else f"[{pct(row['ci_low']):.2f}, {pct(row['ci_high']):.2f}]")
+        if pct(row["bi_diff"]) is None:
+            versus = "n/a (no bi-encoder result on these pairs)"
+        elif pct(row["bi_low"]) is None:
+            versus = f"{signed(pct(row['bi_diff']))} (no paired test: run python -m bench.leaderboard)"
+        else:
+            versus = (f"{signed(pct(row['bi_diff']))} [{signed(pct(row['bi_low']))}, {signed(pct(row['bi_high']))}] "
+                      f"{format_p(row['bi_p'])}")
+        rows.append({"task": row["base_task"], "head": str(row["type"]).removeprefix("cross_"), "model": row["model"],
+                     "revision": row["revision"], "metric": row["metric"], "cross-encoder": pct(row["score"]),
+                     f"{level:.0%} CI": interval, "best bi-encoder": row["bi_best"] or "",
+                     "bi-encoder": pct(row["bi_score"]), "cross - bi (paired)": versus})
+    return pd.DataFrame(rows)
 
 
 def suite_tables(entries: pd.DataFrame, suite: Suite) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -83,7 +110,7 @@ def scores_frame(records: list[dict], suite: Suite | None = None) -> pd.DataFram
     entries = entries_frame([("", record) for record in records])
     if entries.empty:
         return entries
-    kind = "zero-shot" if (entries["kind"] == "zero-shot").any() else "probe"
+    kind = next(k for k in ("zero-shot", "probe", "cross-encoder") if (entries["kind"] == k).any())
     table = wide(entries, kind)
     tasks = [c for c in table.columns if c not in ROW_KEY]
     if kind == "zero-shot" and len(tasks) > 1:

@@ -85,7 +85,7 @@ def compare(record: dict) -> Comparison | None:
     nothing is published for them (or the result is not a zero-shot main score)."""
     result = Result.of(record)
     hub_id = result.model.get("hub_id")
-    if result.is_probe or not hub_id:
+    if result.kind != "zero-shot" or not hub_id:
         return None
     candidates = [p for p in published_scores() if p.model == hub_id and p.task == result.task_name
                   and p.subset == result.subset]

@@ -24,6 +24,10 @@ def run_digest(recipe: Recipe, base: ModelSpec, splits) -> str:
                 "base": base.as_dict(),
                 "data": {task: {split: part.source.get("sha256") or part.source.get("revision")
                                 for split, part in parts.items()} for task, parts in sorted(splits.items())}}
+    if recipe.text_file:  # the text's content, not its name
+        from bench.digests import sha256_file
+
+        identity["text_file_sha256"] = sha256_file(Path(recipe.text_file))
     return digest_json(identity, 8)
 
 
@@ -43,7 +47,8 @@ def lineage_record(recipe: Recipe, resolved: ResolvedModel, splits, train_specs,
         "base": {**resolved.spec.as_dict(), "resolved_revision": resolved.resolved_revision,
                  "weights_sha256": resolved.weights_sha256, "source": resolved.source},
         "recipe": asdict(recipe),
-        "loss": recipe.loss + (f"+matryoshka{list(recipe.matryoshka)}" if recipe.matryoshka else ""),
+        "loss": " + ".join(f"{loss}({','.join(tasks) or 'text'})" if recipe.objectives else loss
+                           for loss, tasks in recipe.losses) + (f"+matryoshka{list(recipe.matryoshka)}" if recipe.matryoshka else ""),
         "epochs": recipe.epochs,
         "data": {"train": {s.result_name: splits[s.result_name]["train"].source for s in train_specs},
                  "validation": {s.result_name: splits[s.result_name]["validation"].source for s in select_specs},

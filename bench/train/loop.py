@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench.atomic import write_json_atomic
 from bench.device import pick_device, precision_flags
+from bench.digests import sha256_file
 from bench.errors import BenchError
 from bench.models.loading import (
     LINEAGE_FILE,
@@ -94,37 +96,108 @@ def latest_checkpoint(directory: Path) -> str | None:
 
 
 def train(cfg: DictConfig) -> dict:
-    """Fine-tune, save, and (by default) evaluate; returns a summary dict (also in the lineage file)."""
+    """Fine-tune (one recipe, or a chain of stages), save, and (by default) evaluate; returns a summary dict."""
+    recipe = Recipe.from_config(cfg.train)
+    base = ModelSpec.from_config(cfg.model)
+    specs = task_specs(cfg.task)
+    if recipe.evaluate_tasks is not None:
+        pick_specs(recipe.evaluate_tasks, specs, "evaluate_tasks")  # a typo fails now, not after training
+    if not recipe.stages:
+        done = train_stage(cfg, recipe, base, specs)
+        if "process_index" in done:
+            return done
+        return finish(cfg, Path(done["model_dir"]), base, recipe, done["lineage"])
+    stages = recipe.stage_recipes()
+    for stage in stages:  # every stage's tasks checked before the first one trains
+        for _, tasks in stage.losses:
+            if tasks:
+                pick_specs(tasks, specs, "tasks")
+        pick_specs(stage.select_on, specs, "select_on")
+    spec, trained = base, []
+    for stage in stages:
+        done = train_stage(cfg, stage, spec, specs)
+        if "process_index" in done:
+            return done
+        own = (done["lineage"].get("stages") or [done["lineage"]])[-1]  # a finished chain's last model holds the chain's
+        trained.append((stage, Path(done["model_dir"]), own))
+        spec = saved_model_spec(Path(done["model_dir"]), base, stage.name)
+    final = trained[-1][1]
+    lineage = chain_lineage(recipe, trained)
+    write_json_atomic(final / LINEAGE_FILE, lineage)
+    summary = finish(cfg, final, base, recipe, lineage)
+    if recipe.evaluate_after:  # each earlier stage's model too: what every stage adds, on the same test pairs
+        eval_cfg = evaluation_config(cfg, recipe)
+        summary["stage_records"] = [record for stage, folder, _ in trained[:-1]
+                                    for record in evaluate_saved(eval_cfg, folder, base, stage)]
+    return summary
+
+
+def chain_lineage(recipe: Recipe, trained: list) -> dict:
+    """The last stage's lineage, with the chain's recipe and every stage (its recipe, data, selection, time)."""
+    stages = [{k: v for k, v in lineage.items() if k != "stages"} | {"model_dir": str(folder)}
+              for _, folder, lineage in trained]
+    first = stages[0]
+    return {**stages[-1], "recipe": asdict(recipe), "base_model": first["base_model"], "base": first["base"],
+            "loss": " -> ".join(s["loss"] for s in stages),
+            "train_seconds": round(sum(s["train_seconds"] for s in stages), 1), "stages": stages}
+
+
+def saved_model_spec(final: Path, base: ModelSpec, name: str) -> ModelSpec:
+    """A saved model as the next stage's base (or for evaluation): the base's length and prompts."""
+    from bench.config import compose_config
+
+    return ModelSpec.from_config(compose_config(saved_model_overrides(final, base, name)).model)
+
+
+def saved_model_overrides(final: Path, base: ModelSpec, name: str) -> list[str]:
+    overrides = ["model=hf", f"model.name_or_path={final.resolve()}", f"model.name={base.name}-{name}",
+                 "model.revision=local", f"model.max_seq_length={base.max_seq_length}"]
+    return overrides + [f"+model.prompts.{kind}='{text}'" for kind, text in base.prompts]
+
+
+def objective_data(recipe: Recipe, specs: list[TaskSpec], splits):
+    """The training data and loss name of each objective: one dataset, or a dict of them (multi-task)."""
+    datasets = {}
+    for loss, tasks in recipe.losses:
+        data = training_dataset(loss, pick_specs(tasks, specs, "tasks") if tasks else [], splits, recipe.text_file)
+        if recipe.max_train_pairs:
+            data = data.shuffle(seed=recipe.seed).select(range(min(recipe.max_train_pairs, len(data))))
+        datasets[f"{loss}-{'+'.join(tasks) or 'text'}"] = (loss, data)
+    return datasets
+
+
+def train_stage(cfg: DictConfig, recipe: Recipe, base: ModelSpec, specs: list[TaskSpec]) -> dict:
+    """One recipe trained from ``base``: ``{"model_dir", "lineage"}`` (or the process index on other ranks)."""
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from transformers import set_seed
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-    recipe = Recipe.from_config(cfg.train)
     set_seed(recipe.seed)
-    base = ModelSpec.from_config(cfg.model)
-    specs = task_specs(cfg.task)
-    train_specs = pick_specs(recipe.tasks, specs, "tasks")
+    train_specs = [s for _, tasks in recipe.losses if tasks for s in pick_specs(tasks, specs, "tasks")]
     select_specs = pick_specs(recipe.select_on, specs, "select_on")
-    if recipe.evaluate_tasks is not None:
-        pick_specs(recipe.evaluate_tasks, specs, "evaluate_tasks")  # a typo fails now, not after training
     splits = load_training_splits(list({s.result_name: s for s in train_specs + select_specs}.values()),
                                   cfg.data.root, check_rows=bool(cfg.data.check_rows))
-    dataset = training_dataset(recipe.loss, train_specs, splits)
-    if recipe.max_train_pairs:
-        dataset = dataset.shuffle(seed=recipe.seed).select(range(min(recipe.max_train_pairs, len(dataset))))
+    objectives = objective_data(recipe, specs, splits)
     resolved = resolve(base)
     out = output_folder(recipe, base, run_digest(recipe, base, splits))
     final = out / "model"
     if recipe.resume and (final / LINEAGE_FILE).is_file():
-        log.info("%s was trained with these exact settings already; evaluating it (train.resume=false retrains).",
-                 final)
-        return finish(cfg, final, base, recipe, read_lineage(final))
+        log.info("%s was trained with these exact settings already; using it (train.resume=false retrains).", final)
+        return {"model_dir": str(final), "lineage": read_lineage(final)}
     device = pick_device(str(cfg.encode.device))
     precision = precision_flags(recipe.precision, device)
-    model = build_model(resolved, recipe.pooling, device)
-    set_card_example(model, dataset)
-    loss = build_loss(recipe.loss, model, list(recipe.matryoshka) or None)
     prompt = training_prompt(base, train_specs + select_specs)
+    if recipe.loss == "mlm":
+        from bench.train.mlm import train_mlm
+
+        (_, dataset), = objectives.values()
+        return train_mlm(cfg, recipe, resolved, dataset["anchor"], splits, select_specs, out, device, precision)
+    model = build_model(resolved, recipe.pooling, device)
+    names = list(objectives)
+    set_card_example(model, objectives[names[0]][1])
+    losses = {name: build_loss(loss, model, list(recipe.matryoshka) or None) for name, (loss, _) in objectives.items()}
+    dataset = {name: data for name, (_, data) in objectives.items()}
+    examples = sum(len(d) for d in dataset.values())
     evaluator, metric = selection_evaluator(select_specs, splits, batch_size=max(32, recipe.batch_size), prompt=prompt)
     args = SentenceTransformerTrainingArguments(
         output_dir=str(out / "checkpoints"),
@@ -159,13 +232,15 @@ def train(cfg: DictConfig) -> dict:
     if checkpoint:
         log.info("resuming from %s", checkpoint)
     clock = ElapsedTime(elapsed_before(checkpoint))
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator,
+    single = len(names) == 1
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset[names[0]] if single else dataset,
+                                         loss=losses[names[0]] if single else losses, evaluator=evaluator,
                                          callbacks=[clock, TrainingProgress(bool(cfg.encode.progress),
                                                                             metric=f"eval_{metric}")])
     for noisy in (PrinterCallback, ProgressCallback):
         trainer.remove_callback(noisy)
-    log.info("training on %s, %d process(es), %s, %d examples -> %s", device, args.world_size, precision["name"],
-             len(dataset), out)
+    log.info("training %s on %s, %d process(es), %s, %d examples (%s) -> %s", recipe.name, device, args.world_size,
+             precision["name"], examples, ", ".join(f"{n}: {len(d)}" for n, d in dataset.items()), out)
     start = time.perf_counter()
     with quiet_transformers():
         trainer.train(resume_from_checkpoint=checkpoint)
@@ -174,9 +249,12 @@ def train(cfg: DictConfig) -> dict:
         return {"model_dir": str(final), "process_index": args.process_index}
     with quiet_transformers():
         model.save(str(final), safe_serialization=True)
-    lineage = lineage_record(recipe, resolved, splits, train_specs, select_specs, trainer, len(dataset), device,
+    lineage = lineage_record(recipe, resolved, splits, train_specs, select_specs, trainer, examples, device,
                              precision["name"], (clock.prior, seconds), resumed_from=checkpoint)
     lineage["run_folder"] = out.name  # <model>-<recipe>-seed<seed>-<digest of the training settings>
+    if recipe.text_file:
+        lineage["data"]["text_file"] = {"path": str(Path(recipe.text_file).resolve()),
+                                        "sha256": sha256_file(Path(recipe.text_file))}
     write_json_atomic(final / LINEAGE_FILE, lineage)
     if recipe.keep == "best":  # the saved model is the best checkpoint; the rest is hundreds of MB
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
@@ -188,7 +266,7 @@ def train(cfg: DictConfig) -> dict:
         log.warning("no checkpoint beat the base model on validation (%s: base %.4f, best checkpoint %.4f): "
                     "the saved model is the best checkpoint, which is worse than the model you started from.",
                     selection["metric"], selection["base_metric"], selection["best_metric"])
-    return finish(cfg, final, base, recipe, lineage)
+    return {"model_dir": str(final), "lineage": lineage}
 
 
 def read_lineage(final: Path) -> dict:
@@ -243,7 +321,7 @@ def _sampler(recipe: Recipe):
     except ImportError:
         from sentence_transformers.training_args import BatchSamplers
 
-    if recipe.loss == "mnrl":
+    if any(loss in ("mnrl", "simcse") for loss, _ in recipe.losses):
         return BatchSamplers.NO_DUPLICATES  # in-batch negatives must not repeat a sentence
     if recipe.length_grouped:
         from bench.train.sampler import LengthGroupedBatchSampler
@@ -258,10 +336,10 @@ def evaluate_saved(cfg: DictConfig, final: Path, base: ModelSpec, recipe: Recipe
     from bench.config import compose_config
     from bench.run import run
 
-    overrides = ["model=hf", f"model.name_or_path={final.resolve()}", f"model.name={base.name}-{recipe.name}",
-                 "model.revision=local", f"model.max_seq_length={base.max_seq_length}", "pooling=sbert"]
-    overrides += [f"+model.prompts.{kind}='{text}'" for kind, text in base.prompts]
-    composed = compose_config(overrides)
+    # a sentence-transformers model is evaluated through its own pipeline; a masked-LM stage's encoder with the
+    # recipe's pooling (as the next stage would train it)
+    pooling = "sbert" if (final / "modules.json").is_file() else recipe.pooling
+    composed = compose_config([*saved_model_overrides(final, base, recipe.name), f"pooling={pooling}"])
     eval_cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     eval_cfg.model = composed.model
     eval_cfg.pooling = composed.pooling

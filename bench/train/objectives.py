@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from bench.errors import BenchError, unknown_choice
 
-LOSSES = ("cosent", "cosine", "angle", "softmax", "mnrl")
+LOSSES = ("cosent", "cosine", "angle", "softmax", "mnrl", "simcse", "mlm")
+#: Losses that read no labels (a stage of continued pretraining); ``mlm`` trains the masked-LM head, not sentence vectors.
+UNSUPERVISED = ("simcse", "mlm")
 
 
 def build_loss(name: str, model, matryoshka_dims: list[int] | None = None, num_labels: int = 3):
@@ -13,8 +15,8 @@ def build_loss(name: str, model, matryoshka_dims: list[int] | None = None, num_l
     except ImportError:  # 3.x - 5.x
         from sentence_transformers import losses
 
-    if name not in LOSSES:
-        raise unknown_choice("loss", name, LOSSES)
+    if name not in LOSSES or name == "mlm":  # mlm is a transformers masked-LM stage (bench.train.mlm)
+        raise unknown_choice("loss", name, [x for x in LOSSES if x != "mlm"])
     if name == "cosent":
         loss = losses.CoSENTLoss(model)
     elif name == "cosine":
@@ -23,7 +25,7 @@ def build_loss(name: str, model, matryoshka_dims: list[int] | None = None, num_l
         loss = losses.AnglELoss(model)
     elif name == "softmax":
         loss = losses.SoftmaxLoss(model, sentence_embedding_dimension=embedding_dim(model), num_labels=num_labels)
-    else:
+    else:  # mnrl, and simcse: each sentence its own positive, dropout the noise (Gao et al. 2021)
         loss = losses.MultipleNegativesRankingLoss(model)
     if matryoshka_dims:
         if name == "softmax":

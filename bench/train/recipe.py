@@ -3,7 +3,7 @@ before any data or model is loaded."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -12,11 +12,16 @@ from bench.device import PRECISIONS
 from bench.errors import BenchError, unknown_choice
 from bench.models.spec import ModelSpec
 from bench.tasks import TaskSpec
-from bench.train.objectives import LOSSES
+from bench.train.objectives import LOSSES, UNSUPERVISED
 
 KEEP = ("best", "all")
 NUMERIC = {"epochs": float, "batch_size": int, "learning_rate": float, "warmup_ratio": float, "weight_decay": float,
-           "eval_steps": int, "max_steps": int, "seed": int, "save_total_limit": int, "max_train_pairs": int}
+           "eval_steps": int, "max_steps": int, "seed": int, "save_total_limit": int, "max_train_pairs": int,
+           "mlm_probability": float}
+#: ``loss`` of a recipe with ``objectives`` (several losses in one stage) or ``stages`` (a chain of recipes).
+MULTITASK, STAGED = "multitask", "stages"
+#: What a stage of a chain may not set: where models go and what happens after the whole chain.
+CHAIN_ONLY = ("output_dir", "resume", "evaluate_after", "evaluate_base", "evaluate_tasks", "keep", "stages")
 POOLINGS = ("mean", "cls", "max")
 #: Valid ranges of the numeric recipe fields (checked before any data or model is loaded).
 RANGES = (
@@ -27,6 +32,7 @@ RANGES = (
     ("weight_decay", lambda v: v >= 0, "a number >= 0"),
     ("save_total_limit", lambda v: v >= 1, "an integer >= 1 (the best checkpoint must be kept)"),
     ("max_train_pairs", lambda v: v >= 1, "null (all pairs) or an integer >= 1"),
+    ("mlm_probability", lambda v: 0 < v < 1, "a fraction of the tokens in (0, 1)"),
 )
 
 
@@ -58,10 +64,16 @@ class Recipe:
     evaluate_base: bool
     evaluate_tasks: tuple[str, ...] | None  # None: the whole suite of the run
     keep: str  # best: only the final (best) model is kept; all: the checkpoints too
+    objectives: tuple[dict, ...] = ()  # multi-task: [{loss, tasks}, ...] trained together (a batch from one at a time)
+    stages: tuple[dict, ...] = ()  # a chain: each a recipe of its own, trained from the previous stage's model
+    text_file: str | None = None  # label-free losses (simcse, mlm): train on this text (a sentence per line)
+    mlm_probability: float = 0.15
 
     def __post_init__(self) -> None:
-        if self.loss not in LOSSES:
+        if self.loss not in (*LOSSES, MULTITASK, STAGED):
             raise unknown_choice("train.loss", self.loss, LOSSES)
+        if self.loss == "mlm" and self.matryoshka:
+            raise BenchError("train.matryoshka does not apply to loss mlm (it trains no sentence vectors).")
         if self.precision not in PRECISIONS:
             raise unknown_choice("train.precision", self.precision, PRECISIONS)
         if self.keep not in KEEP:
@@ -74,8 +86,32 @@ class Recipe:
                 raise BenchError(f"train.{key}={value} is not valid: expected {expected}.")
         if not (self.epochs > 0 or self.max_steps > 0):
             raise BenchError("train.epochs must be > 0 (or set train.max_steps).")
-        if not self.tasks or not self.select_on:
+        needs_tasks = self.loss != STAGED and not (self.loss in UNSUPERVISED and self.text_file)
+        if needs_tasks and not self.tasks or not self.select_on:
             raise BenchError("a recipe needs train.tasks (what to train on) and train.select_on (validation splits).")
+        for objective in self.objectives:
+            if (not isinstance(objective, dict) or set(objective) != {"loss", "tasks"} or objective["loss"] not in LOSSES
+                    or objective["loss"] == "mlm"):
+                raise BenchError(f"train.objectives: each item is {{loss: <{'|'.join(x for x in LOSSES if x != 'mlm')}>, "
+                                 f"tasks: [...]}}, got {objective}.")
+
+    @property
+    def losses(self) -> list[tuple[str, tuple[str, ...]]]:
+        """(loss, tasks) of each objective: one, or several trained together."""
+        return [(o["loss"], tuple(o["tasks"])) for o in self.objectives] or [(self.loss, self.tasks)]
+
+    def stage_recipes(self) -> list[Recipe]:
+        """The stages of a chain as recipes: the chain's settings, then each stage's own (its name prefixed)."""
+        shared = {k: v for k, v in asdict(self).items() if k not in ("name", "loss", "tasks", "objectives", "stages")}
+        out = []
+        for number, stage in enumerate(self.stages, start=1):
+            stage = dict(stage)
+            fixed = sorted(set(stage) & set(CHAIN_ONLY))
+            if fixed:
+                raise BenchError(f"train.stages[{number - 1}] sets {fixed}, which only the whole chain sets.")
+            name = f"{self.name}.{number}-{stage.pop('name', None) or stage.get('loss') or 'multitask'}"
+            out.append(Recipe.from_config({**shared, "evaluate_after": False, **stage, "name": name}))
+        return out
 
     @classmethod
     def from_config(cls, cfg) -> Recipe:
@@ -89,6 +125,13 @@ class Recipe:
             raise BenchError(f"unknown train setting(s) {unknown}; valid: {', '.join(sorted(fields))}.")
         for key in ("tasks", "select_on", "matryoshka"):
             c[key] = tuple(c.get(key) or ())
+        c["objectives"] = tuple(dict(o) if isinstance(o, dict) else o for o in c.get("objectives") or ())
+        c["stages"] = tuple(dict(o) for o in c.get("stages") or ())
+        if c["stages"]:
+            c["loss"] = STAGED
+        elif c["objectives"]:
+            c["loss"] = MULTITASK
+            c["tasks"] = tuple(dict.fromkeys(t for o in c["objectives"] if isinstance(o, dict) for t in o.get("tasks") or ()))
         if c.get("evaluate_tasks") is not None:
             c["evaluate_tasks"] = tuple(c["evaluate_tasks"])
         for key, kind in NUMERIC.items():
