@@ -1,9 +1,11 @@
 """Is one result significantly better than another on the same task?
 
     python -m bench.compare RESULT_A.json RESULT_B.json [--resamples 10000] [--seed 0]
+    python -m bench.compare FOLDER_A FOLDER_B        # every task both folders hold (e.g. two training stages)
 
 Paired bootstrap over the test pairs (both results must come from the same test data): prints the
-difference in main score (A - B), its 95% interval and a two-sided p-value, as a Markdown table.
+difference in main score (A - B), its 95% interval and a two-sided p-value, as a Markdown table (a row per
+task for two folders of results, e.g. ``results/<model>/<revision>/<strategy>/<settings>``).
 """
 
 from __future__ import annotations
@@ -30,14 +32,47 @@ def compare(path_a: Path, path_b: Path, *, resamples: int = 10000, seed: int = 0
     return {**out, "task": a.task, "metric": a.main_score_name}
 
 
-def to_markdown(result: dict, name_a: str, name_b: str) -> str:
-    significant = "yes" if result["p_value"] < 1 - result["level"] else "no"
-    return (f"| task | metric | A | B | A - B | {result['level']:.0%} interval | p | significant |\n"
-            f"|---|---|---:|---:|---:|---|---:|---|\n"
-            f"| {result['task']} | {result['metric']} | {result['a']:.4f} | {result['b']:.4f} | "
-            f"{signed(result['difference'], 4)} | [{signed(result['low'], 4)}, {signed(result['high'], 4)}] | "
-            f"{format_p(result['p_value'], result.get('resamples')).removeprefix('p=')} | {significant} |\n\n"
-            f"A = {name_a}\nB = {name_b}\n")
+def results_by_task(folder: Path) -> dict[str, Path]:
+    """The result files below ``folder`` by file name (a task's settings folders sit below its strategy's)."""
+    from bench.results import NOT_RESULTS
+
+    found: dict[str, list[Path]] = {}
+    for path in sorted(folder.rglob("*.json")):
+        if path.name not in NOT_RESULTS and not any(p.startswith(".") for p in path.relative_to(folder).parts):
+            found.setdefault(path.name, []).append(path)
+    several = {name: paths for name, paths in found.items() if len(paths) > 1}
+    if several:
+        name, paths = next(iter(several.items()))
+        raise BenchError(f"{folder} holds {len(paths)} results of {name.removesuffix('.json')} (other settings: "
+                         f"{', '.join(p.parent.name for p in paths)}); point at one settings folder, or compare files.")
+    return {name: paths[0] for name, paths in found.items()}
+
+
+def compare_folders(folder_a: Path, folder_b: Path, *, resamples: int = 10000, seed: int = 0) -> list[dict]:
+    """One comparison per task both folders hold a result of (e.g. two models' or two stages' strategy folders,
+    ``results/<model>/<revision>/<strategy>``)."""
+    a, b = results_by_task(folder_a), results_by_task(folder_b)
+    names = sorted(set(a) & set(b))
+    if not names:
+        raise BenchError(f"{folder_a} and {folder_b} hold no result of the same task.")
+    return [compare(a[name], b[name], resamples=resamples, seed=seed) for name in names]
+
+
+def to_markdown(results: dict | list[dict], name_a: str, name_b: str) -> str:
+    results = [results] if isinstance(results, dict) else results
+    level = results[0]["level"]
+    lines = [f"| task | metric | A | B | A - B | {level:.0%} interval | p | significant |",
+             "|---|---|---:|---:|---:|---|---:|---|"]
+    for result in results:
+        significant = "yes" if result["p_value"] < 1 - result["level"] else "no"
+        lines.append(f"| {result['task']} | {result['metric']} | {result['a']:.4f} | {result['b']:.4f} | "
+                     f"{signed(result['difference'], 4)} | [{signed(result['low'], 4)}, {signed(result['high'], 4)}] | "
+                     f"{format_p(result['p_value'], result.get('resamples')).removeprefix('p=')} | {significant} |")
+    if len(results) > 1:
+        mean = sum(r["difference"] for r in results) / len(results)
+        lines.append(f"| mean of {len(results)} | | {sum(r['a'] for r in results) / len(results):.4f} | "
+                     f"{sum(r['b'] for r in results) / len(results):.4f} | {signed(mean, 4)} | | | |")
+    return "\n".join(lines) + f"\n\nA = {name_a}\nB = {name_b}\n"
 
 
 @user_errors_exit_2
@@ -48,7 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--resamples", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    result = compare(args.a, args.b, resamples=args.resamples, seed=args.seed)
+    if args.a.is_dir() and args.b.is_dir():
+        result = compare_folders(args.a, args.b, resamples=args.resamples, seed=args.seed)
+    else:
+        result = compare(args.a, args.b, resamples=args.resamples, seed=args.seed)
     print(to_markdown(result, str(args.a), str(args.b)))
     return 0
 

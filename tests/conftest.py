@@ -118,7 +118,12 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def embedded_cache(tmp_path_factory) -> Path:
     """One embedding cache for every test that runs the embedded model on the real data: the suite is
-    encoded once per session (the cache is keyed by everything that changes a vector, so sharing is safe)."""
+    encoded once per session (the cache is keyed by everything that changes a vector, so sharing is safe).
+    ``BENCH_TEST_CACHE=DIR`` keeps it in DIR (CI hands it to the wheel check, which then encodes nothing twice)."""
+    shared = os.environ.get("BENCH_TEST_CACHE")
+    if shared:
+        Path(shared).mkdir(parents=True, exist_ok=True)
+        return Path(shared)
     return tmp_path_factory.mktemp("embedded-cache")
 
 

@@ -176,7 +176,7 @@ def test_tiny_cross_encoder_learns_and_sits_beside_the_bi_encoder(make_cfg, tiny
     bi_score = Result.of(bi[0]).main_score
     assert f"| {bi_score * 100:.2f} |" in row and f"| {result.main_score * 100:.2f} |" in row
     difference = (result.main_score - bi_score) * 100
-    assert f"{difference:+.2f} [" in row and "p" in row
+    assert f"{difference:+.2f} \\[" in row and " p" in row  # Markdown-escaped interval, then the p-value
     assert "cross-section" in paths["html"].read_text(encoding="utf-8")
     entries = paths["entries_csv"].read_text(encoding="utf-8")
     assert "cross-encoder" in entries.splitlines()[1] + entries

@@ -73,6 +73,17 @@ def test_results_carry_intervals_and_per_pair_scores(make_cfg, tiny_models, tiny
     assert result["a"] == pytest.approx(entry["main_score"])
     assert compare_main([str(paths["cls"]), str(paths["mean"]), "--resamples", "100"]) == 0
     assert "| cdsc_e | max_ap |" in capsys.readouterr().out
+    # two folders (two strategies, stages, models): a row per task both hold, and the mean difference
+    run(make_cfg(*base, "task=cdsc_r", "pooling=cls"))
+    run(make_cfg(*base, "task=cdsc_r", "pooling=mean"))
+    folders = {p.parent.parent.name: p.parent.parent for p in (tmp_path / "results").glob("**/cdsc_r.json")}
+    assert compare_main([str(folders["cls"]), str(folders["mean"]), "--resamples", "100"]) == 0
+    out = capsys.readouterr().out
+    by_task = {name: compare(*(next(folders[s].rglob(f"{name}.json")) for s in ("cls", "mean")), resamples=100)
+               for name in ("cdsc_e", "cdsc_r")}
+    assert "| cdsc_e | max_ap |" in out and "| cdsc_r | cosine_spearman |" in out
+    mean = (by_task["cdsc_e"]["difference"] + by_task["cdsc_r"]["difference"]) / 2
+    assert "| mean of 2 |" in out and f"{mean:+.4f}" in out
 
 
 def test_compare_refuses_different_tasks(make_cfg, tiny_models, tiny_data_root, tmp_path):

@@ -8,10 +8,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench.config import conf_values
 from bench.cross.heads import HEADS, head_for
-from bench.device import PRECISIONS
 from bench.errors import BenchError, unknown_choice
 from bench.tasks import TaskSpec
-from bench.train.recipe import KEEP, RANGES
+from bench.train.recipe import check_schedule
 
 NUMERIC = {"epochs": float, "batch_size": int, "learning_rate": float, "warmup_ratio": float, "weight_decay": float,
            "eval_steps": int, "max_steps": int, "max_length": int, "seed": int, "max_train_pairs": int}
@@ -41,18 +40,9 @@ class CrossRecipe:
     def __post_init__(self) -> None:
         if self.head not in HEADS:
             raise unknown_choice("cross.head", self.head, HEADS)
-        if self.precision not in PRECISIONS:
-            raise unknown_choice("cross.precision", self.precision, PRECISIONS)
-        if self.keep not in KEEP:
-            raise unknown_choice("cross.keep", self.keep, KEEP)
-        for key, valid, expected in RANGES:
-            value = getattr(self, key, None)
-            if value is not None and not valid(value):
-                raise BenchError(f"cross.{key}={value} is not valid: expected {expected}.")
+        check_schedule(self, "cross")
         if self.max_length < 8:
             raise BenchError(f"cross.max_length={self.max_length} is not valid: expected an integer >= 8 (tokens of a pair).")
-        if not (self.epochs > 0 or self.max_steps > 0):
-            raise BenchError("cross.epochs must be > 0 (or set cross.max_steps).")
 
     @classmethod
     def from_config(cls, cfg) -> CrossRecipe:

@@ -36,6 +36,20 @@ RANGES = (
 )
 
 
+def check_schedule(recipe, section: str) -> None:
+    """What a training recipe and a cross-encoder recipe share: precision, what is kept, numeric ranges, length."""
+    if recipe.precision not in PRECISIONS:
+        raise unknown_choice(f"{section}.precision", recipe.precision, PRECISIONS)
+    if recipe.keep not in KEEP:
+        raise unknown_choice(f"{section}.keep", recipe.keep, KEEP)
+    for key, valid, expected in RANGES:
+        value = getattr(recipe, key, None)
+        if value is not None and not valid(value):
+            raise BenchError(f"{section}.{key}={value} is not valid: expected {expected}.")
+    if not (recipe.epochs > 0 or recipe.max_steps > 0):
+        raise BenchError(f"{section}.epochs must be > 0 (or set {section}.max_steps).")
+
+
 @dataclass(frozen=True)
 class Recipe:
     """A ``conf/train/*.yaml`` recipe."""
@@ -74,18 +88,9 @@ class Recipe:
             raise unknown_choice("train.loss", self.loss, LOSSES)
         if self.loss == "mlm" and self.matryoshka:
             raise BenchError("train.matryoshka does not apply to loss mlm (it trains no sentence vectors).")
-        if self.precision not in PRECISIONS:
-            raise unknown_choice("train.precision", self.precision, PRECISIONS)
-        if self.keep not in KEEP:
-            raise unknown_choice("train.keep", self.keep, KEEP)
         if self.pooling not in POOLINGS:
             raise unknown_choice("train.pooling (for a raw encoder)", self.pooling, POOLINGS)
-        for key, valid, expected in RANGES:
-            value = getattr(self, key)
-            if value is not None and not valid(value):
-                raise BenchError(f"train.{key}={value} is not valid: expected {expected}.")
-        if not (self.epochs > 0 or self.max_steps > 0):
-            raise BenchError("train.epochs must be > 0 (or set train.max_steps).")
+        check_schedule(self, "train")
         needs_tasks = self.loss != STAGED and not (self.loss in UNSUPERVISED and self.text_file)
         if needs_tasks and not self.tasks or not self.select_on:
             raise BenchError("a recipe needs train.tasks (what to train on) and train.select_on (validation splits).")
