@@ -10,12 +10,13 @@ import pytest
 from scipy.stats import spearmanr
 from sklearn.metrics import average_precision_score
 
-from bench.cross.heads import Head, head_for, heldout, prediction_main
+from bench.cross.heads import Head, head_for, heldout
 from bench.cross.loop import run_cross
 from bench.cross.recipe import CrossRecipe
 from bench.errors import BenchError
 from bench.evaluators.base import main_function
 from bench.results import Result, pairs_path, read_pairs
+from bench.scoring.predictions import prediction_main
 from bench.stats import paired_bootstrap
 from bench.tasks import task_specs
 from tests.conftest import write_sick_like

@@ -28,9 +28,9 @@ from bench.scoring.pair_classification import (
     _predict,
     best_accuracy_and_threshold,
     best_f1_and_threshold,
-    fast_average_precision,
     metrics_for_scores,
 )
+from bench.scoring.predictions import prediction_main
 from bench.tasks import TaskSpec
 
 #: ``cross.head``: the task's own kind, or 3-way NLI.
@@ -121,19 +121,6 @@ def heldout(validation: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, n
             "heldout_recall": float(recall_score(labels, predicted, zero_division=0)),
             "heldout_f1_threshold": f1_threshold}
 
-
-def prediction_main(kind: str):
-    """The main score of stored per-pair predictions (for intervals and paired tests)."""
-    if kind == "regression":
-        from scipy.stats import spearmanr
-
-        return lambda pairs, targets: float(spearmanr(pairs["prediction"], targets)[0])
-    if kind == "binary":
-        return lambda pairs, targets: fast_average_precision(np.asarray(pairs["prediction"]),
-                                                             np.asarray(targets).astype(np.int64))
-    if kind == "nli":
-        return lambda pairs, targets: float(np.mean(np.asarray(pairs["prediction"]) == np.asarray(targets)))
-    raise unknown_choice("cross-encoder head kind", kind, tuple(MAIN_SCORES))
 
 
 def head_for(spec: TaskSpec, head: str) -> Head:

@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from bench import __version__
 from bench.atomic import check_writable_dir, write_json_atomic
-from bench.cross.heads import Head, head_for, prediction_main
+from bench.cross.heads import Head, head_for
 from bench.cross.recipe import CrossRecipe
 from bench.data.schema import PairData
 from bench.device import pick_device, precision_flags
@@ -37,10 +37,10 @@ from bench.results import (
     settings_id,
     write_pairs_atomic,
 )
+from bench.scoring.predictions import prediction_main
 from bench.tasks import TaskSpec, load_task, task_specs
-from bench.train.callbacks import ElapsedTime, TrainingProgress, elapsed_before
+from bench.train.callbacks import ElapsedTime, TrainingProgress, elapsed_before, latest_checkpoint, warmup_argument
 from bench.train.lineage import selection_record
-from bench.train.loop import _warmup, latest_checkpoint
 from bench.train.validation import BaseEvaluator
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,7 @@ def train_one(cfg: DictConfig, recipe: CrossRecipe, resolved: ResolvedModel, spe
     args = arguments(
         output_dir=str(folder / "checkpoints"), num_train_epochs=recipe.epochs, max_steps=recipe.max_steps,
         per_device_train_batch_size=recipe.batch_size, per_device_eval_batch_size=max(32, recipe.batch_size),
-        learning_rate=recipe.learning_rate, **_warmup(recipe.warmup_ratio), weight_decay=recipe.weight_decay,
+        learning_rate=recipe.learning_rate, **warmup_argument(recipe.warmup_ratio), weight_decay=recipe.weight_decay,
         eval_strategy="steps", eval_steps=recipe.eval_steps, eval_on_start=False, save_strategy="steps",
         save_steps=recipe.eval_steps, save_total_limit=2, load_best_model_at_end=True, metric_for_best_model=metric,
         greater_is_better=True, logging_steps=max(1, recipe.eval_steps // 2), seed=recipe.seed, data_seed=recipe.seed,

@@ -31,7 +31,7 @@ def main_function(task_type: str) -> Callable[[dict, np.ndarray], float]:
     if task_type in SCORERS:
         return SCORERS[task_type].main
     if task_type.startswith("cross_"):  # a cross-encoder's per-pair predictions (bench.cross)
-        from bench.cross.heads import prediction_main
+        from bench.scoring.predictions import prediction_main
 
         return prediction_main(task_type.removeprefix("cross_"))
     if task_type.startswith("probe_"):

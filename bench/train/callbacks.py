@@ -1,4 +1,5 @@
-"""Trainer callbacks: training time that survives an interruption."""
+"""Trainer plumbing shared by every trainer bench builds (siamese, masked-LM, cross-encoder): training time
+that survives an interruption, the last checkpoint to resume from, the warm-up argument of either transformers."""
 
 from __future__ import annotations
 
@@ -29,6 +30,19 @@ def elapsed_before(checkpoint: str | None) -> float:
     except (ValueError, KeyError, TypeError) as exc:
         log.warning("%s is unreadable (%s): the lineage's train_seconds will count this invocation only.", path, exc)
     return 0.0
+
+
+def latest_checkpoint(directory: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(directory)) if directory.is_dir() else None
+
+
+def warmup_argument(ratio: float) -> dict:
+    """transformers 5 takes the warmup ratio as a float ``warmup_steps``; version 4 as ``warmup_ratio``."""
+    import transformers
+
+    return {"warmup_steps": float(ratio)} if int(transformers.__version__.split(".")[0]) >= 5 else {"warmup_ratio": ratio}
 
 
 class ElapsedTime(TrainerCallback):

@@ -29,7 +29,7 @@ from bench.models.loading import (
 from bench.models.spec import ModelSpec
 from bench.models.weights import restricted_unpickling
 from bench.tasks import TaskSpec, task_specs
-from bench.train.callbacks import ElapsedTime, TrainingProgress, elapsed_before
+from bench.train.callbacks import ElapsedTime, TrainingProgress, elapsed_before, latest_checkpoint, warmup_argument
 from bench.train.data import load_training_splits, training_dataset
 from bench.train.lineage import lineage_record, output_folder, run_digest
 from bench.train.objectives import build_loss
@@ -88,11 +88,6 @@ def set_card_example(model, dataset) -> None:
     if card is not None and hasattr(card, "widget") and not card.widget and len(texts) >= 2:
         card.widget = [{"source_sentence": texts[0], "sentences": [texts[1]]}]
 
-
-def latest_checkpoint(directory: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    return get_last_checkpoint(str(directory)) if directory.is_dir() else None
 
 
 def train(cfg: DictConfig) -> dict:
@@ -206,7 +201,7 @@ def train_stage(cfg: DictConfig, recipe: Recipe, base: ModelSpec, specs: list[Ta
         per_device_train_batch_size=recipe.batch_size,
         per_device_eval_batch_size=max(32, recipe.batch_size),
         learning_rate=recipe.learning_rate,
-        **_warmup(recipe.warmup_ratio),
+        **warmup_argument(recipe.warmup_ratio),
         weight_decay=recipe.weight_decay,
         eval_strategy="steps",
         eval_steps=recipe.eval_steps,
@@ -307,12 +302,6 @@ def spec_name(member) -> str:
 
     return spec_from_config(member).result_name
 
-
-def _warmup(ratio: float) -> dict:
-    """transformers 5 takes the warmup ratio as a float ``warmup_steps``; version 4 as ``warmup_ratio``."""
-    import transformers
-
-    return {"warmup_steps": float(ratio)} if int(transformers.__version__.split(".")[0]) >= 5 else {"warmup_ratio": ratio}
 
 
 def _sampler(recipe: Recipe):

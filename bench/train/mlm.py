@@ -18,7 +18,7 @@ from bench.atomic import write_json_atomic
 from bench.errors import BenchError
 from bench.models.loading import LINEAGE_FILE, ResolvedModel, quiet_transformers
 from bench.models.weights import restricted_unpickling
-from bench.train.callbacks import ElapsedTime, TrainingProgress, elapsed_before
+from bench.train.callbacks import ElapsedTime, TrainingProgress, elapsed_before, latest_checkpoint, warmup_argument
 from bench.train.data import distinct
 from bench.train.lineage import selection_record
 from bench.train.recipe import Recipe
@@ -51,7 +51,6 @@ def train_mlm(cfg: DictConfig, recipe: Recipe, resolved: ResolvedModel, sentence
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     from bench.provenance import git_commit, package_versions
-    from bench.train.loop import _warmup, latest_checkpoint
 
     tokenizer, model = load_mlm(resolved)
     length = resolved.spec.max_seq_length
@@ -65,7 +64,7 @@ def train_mlm(cfg: DictConfig, recipe: Recipe, resolved: ResolvedModel, sentence
     args = TrainingArguments(
         output_dir=str(out / "checkpoints"), num_train_epochs=recipe.epochs, max_steps=recipe.max_steps,
         per_device_train_batch_size=recipe.batch_size, per_device_eval_batch_size=max(32, recipe.batch_size),
-        learning_rate=recipe.learning_rate, **_warmup(recipe.warmup_ratio), weight_decay=recipe.weight_decay,
+        learning_rate=recipe.learning_rate, **warmup_argument(recipe.warmup_ratio), weight_decay=recipe.weight_decay,
         eval_strategy="steps", eval_steps=recipe.eval_steps, eval_on_start=True, save_strategy="steps",
         save_steps=recipe.eval_steps, save_total_limit=recipe.save_total_limit, load_best_model_at_end=True,
         metric_for_best_model="eval_loss", greater_is_better=False, logging_steps=max(1, recipe.eval_steps // 2),
