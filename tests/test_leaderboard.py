@@ -170,3 +170,16 @@ def test_a_run_and_a_sweep_build_the_leaderboard_once_at_the_end(tiny_models, ti
     assert done.stdout.count("leaderboard: ") == 1  # once for the sweep, not once per job
     assert "| bert | local-988905 | max | 82.86 |" in done.stdout or "| max |" in done.stdout
     assert "| max |" in (tmp_path / "res" / "leaderboard.md").read_text()
+
+
+def test_wide_table_has_only_rows_that_exist():
+    """Two models with their own revisions: two rows, not the four combinations of models and revisions."""
+    import pandas as pd
+
+    from bench.leaderboard.tables import wide
+
+    rows = [{"model": m, "revision": r, "strategy": "sbert", "variant": "", "task": t, "kind": "zero-shot", "score": s}
+            for m, r in (("base", "aaa"), ("base-tuned", "local-bbb")) for t, s in (("cdsc_r", 0.5), ("ppc", 0.7))]
+    table = wide(pd.DataFrame(rows))
+    assert table[["model", "revision"]].values.tolist() == [["base", "aaa"], ["base-tuned", "local-bbb"]]
+    assert table["cdsc_r"].tolist() == [50.0, 50.0]

@@ -40,6 +40,9 @@ def wide(entries: pd.DataFrame, kind: str = "zero-shot") -> pd.DataFrame:
     if part.empty:
         return pd.DataFrame()
     table = part.pivot_table(index=ROW_KEY, columns="task", values="score", aggfunc="last", dropna=False) * 100
+    # dropna=False keeps tasks without a score, but also makes every combination of the key's values a row
+    # (model A with model B's revision): keep the rows that exist
+    table = table[table.index.isin(pd.MultiIndex.from_frame(part[ROW_KEY].drop_duplicates()))]
     table.columns.name = None
     return table.reset_index()
 
