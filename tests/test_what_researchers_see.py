@@ -16,7 +16,11 @@ from tests.conftest import ROOT
      ["data.root=DIR", "model=herbert pooling=mean", "pooling      cls, first_last_avg, max, mean, mean_max, pooler, sbert",
       "hydra/launcher basic (default), joblib, slurm_cpu, slurm_gpu"]),
     ("bench.train", "bench.train: fine-tune a model as a siamese bi-encoder",
-     ["train.evaluate_tasks", "train.keep=best", "train        cdsc_r_cosent, entailment_mnrl, nli_softmax"]),
+     ["train.evaluate_tasks", "train.keep=best", "train        cdsc_r_cosent, entailment_mnrl, mlm_then_relatedness, "
+      "multitask_suite, nli_softmax, nli_then_relatedness, pretrain_then_multitask, relatedness_all, "
+      "simcse_then_relatedness"]),
+    ("bench.cross", "bench.cross: fine-tune a cross-encoder per task",
+     ["cross.max_length=256", "cross        nli, pairs", "--cfg job"]),
 ])
 def test_help_starts_with_what_it_does(module, first, must):
     done = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, cwd=ROOT)
