@@ -10,7 +10,7 @@ from bench.config import conf_values
 from bench.cross.heads import HEADS, head_for
 from bench.errors import BenchError, unknown_choice
 from bench.tasks import TaskSpec
-from bench.train.recipe import check_schedule
+from bench.train.recipe import as_numbers, check_schedule
 
 NUMERIC = {"epochs": float, "batch_size": int, "learning_rate": float, "warmup_ratio": float, "weight_decay": float,
            "eval_steps": int, "max_steps": int, "max_length": int, "seed": int, "max_train_pairs": int}
@@ -52,12 +52,7 @@ class CrossRecipe:
         if unknown:
             raise BenchError(f"unknown cross setting(s) {unknown}; valid: {', '.join(sorted(cls.__dataclass_fields__))}.")
         c["tasks"] = tuple(c["tasks"]) if c.get("tasks") is not None else None
-        for key, kind in NUMERIC.items():
-            if c.get(key) is not None:
-                try:
-                    c[key] = kind(c[key])
-                except (TypeError, ValueError):
-                    raise BenchError(f"cross.{key}={c[key]!r} is not a number.") from None
+        as_numbers(c, NUMERIC, "cross")
         return cls(**c)
 
     def training_settings(self) -> dict:

@@ -36,6 +36,16 @@ RANGES = (
 )
 
 
+def as_numbers(values: dict, kinds: dict, section: str) -> None:
+    """Numeric settings converted in place (``"3"`` from a command line is 3), or one clear error."""
+    for key, kind in kinds.items():
+        if values.get(key) is not None:
+            try:
+                values[key] = kind(values[key])
+            except (TypeError, ValueError):
+                raise BenchError(f"{section}.{key}={values[key]!r} is not a number.") from None
+
+
 def check_schedule(recipe, section: str) -> None:
     """What a training recipe and a cross-encoder recipe share: precision, what is kept, numeric ranges, length."""
     if recipe.precision not in PRECISIONS:
@@ -139,12 +149,7 @@ class Recipe:
             c["tasks"] = tuple(dict.fromkeys(t for o in c["objectives"] if isinstance(o, dict) for t in o.get("tasks") or ()))
         if c.get("evaluate_tasks") is not None:
             c["evaluate_tasks"] = tuple(c["evaluate_tasks"])
-        for key, kind in NUMERIC.items():
-            if c.get(key) is not None:
-                try:
-                    c[key] = kind(c[key])
-                except (TypeError, ValueError):
-                    raise BenchError(f"train.{key}={c[key]!r} is not a number.") from None
+        as_numbers(c, NUMERIC, "train")
         try:
             c["matryoshka"] = tuple(int(d) for d in c["matryoshka"])
         except (TypeError, ValueError):
