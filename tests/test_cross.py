@@ -167,6 +167,14 @@ def test_tiny_cross_encoder_learns_and_sits_beside_the_bi_encoder(make_cfg, tiny
     assert again[0]["bench"]["identity"] == records[0]["bench"]["identity"]
     assert "kept (overwrite=missing)" in caplog.text and "trained" not in caplog.text
 
+    # overwrite=never refuses before any training; an unknown policy is refused with the valid ones
+    never = cross_cfg(make_cfg, tiny_models, cross_root, tmp_path, "task=cdsc_r", "overwrite=never")
+    with pytest.raises(BenchError, match="overwrite=never, but these results exist: .*cdsc_r.cross.json"):
+        run_cross(never)
+    never.overwrite = "sometimes"
+    with pytest.raises(BenchError, match="Unknown overwrite policy .sometimes.. Valid overwrite policy names: always, missing, never"):
+        run_cross(never)
+
     # the bi-encoder on the same pairs, and the leaderboard with the paired difference
     bi = run(make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64",
                       "task=cdsc_r", "data.check_rows=false", f"data.root={cross_root}", "stats.bootstrap=0"))

@@ -100,21 +100,26 @@ def run_cross(cfg: DictConfig) -> list[dict]:
         data[spec.result_name] = parts
     resolved = resolve(base)
     require_trainer()
-    records = []
-    for spec in specs:
+    planned = []
+    for spec in specs:  # every result's path and identity, and the overwrite policy, before any training
         head, parts = heads[spec.result_name], data[spec.result_name]
         settings = result_settings(cfg, recipe, head, parts)
         identity = digest_json({"settings": settings, "weights_sha256": resolved.weights_sha256,
                                 "files_sha256": resolved.files_sha256, "bench": __version__})
         path = result_path(cfg.results_dir, base.slug, model_revision(resolved.provenance()), STRATEGY,
                            settings_id(settings), f"{spec.result_name}.{head.suffix}")
+        planned.append((spec, head, parts, settings, identity, path))
+    taken = [str(p[-1]) for p in planned if p[-1].exists()]
+    if str(cfg.overwrite) == "never" and taken:
+        raise BenchError(f"overwrite=never, but these results exist: {', '.join(taken)}; use overwrite=missing or "
+                         f"overwrite=always.")
+    records = []
+    for spec, head, parts, settings, identity, path in planned:
         kept = reusable_result(path, identity) if str(cfg.overwrite) == "missing" else None
         if kept is not None:
             log.info("%s exists with these exact settings; kept (overwrite=missing).", path)
             records.append(kept)
             continue
-        if str(cfg.overwrite) == "never" and path.exists():
-            raise BenchError(f"overwrite=never, but {path} exists; use overwrite=missing or overwrite=always.")
         folder = Path(recipe.output_dir) / f"{base.slug}-cross-{spec.result_name}-{head.kind}-seed{recipe.seed}-{identity[:8]}"
         model, lineage = train_one(cfg, recipe, resolved, spec, head, parts, folder)
         record, pairs, targets = score(cfg, spec, head, parts, model, recipe, resolved, lineage,
