@@ -22,6 +22,8 @@ task's split) and applied to the evaluated split; it never sees test vectors whi
 
 from __future__ import annotations
 
+import inspect
+
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -166,6 +168,11 @@ def compressor_class(target: str) -> type[Compressor]:
                          f"compressors: {', '.join(f'{c.__module__}.{c.__name__}' for c in BUILTIN.values())}.") from None
     if not (isinstance(cls, type) and issubclass(cls, Compressor)):
         raise BenchError(f"compression._target_={target} is not a bench.compress.Compressor subclass.")
+    try:  # bench builds it as cls(dims=...): a constructor without that keyword would fail mid-run
+        inspect.signature(cls).bind(dims=None)
+    except TypeError:
+        raise BenchError(f"compression._target_={target}: its __init__ must accept the keyword 'dims' (as "
+                         f"bench.compress.Compressor's __init__(self, dims=None) does).") from None
     return cls
 
 

@@ -44,11 +44,18 @@ class HiddenStateBackend:
                  untrained: frozenset[str] = frozenset(), name: str = "the model"):
         if any(s.uses_pipeline for s in strategies):
             raise BenchError("the sbert strategy needs the sentence-transformers backend, not hidden states.")
-        if any(s.uses_head for s in strategies):
+        strategies = list(strategies)
+        if strategies and strategies[0].uses_head:  # the strategy asked for: refused without a trained pooler
             check_pooler(model, untrained, name)
+        elif any(s.uses_head for s in strategies):  # only a companion (encode.precompute): left out instead
+            try:
+                check_pooler(model, untrained, name)
+            except BenchError as error:
+                log.info("encode.precompute: 'pooler' left out for %s (%s)", name, error)
+                strategies = [s for s in strategies if not s.uses_head]
         self.tokenizer, self.model, self.device = tokenizer, model, device
         self.max_length = max_length
-        self.strategies = list(strategies)
+        self.strategies = strategies
         layers = getattr(model.config, "num_hidden_layers", None)
         if isinstance(layers, int):  # a layer the model lacks fails now, not in the first batch
             for strategy in self.strategies:

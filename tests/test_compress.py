@@ -160,7 +160,18 @@ def test_a_compressor_class_of_ones_own_through_target(make_cfg, tiny_models, sp
     assert scores["euclidean_spearman"] == pytest.approx(plain["scores"]["test"][0]["euclidean_spearman"], abs=1e-6)
 
 
+class NoDims(Compressor):
+    """A compressor whose constructor takes no ``dims``: bench could not build it."""
+
+    method = "nodims"
+
+    def __init__(self):
+        super().__init__()
+
+
 def test_a_target_that_is_no_compressor_is_refused(make_cfg):
+    with pytest.raises(BenchError, match=r"_target_=tests.test_compress.NoDims: its __init__ must accept the keyword 'dims'"):
+        CompressionSpec.from_config(make_cfg("compression._target_=tests.test_compress.NoDims").compression)
     with pytest.raises(BenchError, match=r"compression._target_=collections.OrderedDict is not a bench.compress.Compressor"):
         CompressionSpec.from_config(make_cfg("compression._target_=collections.OrderedDict").compression)
     with pytest.raises(BenchError, match=r"compression._target_=bench.nothing.Here cannot be imported.*bench.compress.PCA"):

@@ -150,6 +150,9 @@ def test_pooler_without_trained_weights_is_refused(tiny_models, tmp_path):
                                          r"pooler\.dense\.weight.*pooling=cls"):
         backend_for(folder, strategies=(POOLER,))
     backend_for(folder, strategies=(CLS,))  # the other strategies still load that model
+    # pooler only as a companion (encode.precompute) of another strategy: left out, the run goes on
+    _, backend = backend_for(folder, strategies=(CLS, POOLER))
+    assert set(encode_distinct(CORPUS, backend, progress=False).vectors) == {"cls"}
 
 
 def test_pooler_takes_no_layer_choice():
