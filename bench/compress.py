@@ -23,7 +23,6 @@ task's split) and applied to the evaluated split; it never sees test vectors whi
 from __future__ import annotations
 
 import inspect
-
 from dataclasses import dataclass
 from typing import ClassVar
 
