@@ -23,6 +23,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from bench.errors import BenchError, unknown_choice
+from bench.scoring.sts import SpearmanMain
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,8 @@ def main_metric(kind: str, targets: np.ndarray, predictions: np.ndarray) -> floa
 
 def main_from_pairs(kind: str):
     """The probe's main score from stored per-pair predictions (for bootstrap and paired tests)."""
+    if kind == "regression":
+        return SpearmanMain("prediction")
     return lambda pairs, targets: main_metric(kind, targets, pairs["prediction"])
 
 

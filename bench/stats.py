@@ -17,15 +17,30 @@ Pairs = dict[str, np.ndarray]
 MainFn = Callable[[Pairs, np.ndarray], float]
 
 
-def _resampled(main: MainFn, pairs: Pairs, targets: np.ndarray, indices: np.ndarray) -> float:
-    return main({name: values[indices] for name, values in pairs.items()}, targets[indices])
+CHUNK = 100  # resamples scored together by a main score that takes a batch (``main.rows``)
+
+
+def resample_indices(rng: np.random.Generator, n: int, resamples: int):
+    """Each resample's indices (n draws with replacement), in chunks of ``CHUNK`` rows; drawn one resample at a
+    time, so the resamples, and the intervals, do not depend on the chunking."""
+    for start in range(0, resamples, CHUNK):
+        yield np.stack([rng.integers(0, n, n) for _ in range(min(CHUNK, resamples - start))])
+
+
+def resampled_scores(main: MainFn, pairs: Pairs, targets: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """The main score on each row of ``indices``: in one call when the main score takes a batch of resamples
+    (``main.rows``, e.g. Spearman's rho), else one call per resample."""
+    batched = getattr(main, "rows", None)
+    if batched is not None:
+        return batched({name: values[indices] for name, values in pairs.items()}, targets[indices])
+    return np.array([main({name: values[rows] for name, values in pairs.items()}, targets[rows]) for rows in indices])
 
 
 def bootstrap_ci(main: MainFn, pairs: Pairs, targets: np.ndarray, *, resamples: int = 1000, seed: int = 0,
                  level: float = 0.95) -> dict:
     rng = np.random.default_rng(seed)
-    n = len(targets)
-    values = np.array([_resampled(main, pairs, targets, rng.integers(0, n, n)) for _ in range(resamples)])
+    values = np.concatenate([resampled_scores(main, pairs, targets, rows)
+                             for rows in resample_indices(rng, len(targets), resamples)] or [np.empty(0)])
     tail = (1 - level) / 2 * 100
     low, high = np.nanpercentile(values, [tail, 100 - tail])
     return {"low": float(low), "high": float(high), "level": level, "std": float(np.nanstd(values, ddof=1)),
@@ -38,14 +53,11 @@ def paired_bootstrap(main: MainFn, pairs_a: Pairs, pairs_b: Pairs, targets: np.n
     p-value. ``main_b``: b's main score when b is another kind of system scored by the same metric from
     other per-pair values (a cross-encoder's predictions against a bi-encoder's similarities)."""
     rng = np.random.default_rng(seed)
-    n = len(targets)
     main_b = main_b or main
     score_a, score_b = main(pairs_a, targets), main_b(pairs_b, targets)
     observed = score_a - score_b
-    diffs = np.empty(resamples)
-    for r in range(resamples):
-        indices = rng.integers(0, n, n)
-        diffs[r] = _resampled(main, pairs_a, targets, indices) - _resampled(main_b, pairs_b, targets, indices)
+    diffs = np.concatenate([resampled_scores(main, pairs_a, targets, rows) - resampled_scores(main_b, pairs_b, targets, rows)
+                            for rows in resample_indices(rng, len(targets), resamples)] or [np.empty(0)])
     tail = (1 - level) / 2 * 100
     low, high = np.nanpercentile(diffs, [tail, 100 - tail])
     p = min(1.0, 2 * min(np.mean(diffs <= 0), np.mean(diffs >= 0)))

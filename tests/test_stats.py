@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy.stats import spearmanr
 from sklearn.metrics import average_precision_score
 
 from bench.compare import compare
@@ -10,6 +11,7 @@ from bench.errors import BenchError
 from bench.run import run
 from bench.scoring import SCORERS
 from bench.scoring.pair_classification import fast_average_precision
+from bench.scoring.sts import spearman_rows
 from bench.stats import bootstrap_ci, paired_bootstrap
 
 STS = SCORERS["sts"]
@@ -21,6 +23,31 @@ def test_fast_average_precision_equals_scikit_learn():
         labels = rng.integers(0, 2, 300)
         scores = np.round(rng.normal(size=300) + labels, 1)  # rounding makes many ties
         assert fast_average_precision(scores, labels) == pytest.approx(average_precision_score(labels, scores), abs=1e-12)
+
+
+def test_spearman_rows_equals_scipy_row_by_row():
+    rng = np.random.default_rng(0)
+    gold = np.round(rng.normal(size=(30, 57)), 1)  # ties
+    cosine = np.round(gold + rng.normal(size=gold.shape), 1)
+    cosine[3] = 0.5  # a constant row: undefined, as in scipy
+    expected = [spearmanr(g, c)[0] if c.std() else np.nan for g, c in zip(gold, cosine)]
+    np.testing.assert_allclose(spearman_rows(gold, cosine), expected, rtol=0, atol=1e-12)
+    assert np.isnan(spearman_rows(gold, cosine)[3])
+
+
+def test_batched_bootstrap_equals_one_resample_at_a_time():
+    """STS's main score scores a chunk of resamples in one call; the interval and the paired test are those
+    of the per-resample loop (the same resamples, the same values up to rounding)."""
+    rng = np.random.default_rng(1)
+    pairs, gold = _sample(rng, 200, 0.5)
+    other = {"cosine": pairs["cosine"] + rng.normal(size=200)}
+    looped = lambda p, t: float(spearmanr(t, p["cosine"])[0])  # noqa: E731 -- no ``rows``: one call per resample
+    for resamples in (2, 99, 250):  # not a multiple of the chunk
+        batched, single = bootstrap_ci(STS.main, pairs, gold, resamples=resamples), bootstrap_ci(
+            looped, pairs, gold, resamples=resamples)
+        assert batched == pytest.approx(single, abs=1e-12)
+    assert paired_bootstrap(STS.main, pairs, other, gold, resamples=300) == pytest.approx(
+        paired_bootstrap(looped, pairs, other, gold, resamples=300), abs=1e-12)
 
 
 def _sample(rng, n, rho):

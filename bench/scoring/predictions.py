@@ -14,9 +14,9 @@ KINDS = ("regression", "binary", "nli")
 def prediction_main(kind: str):
     """The main score of stored per-pair predictions (for intervals and paired tests)."""
     if kind == "regression":
-        from scipy.stats import spearmanr
+        from bench.scoring.sts import SpearmanMain
 
-        return lambda pairs, targets: float(spearmanr(pairs["prediction"], targets)[0])
+        return SpearmanMain("prediction")
     if kind == "binary":
         return lambda pairs, targets: fast_average_precision(np.asarray(pairs["prediction"]),
                                                              np.asarray(targets).astype(np.int64))

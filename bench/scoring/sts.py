@@ -8,8 +8,10 @@ declares cosine). Main score: ``cosine_spearman``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
-from scipy.stats import pearsonr, spearmanr
+from scipy.stats import pearsonr, rankdata, spearmanr
 
 from bench.scoring.similarity import cosine_similarity, euclidean_distance, manhattan_distance
 
@@ -36,9 +38,32 @@ def metrics_from_pairs(pairs: dict[str, np.ndarray], gold: np.ndarray) -> dict[s
     return scores
 
 
-def main_from_pairs(pairs: dict[str, np.ndarray], gold: np.ndarray) -> float:
-    """The main score alone (cheap enough to recompute on thousands of bootstrap resamples)."""
-    return float(spearmanr(gold, pairs["cosine"])[0])
+def spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman's rho of each row of ``x`` with the same row of ``y`` (both ``(resamples, n)``): Pearson's r
+    of average ranks, which is what scipy's ``spearmanr`` computes; nan where a row is constant."""
+    rx, ry = rankdata(x, axis=1), rankdata(y, axis=1)
+    rx -= rx.mean(axis=1, keepdims=True)
+    ry -= ry.mean(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.einsum("ij,ij->i", rx, ry) / np.sqrt(np.einsum("ij,ij->i", rx, rx) * np.einsum("ij,ij->i", ry, ry))
+
+
+@dataclass(frozen=True)
+class SpearmanMain:
+    """A main score that is Spearman's rho of one per-pair column with the targets: called on one sample,
+    or, through ``rows``, on a whole batch of bootstrap resamples at once (one rank pass, no Python loop)."""
+
+    column: str
+
+    def __call__(self, pairs: dict[str, np.ndarray], targets: np.ndarray) -> float:
+        return float(spearmanr(targets, pairs[self.column])[0])
+
+    def rows(self, pairs: dict[str, np.ndarray], targets: np.ndarray) -> np.ndarray:
+        return spearman_rows(targets, pairs[self.column])
+
+
+#: The main score alone, for bootstrap resamples: cosine Spearman.
+main_from_pairs = SpearmanMain("cosine")
 
 
 def score_sts(e1: np.ndarray, e2: np.ndarray, gold: np.ndarray) -> dict[str, float]:
