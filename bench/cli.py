@@ -162,10 +162,16 @@ def _composition_error(exc: Exception, overrides: Sequence[str], config_name: st
         detail = re.search(r"(Value '.*?' (?:of type '\w+' )?could not be converted to \w+|Value '.*?' is not a "
                            r"valid \w+)", text)
         return BenchError(f"{given}: wrong type ({detail.group(1) if detail else text.splitlines()[0]}).")
+    if "is not a ListConfig, list or tuple" in text:  # pooling.layers=-2 for pooling.layers=[-2]
+        value = given.split("=", 1)[1] if "=" in given else "..."
+        return BenchError(f"{given}: wrong type ({key} takes a list: {key}=[{value}]).")
     from bench.config import valid_keys
 
     parent, _, leaf = key.rpartition(".")
     valid = valid_keys(parent)
+    if leaf in valid:  # a known key with a value it cannot take: never "unknown setting"
+        cause = next((line.strip() for line in str(exc.__cause__ or exc).splitlines() if line.strip()), text)
+        return BenchError(f"{given}: {key} cannot take this value ({cause}).")
     close = difflib.get_close_matches(leaf, valid, n=1)
     hint = f" Did you mean '{(parent + '.') if parent else ''}{close[0]}'?" if close else ""
     where = f"under {parent}" if parent else "at the top level"

@@ -250,6 +250,9 @@ def test_malformed_results_are_skipped_and_a_damaged_pairs_file_is_recomputed(ma
     (["encode.batch_size=2.5"], "encode.batch_size=2.5: wrong type (Value '2.5' of type 'float' could not be "
                                 "converted to Integer)."),
     (["cache.enabled=maybe"], "cache.enabled=maybe: wrong type (Value 'maybe' is not a valid bool)."),
+    (["pooling.layers=-2"], "pooling.layers=-2: wrong type (pooling.layers takes a list: pooling.layers=[-2])."),
+    (["encode.device=[cpu]"], "encode.device=[cpu]: encode.device cannot take this value (Cannot convert 'list' to "
+                              "string"),
     (["model=hf"], "model=hf needs model.name_or_path=<hub id or model folder>"),
     (["-m", "pooling=choice(cls,meen)"], "Unknown pooling 'meen'. Did you mean 'mean'?"),
 ])
