@@ -19,6 +19,8 @@ from bench.errors import BenchError, unknown_choice
 from bench.evaluators import Evaluator, evaluator_for
 from bench.models.loading import ResolvedModel, resolve
 from bench.models.spec import ModelSpec, PoolingSpec
+from bench.models.weights import vector_size
+from bench.pooling import COMPOSITES
 from bench.results import OVERWRITE_POLICIES
 from bench.tasks import TaskSpec, load_task, task_specs
 
@@ -86,7 +88,21 @@ def plan(cfg: DictConfig) -> Plan:
     fits = {spec.result_name: fit_split_for(spec, data, compression) for spec in specs} if compression.active else {}
     device = pick_device(str(cfg.encode.device))
     dtype = str(pick_dtype(device, bool(cfg.encode.half))).removeprefix("torch.")
-    return Plan(model_spec, pooling, compression, evaluator, specs, data, fits, resolve(model_spec), device, dtype)
+    resolved = resolve(model_spec)
+    check_compressed_size(compression, resolved, pooling)
+    return Plan(model_spec, pooling, compression, evaluator, specs, data, fits, resolved, device, dtype)
+
+
+def check_compressed_size(compression: CompressionSpec, resolved: ResolvedModel, pooling: PoolingSpec) -> None:
+    """``compression.dims`` against the size of the strategy's vectors, when the model's config files state it:
+    a dimension the vectors do not have fails here, not after the encoding pass."""
+    if not compression.compressor_class.needs_dims:
+        return
+    parts = len(COMPOSITES.get(pooling.fn, (pooling.fn,)))
+    size = vector_size(resolved.path, pipeline=pooling.uses_pipeline, parts=parts)
+    if size is not None and compression.dims > size:
+        raise BenchError(f"compression.dims={compression.dims} exceeds the embedding size {size} "
+                         f"(model {resolved.spec.name}, strategy {pooling.slug}).")
 
 
 def splits_needed(specs: list[TaskSpec], root, evaluator: Evaluator,

@@ -130,6 +130,59 @@ def test_compression_is_fitted_on_train_only(make_cfg, tiny_models, split_data_r
     assert meta["compression"]["bytes_per_vector"] == 16 and meta["strategy"] == "mean+pca4"
 
 
+@pytest.mark.parametrize(("model", "pooling", "dims", "size"), [
+    ("bert", "mean", 33, 32), ("bert", "mean_max", 65, 64), ("bert", "mean_max", 64, None),
+    ("sbert", "sbert", 33, 32), ("embedded", "sbert", 385, 384), ("embedded", "cls", 384, None)])
+def test_dims_beyond_the_vector_size_fail_before_encoding(make_cfg, tiny_models, tiny_sbert, split_data_root, tmp_path,
+                                                         model, pooling, dims, size):
+    """The size is read from the model's config files (hidden size, mean_max's two halves, the pipeline's Pooling
+    module): dims beyond it fail at once, with no model loaded and nothing cached; dims within it run."""
+    path = {"bert": f"model.name_or_path={tiny_models['bert']}", "sbert": f"model.name_or_path={tiny_sbert}",
+            "embedded": None}[model]
+    models = ["model=hf", path] if path else ["model=minilm"]
+    cfg = make_cfg(*models, "model.max_seq_length=64", "task=cdsc_r", "data.check_rows=false",
+                   f"data.root={split_data_root}", f"pooling={pooling}", "compression=truncate",
+                   f"compression.dims={dims}", "stats.bootstrap=0")
+    if size is None:
+        (record,) = run(cfg)
+        assert record["bench"]["compression"]["dims"] == dims
+        return
+    with pytest.raises(BenchError, match=rf"compression.dims={dims} exceeds the embedding size {size} \(model "):
+        run(cfg)
+    assert not any((tmp_path / "cache").rglob("*.safetensors")) and not any((tmp_path / "results").rglob("*.json"))
+
+
+def _pipeline(folder, *modules):
+    import json
+
+    listing = []
+    for i, (kind, config) in enumerate(modules):
+        path = "" if kind == "Transformer" else f"{i}_{kind}"
+        (folder / path).mkdir(parents=True, exist_ok=True)
+        (folder / path / "config.json").write_text(json.dumps(config))
+        listing.append({"idx": i, "name": str(i), "path": path, "type": f"sentence_transformers.models.{kind}"})
+    (folder / "modules.json").write_text(json.dumps(listing))
+    return folder
+
+
+def test_vector_size_from_the_config_files(tmp_path):
+    from bench.models.weights import vector_size
+
+    encoder = ("Transformer", {"hidden_size": 48})
+    old_pooling = ("Pooling", {"word_embedding_dimension": 48, "pooling_mode_cls_token": True,
+                               "pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": False})
+    assert vector_size(_pipeline(tmp_path / "a", encoder, old_pooling), pipeline=True) == 96
+    assert vector_size(tmp_path / "a", pipeline=False) == 48 and vector_size(tmp_path / "a", False, parts=2) == 96
+    dense = ("Dense", {"in_features": 96, "out_features": 16})
+    assert vector_size(_pipeline(tmp_path / "b", encoder, old_pooling, dense, ("Normalize", {})), pipeline=True) == 16
+    new_pooling = ("Pooling", {"embedding_dimension": 48, "pooling_mode": ["mean", "max", "cls"]})
+    assert vector_size(_pipeline(tmp_path / "c", encoder, new_pooling), pipeline=True) == 144
+    # what bench cannot be sure of is left to the check on the vectors themselves
+    assert vector_size(_pipeline(tmp_path / "d", encoder, old_pooling, ("LSTM", {})), pipeline=True) is None
+    assert vector_size(_pipeline(tmp_path / "e", encoder, ("Pooling", {"pooling_mode": "mean"})), pipeline=True) is None
+    assert vector_size(_pipeline(tmp_path / "f", ("Transformer", {})), pipeline=False) is None
+
+
 def test_fit_task_must_be_in_the_run(make_cfg, tiny_models, split_data_root):
     cfg = make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "task=cdsc_r", "data.check_rows=false",
                    f"data.root={split_data_root}", "compression=int8", "compression.fit_task=stsb_multi_mt")

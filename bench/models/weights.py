@@ -64,6 +64,54 @@ def transformer_dir(directory: Path) -> Path:
     return directory
 
 
+def _json_file(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _pooling_size(config: dict) -> int | None:
+    """A Pooling module's output size: its input width times the modes it concatenates, in either config format
+    (sentence-transformers >= 6: ``embedding_dimension`` and ``pooling_mode``, a name or a list; before:
+    ``word_embedding_dimension`` and one ``pooling_mode_*`` flag per mode)."""
+    width = config.get("embedding_dimension", config.get("word_embedding_dimension"))
+    if "pooling_mode" in config:
+        mode = config["pooling_mode"]
+        count = 1 if isinstance(mode, str) else len(mode) if isinstance(mode, list) else 0
+    else:
+        flags = [value for key, value in config.items() if key.startswith("pooling_mode_")]
+        count = sum(flags) if all(isinstance(flag, bool) for flag in flags) else 0
+    return width * count if isinstance(width, int) and not isinstance(width, bool) and count else None
+
+
+def vector_size(directory: Path, pipeline: bool, parts: int = 1) -> int | None:
+    """The size of a strategy's vectors as the model's config files state it, before anything is loaded:
+    the pipeline's (``pipeline``: its last Dense module's ``out_features``, else its Pooling module's input
+    width times the pooling modes it concatenates), or the encoder's ``hidden_size``
+    times ``parts`` (2 for ``mean_max``). None where the files do not say it for certain (a module type
+    bench does not know, a missing key): the check then happens when the vectors exist."""
+    if not pipeline:
+        hidden = _json_file(transformer_dir(directory) / "config.json").get("hidden_size")
+        return hidden * parts if isinstance(hidden, int) and not isinstance(hidden, bool) else None
+    size = None
+    for module in pipeline_modules(directory):
+        kind = module.type.rsplit(".", 1)[-1]
+        config = _json_file(directory / module.path / "config.json")
+        if kind in ("Transformer", "AutoModel", "Normalize"):
+            continue
+        if kind == "Pooling":
+            size = _pooling_size(config)
+            if size is None:
+                return None
+        elif kind == "Dense" and isinstance(config.get("out_features"), int):
+            size = config["out_features"]
+        else:
+            return None
+    return size
+
+
 def module_weights(folder: Path) -> tuple[str | None, list[Path]]:
     """The weight format of one module folder and its files: safetensors if present, else pickled."""
     safe = sorted(folder.glob("*.safetensors"))
