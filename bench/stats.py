@@ -29,10 +29,11 @@ def resample_indices(rng: np.random.Generator, n: int, resamples: int):
 
 def resampled_scores(main: MainFn, pairs: Pairs, targets: np.ndarray, indices: np.ndarray) -> np.ndarray:
     """The main score on each row of ``indices``: in one call when the main score takes a batch of resamples
-    (``main.rows``, e.g. Spearman's rho), else one call per resample."""
+    (``main.rows(pairs, targets, indices)``, e.g. Spearman's rho, which gathers only the column it scores),
+    else one call per resample."""
     batched = getattr(main, "rows", None)
     if batched is not None:
-        return batched({name: values[indices] for name, values in pairs.items()}, targets[indices])
+        return batched(pairs, targets, indices)
     return np.array([main({name: values[rows] for name, values in pairs.items()}, targets[rows]) for rows in indices])
 
 

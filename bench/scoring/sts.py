@@ -58,8 +58,9 @@ class SpearmanMain:
     def __call__(self, pairs: dict[str, np.ndarray], targets: np.ndarray) -> float:
         return float(spearmanr(targets, pairs[self.column])[0])
 
-    def rows(self, pairs: dict[str, np.ndarray], targets: np.ndarray) -> np.ndarray:
-        return spearman_rows(targets, pairs[self.column])
+    def rows(self, pairs: dict[str, np.ndarray], targets: np.ndarray, indices: np.ndarray) -> np.ndarray:
+        """The score on each resample, a row of ``indices``; only this column is gathered."""
+        return spearman_rows(targets[indices], pairs[self.column][indices])
 
 
 #: The main score alone, for bootstrap resamples: cosine Spearman.
