@@ -24,8 +24,10 @@ def compare(path_a: Path, path_b: Path, *, resamples: int = 10000, seed: int = 0
     a, b = (Result.of(read_result(path), path) for path in (path_a, path_b))
     if a.task != b.task:
         raise BenchError(f"the results are for different tasks ({a.task} vs {b.task}).")
-    if a.dataset_revision != b.dataset_revision:
-        raise BenchError("the results were computed on different test data (dataset_revision differs).")
+    differs = a.basis.differences(b.basis)  # the one comparability rule (bench.comparability)
+    if differs:
+        raise BenchError(f"{path_a} and {path_b} are not comparable ({'; '.join(differs)}): a paired test needs "
+                         f"the same test pairs and metric.")
     if a.task_type is None:
         raise BenchError(f"{path_a} does not say its task type (bench.task_config.type); it was not written by bench.")
     out = paired_from_files(a.task_type, pairs_path(path_a), pairs_path(path_b), resamples=resamples, seed=seed)

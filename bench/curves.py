@@ -26,11 +26,16 @@ log = logging.getLogger(__name__)
 
 
 def curve_points(records: list[dict], model: str) -> pd.DataFrame:
+    from bench.comparability import panels_by_data
+
     rows = []
     for result in map(Result.of, records):
         if result.model_name != model:
             continue
+        basis = result.basis
         rows.append({
+            "data_key": basis.data,
+            "data_label": basis.label,
             "task": result.task,
             "pooling": result.pooling,
             "method": result.compression.get("method", "none"),
@@ -42,6 +47,7 @@ def curve_points(records: list[dict], model: str) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
+    frame = panels_by_data(frame).drop(columns=["data_key", "data_label"])  # the comparability rule
     return frame.dropna(subset=["bytes_per_vector"]).sort_values(["task", "pooling", "method", "bytes_per_vector"])
 
 

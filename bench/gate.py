@@ -7,7 +7,9 @@ A baseline holds, for each (model, strategy, task), the main score and its boots
 current score *fails* when it falls below the baseline's lower interval bound, i.e. it dropped by
 more than the baseline's sampling uncertainty allows (``--max-drop`` sets a fixed allowance instead).
 A rerun of the same model passes, a real regression fails. A baseline entry with no current result
-fails too (``--allow-missing`` turns that into a warning). The Markdown summary goes to stdout, to
+fails too (``--allow-missing`` turns that into a warning). A current score that is not comparable with the
+baseline's (other test data or another metric, by the rule of :mod:`bench.comparability`) fails, naming what
+differs, unless ``--accept-incomparable`` is given; a different model revision is said in the note. The Markdown summary goes to stdout, to
 ``--summary FILE``, and is appended to ``$GITHUB_STEP_SUMMARY`` when that is set (GitHub Actions).
 Exit status: 0 pass, 1 regression or missing result, 2 usage or file errors.
 """
@@ -30,7 +32,10 @@ from bench.stats import signed
 
 KEY = ["model", "strategy", "task"]
 BASELINE_FIELDS = [*KEY, "revision", "metric", "score", "ci_low", "ci_high", "ci_level", "dataset_revision"]
-BASELINE_VERSION = 1
+#: Version 2 adds the comparability basis (``data_key``: the test pairs' content digest; ``data_label``).
+COMPARABILITY_FIELDS = ["data_key", "data_label"]
+BASELINE_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 def current_entries(results_dir: str | Path) -> pd.DataFrame:
@@ -42,7 +47,8 @@ def current_entries(results_dir: str | Path) -> pd.DataFrame:
 
 def make_baseline(results_dir: str | Path) -> dict:
     entries = current_entries(results_dir)
-    rows = entries[BASELINE_FIELDS].astype(object).where(entries[BASELINE_FIELDS].notna(), None)
+    fields = BASELINE_FIELDS + COMPARABILITY_FIELDS
+    rows = entries[fields].astype(object).where(entries[fields].notna(), None)
     return {"bench_baseline": BASELINE_VERSION, "entries": rows.to_dict(orient="records")}
 
 
@@ -51,8 +57,12 @@ def read_baseline(path: str | Path) -> pd.DataFrame:
         payload = json.loads(Path(path).read_text(encoding="utf-8"))
         frame = pd.DataFrame(payload["entries"])
         missing = set(BASELINE_FIELDS) - set(frame.columns)
-        if payload.get("bench_baseline") != BASELINE_VERSION or frame.empty or missing:
-            raise ValueError(f"missing fields {sorted(missing)}" if missing else "not a bench baseline (version 1)")
+        if payload.get("bench_baseline") not in READABLE_VERSIONS or frame.empty or missing:
+            raise ValueError(f"missing fields {sorted(missing)}" if missing else
+                             f"not a bench baseline (versions {', '.join(map(str, READABLE_VERSIONS))})")
+        for column in COMPARABILITY_FIELDS:  # version 1: compared by dataset_revision only
+            if column not in frame:
+                frame[column] = None
         for column in ("score", "ci_low", "ci_high"):
             frame[column] = pd.to_numeric(frame[column], errors="raise").astype(object)
         frame = frame.where(frame.notna(), None)
@@ -72,8 +82,25 @@ def allowed_drop(row, max_drop: float | None) -> float | None:
     return float(row["score"] - row["ci_low"])
 
 
+def incomparable(base, now) -> list[str]:
+    """What makes the current score not comparable with the baseline's (:mod:`bench.comparability`): the test
+    pairs' content (or, for a version-1 baseline, the dataset revision) and the metric."""
+    from bench.comparability import Basis
+
+    if base.get("data_key"):
+        current = Basis(base["task"], now["data_key"], now["data_label"], now["metric"])
+        return current.differences(Basis(base["task"], base["data_key"], base.get("data_label") or "?", base["metric"]))
+    out = []
+    if now["dataset_revision"] != base["dataset_revision"]:
+        out.append(f"data: dataset revision {str(now['dataset_revision'])[:12]} vs the baseline's "
+                   f"{str(base['dataset_revision'])[:12]}")
+    if now["metric"] != base["metric"]:
+        out.append(f"metric: {now['metric']} vs the baseline's {base['metric']}")
+    return out
+
+
 def check(baseline: pd.DataFrame, current: pd.DataFrame, *, max_drop: float | None = None,
-          allow_missing: bool = False) -> pd.DataFrame:
+          allow_missing: bool = False, accept_incomparable: bool = False) -> pd.DataFrame:
     """One row per baseline entry with the current score, the drop, the allowance and a status."""
     variants = current[current.duplicated(KEY, keep=False)]
     if not variants.empty:
@@ -90,32 +117,44 @@ def check(baseline: pd.DataFrame, current: pd.DataFrame, *, max_drop: float | No
                "allowed": allowed_drop(base, max_drop), "note": ""}
         if key not in latest.index:
             row["status"] = "missing (allowed)" if allow_missing else "missing"
+            rows.append(row)
+            continue
+        now = latest.loc[key]
+        row["current"] = None if pd.isna(now["score"]) else float(now["score"])
+        row["change"] = None if row["current"] is None else row["current"] - base["score"]
+        notes = []
+        if str(now["revision"]) != str(base["revision"]):
+            notes.append(f"model revision {now['revision']} vs the baseline's {base['revision']}")
+        differs = incomparable(base, now)
+        if differs:
+            notes.append("not comparable: " + "; ".join(differs) +
+                         (" (accepted with --accept-incomparable)" if accept_incomparable else ""))
+        if differs and not accept_incomparable:
+            row["status"] = "not comparable"
+        elif row["current"] is None:
+            row["status"] = "fail"
+            notes.append("the current score is undefined (e.g. constant similarities)")
+        elif row["allowed"] is None:
+            row["status"] = "no interval"
+            notes.append("baseline has no interval; use --max-drop")
         else:
-            now = latest.loc[key]
-            row["current"] = None if pd.isna(now["score"]) else float(now["score"])
-            row["change"] = None if row["current"] is None else row["current"] - base["score"]
-            if now["dataset_revision"] != base["dataset_revision"]:
-                row["note"] = "other test data than the baseline"
-            if row["current"] is None:
-                row["status"] = "fail"
-                row["note"] = "the current score is undefined (e.g. constant similarities)"
-            elif row["allowed"] is None:
-                row["status"] = "no interval"
-                row["note"] = "baseline has no interval; use --max-drop"
-            else:
-                row["status"] = "fail" if row["change"] < -row["allowed"] - 1e-12 else "pass"
+            row["status"] = "fail" if row["change"] < -row["allowed"] - 1e-12 else "pass"
+        row["note"] = "; ".join(notes)
         rows.append(row)
     return pd.DataFrame(rows)
 
 
+FAILING = ("fail", "missing", "no interval", "not comparable")
+
+
 def failed(report: pd.DataFrame) -> bool:
-    return bool(report["status"].isin(["fail", "missing", "no interval"]).any())
+    return bool(report["status"].isin(FAILING).any())
 
 
 def summary_markdown(report: pd.DataFrame) -> str:
     icons = {"pass": "✅ pass", "fail": "❌ fail", "missing": "❌ missing", "missing (allowed)": "⚠️ missing",
-             "no interval": "❌ no interval"}
-    n_fail = int(report["status"].isin(["fail", "missing", "no interval"]).sum())
+             "no interval": "❌ no interval", "not comparable": "❌ not comparable"}
+    n_fail = int(report["status"].isin(FAILING).sum())
     head = (f"## bench gate: {'FAILED' if n_fail else 'passed'}\n\n"
             f"{len(report)} baseline scores, {n_fail} failing. A score fails when it drops below the baseline's "
             f"lower confidence bound (scores x100).\n\n"
@@ -147,6 +186,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-drop", type=float, default=None,
                         help="a fixed allowed drop (e.g. 0.01) instead of the baseline's interval")
     parser.add_argument("--allow-missing", action="store_true", help="a baseline entry without a result only warns")
+    parser.add_argument("--accept-incomparable", action="store_true",
+                        help="compare scores on other test data or by another metric than the baseline's (said in "
+                             "the note) instead of failing")
     parser.add_argument("--summary", type=Path, default=None, help="also write the Markdown summary here")
     args = parser.parse_args(argv)
     if args.max_drop is not None and not args.max_drop >= 0:
@@ -157,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wrote {args.write_baseline} ({len(baseline['entries'])} scores)")
         return 0
     report = check(read_baseline(args.baseline), current_entries(args.results), max_drop=args.max_drop,
-                   allow_missing=args.allow_missing)
+                   allow_missing=args.allow_missing, accept_incomparable=args.accept_incomparable)
     text = summary_markdown(report)
     print(text)
     if args.summary:

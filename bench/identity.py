@@ -30,6 +30,28 @@ def data_id(part: PairData) -> str:
     return f"hub:{source.get('path')}@{source.get('revision')}/{source.get('file') or source.get('split')}"
 
 
+def declared_labels(name: str) -> dict | None:
+    """The positive labels a task's own file (``conf/task/<name>.yaml``) declares, for its original files and its
+    hub copy; None when there is no such file (a task defined elsewhere)."""
+    from bench.config import CONF_DIR, conf_values
+
+    if not (CONF_DIR / "task" / f"{name}.yaml").is_file():
+        return None
+    values = conf_values("task", name)
+    return {"positive": [str(x) for x in (values.get("target") or {}).get("positive") or ()],
+            "hub_positive": [str(x) for x in (values.get("hub") or {}).get("positive") or ()]}
+
+
+def label_definition(spec: TaskSpec) -> dict | None:
+    """Which labels count as positive, when a run scores a label task with another definition than its task
+    file's (``task.target.positive=[1]``): part of the result's identity, so it never reuses (or is ranked with)
+    a result of the declared definition. None for the declared one, so those results keep their settings id."""
+    if spec.target.kind != "label":
+        return None
+    used = {"positive": [str(x) for x in spec.target.positive], "hub_positive": [str(x) for x in spec.hub.positive]}
+    return None if used == declared_labels(spec.name) else used
+
+
 def task_settings(cfg: DictConfig, spec: TaskSpec, planned: Plan) -> dict:
     """Everything besides model weights, strategy name and task that can change this result's numbers."""
     parts = planned.data[spec.result_name]
@@ -39,12 +61,16 @@ def task_settings(cfg: DictConfig, spec: TaskSpec, planned: Plan) -> dict:
                        "fit_task": planned.compression.fit_task or spec.result_name,
                        "fit_data": data_id(planned.fits[spec.result_name])}
     scoring = planned.evaluator.settings(spec, parts)
+    data = {name: data_id(part) for name, part in parts.items()}
+    labels = label_definition(spec)
+    if labels is not None:
+        data["labels"] = labels
     return {
         "model": {"max_seq_length": planned.model_spec.max_seq_length, "prompt": planned.model_spec.prompt(spec.type),
                   "dtype": planned.dtype},
         "pooling": planned.pooling.as_dict(),
         "compression": compression,
-        "data": {name: data_id(part) for name, part in parts.items()},
+        "data": data,
         "scoring": {**{k: v for k, v in scoring.items() if k != "probe"},
                     "bootstrap": int(cfg.stats.bootstrap), "level": float(cfg.stats.level), "seed": int(cfg.seed)},
         "probe": scoring.get("probe"),

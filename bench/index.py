@@ -17,13 +17,14 @@ import logging
 from pathlib import Path
 
 from bench.atomic import write_text_atomic
+from bench.digests import digest_json
 from bench.errors import BenchError
 from bench.results import NOT_RESULTS, Result, read_result
 
 log = logging.getLogger(__name__)
 
 INDEX = ".index"
-FORMAT = 2  # 2: kind may be cross-encoder, base_task added
+FORMAT = 3  # 2: kind may be cross-encoder, base_task added; 3: comparability basis, self-checked entries
 
 
 def entry(path: Path, record: dict) -> dict:
@@ -34,6 +35,7 @@ def entry(path: Path, record: dict) -> dict:
     versions = meta.get("versions") or {}
     encoding = meta.get("encoding") or {}
     lineage = meta.get("lineage") or model.get("lineage") or {}
+    basis = result.basis
     return {
         "model": result.model_name,
         "revision": result.revision[:12],  # local models: local-<weights digest>, so two are two rows
@@ -54,6 +56,9 @@ def entry(path: Path, record: dict) -> dict:
         "ci_high": ci.get("high"),
         "ci_level": ci.get("level"),
         "dataset_revision": result.dataset_revision,
+        "basis": basis.key,  # what the score may be compared with (bench.comparability)
+        "data_key": basis.data,
+        "data_label": basis.label,
         "model_source": model.get("source"),
         "weights_sha256": (model.get("weights_sha256") or "")[:16],
         "base_model": lineage.get("base_model"),
@@ -68,6 +73,11 @@ def entry(path: Path, record: dict) -> dict:
     }
 
 
+#: The fields every index entry has (an entry without one of them is rebuilt from its result file).
+ENTRY_FIELDS = ("model", "revision", "strategy", "pooling", "settings", "settings_items", "task", "kind", "base_task",
+                "type", "metric", "score", "ci_low", "ci_high", "basis", "data_key", "data_label", "path")
+
+
 def flatten(settings: dict, prefix: str = "") -> dict[str, str]:
     """Settings as ``key.path -> short text``; the data of the splits becomes one item, where it came from
     (``hub`` or ``local``): which file it was differs from task to task and is not a variant."""
@@ -77,6 +87,8 @@ def flatten(settings: dict, prefix: str = "") -> dict[str, str]:
         if name == "data" and isinstance(value, dict):
             test = str(value.get("test", next(iter(value.values()), "")))
             out["data"] = "hub" if test.startswith("hub:") else "local"
+            if isinstance(value.get("labels"), dict):  # a label definition other than the task file's
+                out["positive"] = ",".join(value["labels"].get("positive") or ())
         elif name == "compression.fit_data":
             continue
         elif isinstance(value, dict):
@@ -92,6 +104,28 @@ def _key(relative: str) -> str:
     return hashlib.sha256(relative.encode()).hexdigest()[:32]
 
 
+def _stamp(path: Path) -> list[int]:
+    """What changes whenever a result file does: its size, modification and status-change times and inode
+    (a file copied in with its old modification time, or replaced, still gets a new ctime or inode)."""
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
+
+
+def _payload(relative: str, stamp: list[int], row: dict) -> dict:
+    body = {"format": FORMAT, "relative": relative, "stamp": stamp, "entry": row}
+    return {**body, "check": digest_json(body)}
+
+
+def _trusted(payload, relative: str, stamp: list[int]) -> bool:
+    """An index entry is used only when it is intact (its own digest matches: no hand edit, no field lost) and
+    was made from the result file as it is now; anything else is rebuilt from the file."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("entry"), dict):
+        return False
+    body = {k: payload.get(k) for k in ("format", "relative", "stamp", "entry")}
+    return (payload.get("check") == digest_json(body) and body["format"] == FORMAT and body["relative"] == relative
+            and body["stamp"] == stamp and set(ENTRY_FIELDS) <= set(body["entry"]))
+
+
 def result_files(results_dir: Path) -> list[Path]:
     """Every result JSON below ``results_dir`` (hidden folders, leaderboards and job reports left out)."""
     out = []
@@ -103,47 +137,49 @@ def result_files(results_dir: Path) -> list[Path]:
     return sorted(out)
 
 
-def add_entry(results_dir: Path, path: Path, record: dict) -> None:
-    """Index one result (called when it is written)."""
+def add_entry(results_dir: Path, path: Path, record: dict) -> dict:
+    """Index one result (called when it is written); returns the index payload. A results folder that cannot
+    be written (a read-only archive) keeps no index: the entry is returned all the same."""
     relative = str(path.relative_to(results_dir))
-    row = entry(path, record)
-    payload = {"format": FORMAT, "relative": relative, "mtime_ns": path.stat().st_mtime_ns, "entry": row}
-    write_text_atomic(results_dir / INDEX / f"{_key(relative)}.json", json.dumps(payload, ensure_ascii=False,
-                                                                                 default=str))
+    payload = _payload(relative, _stamp(path), json.loads(json.dumps(entry(path, record), default=str)))
+    try:
+        write_text_atomic(results_dir / INDEX / f"{_key(relative)}.json", json.dumps(payload, ensure_ascii=False))
+    except OSError as exc:
+        log.debug("results index not written (%s); entries are read from the result files", exc)
+    return payload
 
 
 def index_entries(results_dir: str | Path) -> list[dict]:
-    """The entries of every valid result under ``results_dir``, indexing what the index lacks."""
+    """The entries of every valid result under ``results_dir``, indexing what the index lacks and rebuilding
+    what disagrees with its result file."""
     results_dir = Path(results_dir)
     folder = results_dir / INDEX
-    known: dict[str, dict] = {}
-    if folder.is_dir():
-        for item in folder.glob("*.json"):
-            try:
-                payload = json.loads(item.read_text(encoding="utf-8"))
-                if payload.get("format") == FORMAT:
-                    known[payload["relative"]] = payload
-            except (OSError, ValueError, KeyError, TypeError):
-                item.unlink(missing_ok=True)  # damaged: rebuilt from its result below
     entries, fresh = [], set()
     for path in result_files(results_dir):
         relative = str(path.relative_to(results_dir))
-        fresh.add(relative)
-        payload = known.get(relative)
+        fresh.add(_key(relative))
         try:
-            stamp = path.stat().st_mtime_ns
+            stamp = _stamp(path)
         except OSError:
             continue
-        if payload is None or payload["mtime_ns"] != stamp:
+        try:
+            payload = json.loads((folder / f"{_key(relative)}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            payload = None
+        if not _trusted(payload, relative, stamp):
             try:
-                add_entry(results_dir, path, read_result(path))
-                payload = json.loads((folder / f"{_key(relative)}.json").read_text(encoding="utf-8"))
+                payload = add_entry(results_dir, path, read_result(path))
             except BenchError as exc:
                 log.warning("skipping %s", exc)
                 continue
         row = dict(payload["entry"])
         row["path"] = str(path)
         entries.append(row)
-    for relative in set(known) - fresh:  # the result is gone
-        (folder / f"{_key(relative)}.json").unlink(missing_ok=True)
+    if folder.is_dir():
+        for item in folder.glob("*.json"):
+            if item.stem not in fresh:  # its result is gone
+                try:
+                    item.unlink(missing_ok=True)
+                except OSError:
+                    pass
     return entries

@@ -84,6 +84,7 @@ def assemble_record(spec, data: dict, evaluation, *, name: str, provenance: dict
     """A result record: MTEB's fields, and bench's provenance (run, compression, task, data, timing)."""
     from datetime import datetime, timezone
 
+    from bench.comparability import test_data_block
     from bench.tasks import mteb_data
 
     split = data[spec.eval_split]
@@ -94,6 +95,7 @@ def assemble_record(spec, data: dict, evaluation, *, name: str, provenance: dict
         "task_config": {"name": spec.name, "type": evaluation.task_type, "lang": spec.lang,
                         "eval_split": spec.eval_split},
         "mteb_data": mteb_data(spec, split),
+        "test_data": test_data_block(split),  # what the score may be compared with (bench.comparability)
         "data": {part_name: part.source for part_name, part in data.items()},
         "scoring_seconds": round(seconds, 3),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -291,6 +293,14 @@ class Result:
     @property
     def compression(self) -> dict:
         return self.meta.get("compression") or {}
+
+    @property
+    def basis(self):
+        """What this score was computed on (test pairs, metric): :class:`bench.comparability.Basis`."""
+        from bench.comparability import basis_of
+
+        split = (self.meta.get("task_config") or {}).get("eval_split") or self.split
+        return basis_of(self.meta, task=self.base_task, metric=self.main_score_name, eval_split=split)
 
     @property
     def prompt(self) -> str:

@@ -63,11 +63,44 @@ def entries_frame(results: list[tuple]) -> pd.DataFrame:
     return frame_of([entry(path, record) for path, record in results])
 
 
+def comparability(frame: pd.DataFrame) -> tuple[list[bool], list[str]]:
+    """Each row against its task's reference basis (:func:`bench.comparability.reference_bases`): whether it is on
+    it (ranked with the others) and, when not, what differs (``data: hub copy ... vs CDS_test_annotated.txt ...``)."""
+    from bench.comparability import Basis, reference_bases
+
+    bases = [Basis(row.base_task, row.data_key, row.data_label, row.metric)
+             for row in frame[["base_task", "data_key", "data_label", "metric"]].itertuples(index=False)]
+    kinds = list(frame["kind"])
+    references = {kind: reference_bases([b for b, k in zip(bases, kinds) if k == kind]) for kind in set(kinds)}
+    on_reference, differences = [], []
+    for basis, kind in zip(bases, kinds):
+        reference = references[kind][basis.task]
+        differs = basis.differences(reference)
+        on_reference.append(not differs)
+        differences.append("; ".join(differs))
+    return on_reference, differences
+
+
+def other_data_label(difference: str) -> str:
+    """The short label an off-reference result adds to its row's variant (the details are in ``data``)."""
+    if difference.startswith("data: hub copy"):
+        return "other test data: hub copy"
+    if difference.startswith("data: other pairs or labels"):
+        return "other test data: other labels or pairs"
+    if difference.startswith("data:"):
+        return "other test data: other file"
+    return "other metric"
+
+
 def frame_of(rows: list[dict]) -> pd.DataFrame:
-    """The long table of result rows (from :func:`bench.index.entry`, e.g. read from the results index)."""
+    """The long table of result rows (from :func:`bench.index.entry`, e.g. read from the results index), with
+    ``reference`` (on its task's reference data and metric: ranked) and ``data`` (what differs, when not)."""
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
     frame["variant"] = variant_labels(frame)
+    frame["reference"], frame["data"] = comparability(frame)
+    frame["variant"] = [variant if not data else ", ".join(filter(None, [variant, other_data_label(data)]))
+                        for variant, data in zip(frame["variant"], frame["data"])]
     frame = frame.drop(columns=["settings_items"])
     return frame.sort_values(["task", "score"], ascending=[True, False], na_position="last").reset_index(drop=True)

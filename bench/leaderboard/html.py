@@ -185,7 +185,10 @@ def plots_section(entries: pd.DataFrame, cache: Path | None = None) -> str:
     from bench.atomic import write_text_atomic
     from bench.leaderboard.plots import svg
 
+    from bench.comparability import panels_by_data
+
     part = entries[(entries["kind"] == "zero-shot") & entries["bytes_per_vector"].notna()]
+    part = panels_by_data(part) if not part.empty else part  # points on other test data get a panel of their own
     blocks, used = [], set()
     for model, group in part.groupby("model"):
         if (group["compression"] == "none").all():

@@ -35,13 +35,20 @@ def marked(table: pd.DataFrame, entries: pd.DataFrame, kind: str) -> pd.DataFram
 
 
 def task_table(group: pd.DataFrame, level: float) -> pd.DataFrame:
+    """One task's rows: those on its reference data ranked, then those on other data, unranked, saying what
+    differs (:mod:`bench.comparability`)."""
     rows = []
-    for rank, (_, row) in enumerate(group.sort_values("score", ascending=False).iterrows(), start=1):
+    on_reference = group["reference"].astype(bool) if "reference" in group else pd.Series(True, index=group.index)
+    ordered = pd.concat([group[on_reference].sort_values("score", ascending=False),
+                         group[~on_reference].sort_values("score", ascending=False)])
+    for rank, (index, row) in enumerate(ordered.iterrows(), start=1):
         interval = ("" if row["ci_low"] is None or pd.isna(row["ci_low"])
                     else f"[{row['ci_low'] * 100:.2f}, {row['ci_high'] * 100:.2f}]")
         versus = ("best" if row["best"] is True else "n/a" if row["diff_vs_best"] is None
                   else f"{signed(row['diff_vs_best'] * 100)} ({format_p(row['p_vs_best'])})")
-        rows.append({"#": rank, **{k: row[k] for k in ROW_KEY},
+        if not on_reference[index]:
+            versus = f"not comparable ({row['data']})"
+        rows.append({"#": rank if on_reference[index] else "", **{k: row[k] for k in ROW_KEY},
                      "score": mark(row), f"{level:.0%} CI": interval, "vs best": versus,
                      "dims": "" if pd.isna(row["dims"]) else str(int(row["dims"]))})
     return pd.DataFrame(rows)

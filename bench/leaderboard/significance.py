@@ -74,7 +74,8 @@ def compare_with_best(entries: pd.DataFrame, results_dir: str | Path, *, resampl
     cache_path = Path(results_dir) / CACHE_NAME
     cache = _load_cache(cache_path)
     used: dict = {}
-    for _task, group in out.groupby("task"):
+    ranked = out[out["reference"].astype(bool)] if "reference" in out else out  # only comparable rows compete
+    for _task, group in ranked.groupby("task"):
         scored = group.dropna(subset=["score"])
         if scored.empty:
             continue
@@ -111,8 +112,9 @@ def compare_with_best(entries: pd.DataFrame, results_dir: str | Path, *, resampl
 
 def bi_encoder_counterparts(entries: pd.DataFrame, row) -> pd.DataFrame:
     """The bi-encoder results scored on a cross-encoder result's test pairs by the same metric: zero-shot
-    results of its task for a regression or binary head, the 3-way NLI probes for an NLI head."""
-    same_task = entries["base_task"] == row["base_task"]
+    results of its task for a regression or binary head, the 3-way NLI probes for an NLI head; only those
+    on the same test data (:mod:`bench.comparability`)."""
+    same_task = (entries["base_task"] == row["base_task"]) & (entries["data_key"] == row["data_key"])
     if row["type"] == "cross_nli":
         return entries[same_task & (entries["type"] == "probe_classification")]
     return entries[same_task & (entries["kind"] == "zero-shot")]

@@ -74,7 +74,9 @@ def cross_table(entries: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
 
 
 def suite_tables(entries: pd.DataFrame, suite: Suite) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(complete rows ranked by the mean over the suite's tasks, partial rows with their task count)."""
+    """(complete rows ranked by the mean over the suite's tasks, partial rows with their task count). A row with a
+    result on other test data than its task's reference (:mod:`bench.comparability`) is never ranked: it is listed
+    with the partial rows, its variant saying so."""
     table = wide(entries, "zero-shot")
     if table.empty:
         return table, table
@@ -83,11 +85,16 @@ def suite_tables(entries: pd.DataFrame, suite: Suite) -> tuple[pd.DataFrame, pd.
             table[task] = float("nan")
     scores = table[list(suite.tasks)]
     present = scores.notna().sum(axis=1)
-    complete = table[present == len(suite.tasks)][ROW_KEY + list(suite.tasks)].copy()
+    zero_shot = entries[entries["kind"] == "zero-shot"]
+    flags = zero_shot["reference"].astype(bool) if "reference" in zero_shot else pd.Series(True, index=zero_shot.index)
+    off = {tuple(key) for key in zero_shot.loc[~flags, ROW_KEY].itertuples(index=False)}
+    on_reference = pd.Series([tuple(key) not in off for key in table[ROW_KEY].itertuples(index=False)], index=table.index)
+    complete = table[(present == len(suite.tasks)) & on_reference][ROW_KEY + list(suite.tasks)].copy()
     complete[suite.mean_column] = complete[list(suite.tasks)].mean(axis=1)
     complete = complete.sort_values(suite.mean_column, ascending=False).reset_index(drop=True)
-    partial = table[(present > 0) & (present < len(suite.tasks))][ROW_KEY + list(suite.tasks)].copy()
-    partial.insert(len(ROW_KEY), "tasks", [f"{n} of {len(suite.tasks)}" for n in present[partial.index]])
+    partial = table[(present > 0) & ((present < len(suite.tasks)) | ~on_reference)][ROW_KEY + list(suite.tasks)].copy()
+    partial.insert(len(ROW_KEY), "tasks", [f"{present[i]} of {len(suite.tasks)}" + ("" if on_reference[i] else
+                                           ", other test data") for i in partial.index])
     partial = partial.sort_values(ROW_KEY).reset_index(drop=True)
     return complete, partial
 
