@@ -127,7 +127,7 @@ def check(baseline: pd.DataFrame, current: pd.DataFrame, *, max_drop: float | No
             notes.append(f"model revision {now['revision']} vs the baseline's {base['revision']}")
         differs = incomparable(base, now)
         if differs:
-            notes.append("not comparable: " + "; ".join(differs) +
+            notes.append("; ".join(differs) +
                          (" (accepted with --accept-incomparable)" if accept_incomparable else ""))
         if differs and not accept_incomparable:
             row["status"] = "not comparable"

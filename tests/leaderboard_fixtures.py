@@ -32,7 +32,8 @@ def similarities(task: str, targets: np.ndarray, noise: float, seed: int) -> dic
 def write_result(results: Path, model: str, strategy: str, task: str, pairs: dict[str, np.ndarray],
                  targets: np.ndarray, *, compression: str = "none", dims: int = 64, revision: str = "abc123",
                  ci_width: float = 0.02, task_name: str | None = None, probe: dict | None = None,
-                 source: str = "hub", weights: str = "f" * 64, settings: dict | None = None) -> Path:
+                 source: str = "hub", weights: str = "f" * 64, settings: dict | None = None,
+                 test_data: dict | None = None, metric: str | None = None) -> Path:
     task_type, mteb_name = TASKS.get(task, ("sts", task))
     scorer = SCORERS[task_type]
     scores = scorer.metrics(pairs, targets) if not probe else {"main_score": float(pairs["prediction"].mean())}
@@ -46,7 +47,8 @@ def write_result(results: Path, model: str, strategy: str, task: str, pairs: dic
         "task_name": mteb_name, "dataset_revision": "data-sha", "evaluation_time": 1.0, "mteb_version": None,
         "scores": {"test": [{**scores, "hf_subset": "default", "languages": ["pol-Latn"]}]},
         "bench": {
-            "schema_version": 1, "task": name, "main_score_name": scorer.main_score if not probe else "accuracy",
+            "schema_version": 1, "task": name,
+            "main_score_name": metric or (scorer.main_score if not probe else "accuracy"),
             "model": {"name": model, "revision": revision, "resolved_revision": revision, "source": source,
                       "weights_sha256": weights, "hub_id": None if source == "local" else f"org/{model}",
                       "default_pooling": "mean"},
@@ -57,6 +59,7 @@ def write_result(results: Path, model: str, strategy: str, task: str, pairs: dic
             "versions": {"bench": "0.1.0", "torch": "2.13.0", "transformers": "5"}, "git": {"commit": "1234567890ab"},
             "encoding": {"device": "cpu", "dtype": "float32"}, "created": "2026-11-22T00:00:00+00:00",
             **({"probe": probe} if probe else {}),
+            **({"test_data": test_data} if test_data else {}),
         },
     }
     settings = settings or {"model": {"max_seq_length": 128}, "data": {"test": "sha256:" + "d" * 64}}

@@ -183,9 +183,8 @@ def plots_section(entries: pd.DataFrame, cache: Path | None = None) -> str:
     import hashlib
 
     from bench.atomic import write_text_atomic
-    from bench.leaderboard.plots import svg
-
     from bench.comparability import panels_by_data
+    from bench.leaderboard.plots import svg
 
     part = entries[(entries["kind"] == "zero-shot") & entries["bytes_per_vector"].notna()]
     part = panels_by_data(part) if not part.empty else part  # points on other test data get a panel of their own
