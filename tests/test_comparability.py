@@ -185,3 +185,22 @@ def test_index_that_cannot_be_written_is_built_in_memory(tmp_path):
     shutil.rmtree(results / INDEX, ignore_errors=True)
     (results / INDEX).write_text("not a folder")
     assert len(index_entries(results)) == 12  # 3 models + cls + 2 compressed, on 2 tasks
+
+
+def test_a_label_definition_is_part_of_the_identity(make_cfg, tiny_models, tiny_data_root, tmp_path):
+    """positive=[CONTRADICTION] for CDSC-E once printed "all 1 results exist ... nothing to compute" and kept the
+    default definition's number."""
+    from bench.run import run
+    from tests.test_never_wrong import tiny
+
+    (default,) = run(tiny(make_cfg, tiny_models, tiny_data_root, "task=cdsc_e"))
+    (other,) = run(tiny(make_cfg, tiny_models, tiny_data_root, "task=cdsc_e", "task.target.positive=[CONTRADICTION]"))
+    assert other["bench"]["settings_id"] != default["bench"]["settings_id"]
+    assert other["bench"]["settings"]["data"]["labels"]["positive"] == ["CONTRADICTION"]
+    assert "labels" not in default["bench"]["settings"]["data"]  # the declared definition keeps its settings id
+    assert other["scores"]["test"][0]["main_score"] != default["scores"]["test"][0]["main_score"]
+    assert other["bench"]["test_data"]["digest"] != default["bench"]["test_data"]["digest"]
+    entries = build(tmp_path / "results", resamples=0)
+    assert sorted(entries["reference"]) == [False, True] and "positive=CONTRADICTION" in " ".join(entries["variant"])
+    (again,) = run(tiny(make_cfg, tiny_models, tiny_data_root, "task=cdsc_e", "task.target.positive=[CONTRADICTION]"))
+    assert again["bench"]["created"] == other["bench"]["created"]  # the same definition is reused

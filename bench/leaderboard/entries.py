@@ -37,7 +37,7 @@ def variant_labels(frame: pd.DataFrame) -> list[str]:
         for key in keys:  # per task type for what depends on it (prompt, held-out thresholds), else over all
             scopes = group.groupby("type", dropna=False) if key in BY_TASK_TYPE else [(None, group)]
             for task_type, scope in scopes:
-                counts = scope["settings_items"].map(lambda items, k=key: items.get(k)).value_counts()
+                counts = scope["settings_items"].map(lambda items, k=key: items.get(k)).value_counts(dropna=False)
                 tied = len(counts) > 1 and counts.iloc[0] == counts.iloc[1]
                 for kind in (scope["type"].unique() if task_type is None else [task_type]):
                     usual[(kind, key)] = None if tied or counts.empty else counts.index[0]
