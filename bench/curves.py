@@ -20,7 +20,8 @@ from bench.atomic import write_text_atomic
 from bench.commands import command_parser
 from bench.errors import BenchError, user_errors_exit_2
 from bench.leaderboard.plots import plot
-from bench.results import Result, iter_results
+from bench.results import Result
+from bench.store import ResultsStore
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def curve_points(records: list[dict], model: str) -> pd.DataFrame:
 
 
 def write_curves(results_dir: str | Path, model: str, out_dir: str | Path | None = None) -> dict[str, Path]:
-    frame = curve_points([r for _, r in iter_results(results_dir)], model)
+    frame = curve_points([r for _, r in ResultsStore(results_dir).results()], model)
     if frame.empty:
         raise BenchError(f"no results with compression information for model '{model}' under {results_dir}; "
                          f"run a compression sweep first (see python -m bench.curves --help).")

@@ -24,7 +24,8 @@ from pathlib import Path
 from bench.atomic import write_json_atomic
 from bench.commands import command_parser
 from bench.errors import BenchError, user_errors_exit_2
-from bench.results import Result, iter_results
+from bench.results import Result
+from bench.store import ResultsStore
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def export(results_dir: str | Path, out_dir: str | Path, strategy: str | None = 
     from bench.leaderboard.entries import entries_frame
 
     out = Path(out_dir) / "results"
-    results = iter_results(results_dir)
+    results = ResultsStore(results_dir).results()
     entries = entries_frame(results)
     variants = dict(zip(entries["path"], entries["variant"])) if not entries.empty else {}
     files: dict[Path, dict] = {}

@@ -27,8 +27,8 @@ from bench.atomic import write_json_atomic, write_text_atomic
 from bench.commands import command_parser
 from bench.errors import BenchError, user_errors_exit_2
 from bench.leaderboard.entries import entries_frame
-from bench.results import iter_results
 from bench.stats import signed
+from bench.store import ResultsStore
 
 KEY = ["model", "strategy", "task"]
 BASELINE_FIELDS = [*KEY, "revision", "metric", "score", "ci_low", "ci_high", "ci_level", "dataset_revision"]
@@ -39,7 +39,7 @@ READABLE_VERSIONS = (1, 2)
 
 
 def current_entries(results_dir: str | Path) -> pd.DataFrame:
-    entries = entries_frame(iter_results(results_dir))
+    entries = entries_frame(ResultsStore(results_dir).results())
     if entries.empty:
         raise BenchError(f"no results under {results_dir}; run the benchmark first.")
     return entries

@@ -16,9 +16,8 @@ from omegaconf import DictConfig
 from bench import __version__
 from bench.data.schema import PairData
 from bench.digests import digest_json
-from bench.errors import BenchError
 from bench.plan import Plan
-from bench.results import model_revision, result_path, reusable_result, settings_id
+from bench.results import model_revision, result_path, settings_id
 from bench.tasks import TaskSpec
 
 
@@ -99,25 +98,3 @@ def identify(cfg: DictConfig, planned: Plan) -> dict[str, Identity]:
             result_path(cfg.results_dir, planned.model_spec.slug, revision, planned.strategy, settings_id(settings),
                         planned.evaluator.output_name(spec)))
     return out
-
-
-def existing_results(identities: dict[str, Identity], policy: str) -> dict[str, dict]:
-    """Results this run keeps instead of computing, by the overwrite policy.
-
-    ``missing`` (default, resumes sweeps): keep every valid result of exactly this identity;
-    ``always``: recompute everything; ``never``: refuse to run if any result would be replaced.
-    """
-    if policy == "always":
-        return {}
-    if policy == "never":
-        taken = [str(i.path) for i in identities.values() if i.path.exists()]
-        if taken:
-            raise BenchError(f"overwrite=never, but these results exist: {', '.join(taken)}. "
-                             f"Use overwrite=missing to keep them and compute the rest, or overwrite=always.")
-        return {}
-    kept = {}
-    for name, identity in identities.items():
-        record = reusable_result(identity.path, identity.identity)
-        if record is not None:
-            kept[name] = record
-    return kept

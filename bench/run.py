@@ -17,14 +17,13 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from bench.atomic import write_json_atomic
 from bench.cache import EmbeddingCache
 from bench.encode import Encoded, encode_by_prompt
-from bench.identity import Identity, existing_results, identify
-from bench.index import add_entry
+from bench.identity import Identity, identify
 from bench.plan import Plan, companions, plan
 from bench.provenance import run_provenance
-from bench.results import assemble_record, pairs_path, write_pairs_atomic
+from bench.results import assemble_record
+from bench.store import ResultsStore
 from bench.tasks import TaskSpec
 from bench.vectors import TaskVectors
 
@@ -35,7 +34,8 @@ def run(cfg: DictConfig) -> list[dict]:
     planned = plan(cfg)
     seed_everything(int(cfg.seed))
     identities = identify(cfg, planned)
-    kept = existing_results(identities, str(cfg.overwrite))
+    store = ResultsStore(cfg.results_dir)
+    kept = store.keep(identities, str(cfg.overwrite))
     todo = [spec for spec in planned.specs if spec.result_name not in kept]
     if not todo:
         log.info("all %d results exist with these exact settings; nothing to compute (overwrite=missing).", len(kept))
@@ -43,7 +43,7 @@ def run(cfg: DictConfig) -> list[dict]:
     encoded = encode(cfg, planned, todo)
     outputs = [evaluate(cfg, planned, spec, encoded, identities[spec.result_name]) for spec in todo]
     for path, record, pairs, targets in outputs:  # every task is scored before any file is written
-        write(Path(cfg.results_dir), path, record, pairs, targets)
+        store.write(path, record, pairs, targets)
     return [*kept.values(), *(record for _, record, _, _ in outputs)]
 
 
@@ -98,11 +98,3 @@ def evaluate(cfg: DictConfig, planned: Plan, spec: TaskSpec, encoded: dict[str, 
                              encode_seconds=encoded[prompt].seconds)
     return identity.path, record, evaluation.pairs, evaluation.targets
 
-
-def write(results_dir: Path, path: Path, record: dict, pairs: dict, targets: np.ndarray) -> None:
-    write_pairs_atomic(pairs_path(path), pairs, targets)
-    write_json_atomic(path, record)
-    add_entry(results_dir, path, record)  # the leaderboard is built from the index at the end
-    split = next(iter(record["scores"]))
-    log.info("%s: %s = %.4f -> %s", record["bench"]["task"], record["bench"]["main_score_name"],
-             record["scores"][split][0]["main_score"], path)

@@ -21,23 +21,15 @@ from bench.device import pick_device, precision_flags
 from bench.digests import digest_json
 from bench.errors import BenchError
 from bench.evaluators.base import with_interval
-from bench.identity import data_id
-from bench.index import add_entry
+from bench.identity import Identity, data_id, label_definition
 from bench.models.loading import LINEAGE_FILE, ResolvedModel, quiet_transformers, resolve
 from bench.models.spec import ModelSpec
 from bench.models.weights import restricted_unpickling
 from bench.plan import check_settings
 from bench.provenance import git_commit, package_versions, run_provenance
-from bench.results import (
-    assemble_record,
-    model_revision,
-    pairs_path,
-    result_path,
-    reusable_result,
-    settings_id,
-    write_pairs_atomic,
-)
+from bench.results import assemble_record, model_revision, result_path, settings_id
 from bench.scoring.predictions import prediction_main
+from bench.store import ResultsStore
 from bench.tasks import TaskSpec, load_task, task_specs
 from bench.train.callbacks import ElapsedTime, TrainingProgress, elapsed_before, latest_checkpoint, warmup_argument
 from bench.train.lineage import selection_record
@@ -100,43 +92,42 @@ def run_cross(cfg: DictConfig) -> list[dict]:
         data[spec.result_name] = parts
     resolved = resolve(base)
     require_trainer()
-    planned = []
+    planned: dict[str, tuple[TaskSpec, Head, dict[str, PairData], Identity]] = {}
     for spec in specs:  # every result's path and identity, and the overwrite policy, before any training
         head, parts = heads[spec.result_name], data[spec.result_name]
-        settings = result_settings(cfg, recipe, head, parts)
+        settings = result_settings(cfg, recipe, head, parts, spec)
         identity = digest_json({"settings": settings, "weights_sha256": resolved.weights_sha256,
                                 "files_sha256": resolved.files_sha256, "bench": __version__})
         path = result_path(cfg.results_dir, base.slug, model_revision(resolved.provenance()), STRATEGY,
                            settings_id(settings), f"{spec.result_name}.{head.suffix}")
-        planned.append((spec, head, parts, settings, identity, path))
-    taken = [str(p[-1]) for p in planned if p[-1].exists()]
-    if str(cfg.overwrite) == "never" and taken:
-        raise BenchError(f"overwrite=never, but these results exist: {', '.join(taken)}; use overwrite=missing or "
-                         f"overwrite=always.")
+        planned[spec.result_name] = (spec, head, parts, Identity(settings, settings_id(settings), identity, path))
+    store = ResultsStore(cfg.results_dir)
+    kept = store.keep({name: item[-1] for name, item in planned.items()}, str(cfg.overwrite))
     records = []
-    for spec, head, parts, settings, identity, path in planned:
-        kept = reusable_result(path, identity) if str(cfg.overwrite) == "missing" else None
-        if kept is not None:
-            log.info("%s exists with these exact settings; kept (overwrite=missing).", path)
-            records.append(kept)
+    for name, (spec, head, parts, identity) in planned.items():
+        if name in kept:
+            log.info("%s exists with these exact settings; kept (overwrite=missing).", identity.path)
+            records.append(kept[name])
             continue
-        folder = Path(recipe.output_dir) / f"{base.slug}-cross-{spec.result_name}-{head.kind}-seed{recipe.seed}-{identity[:8]}"
+        folder = (Path(recipe.output_dir) /
+                  f"{base.slug}-cross-{spec.result_name}-{head.kind}-seed{recipe.seed}-{identity.identity[:8]}")
         model, lineage = train_one(cfg, recipe, resolved, spec, head, parts, folder)
         record, pairs, targets = score(cfg, spec, head, parts, model, recipe, resolved, lineage,
-                                       {"settings": settings, "settings_id": settings_id(settings), "identity": identity})
-        write_pairs_atomic(pairs_path(path), pairs, targets)
-        write_json_atomic(path, record)
-        add_entry(Path(cfg.results_dir), path, record)
-        log.info("%s cross-encoder: %s = %.4f -> %s", spec.result_name, head.main_score, record["scores"][spec.eval_split][0]
-                 ["main_score"], path)
+                                       {"settings": identity.settings, "settings_id": identity.settings_id,
+                                        "identity": identity.identity})
+        store.write(identity.path, record, pairs, targets)
         records.append(record)
     return records
 
 
-def result_settings(cfg: DictConfig, recipe: CrossRecipe, head: Head, parts: dict[str, PairData]) -> dict:
+def result_settings(cfg: DictConfig, recipe: CrossRecipe, head: Head, parts: dict[str, PairData],
+                    spec: TaskSpec) -> dict:
     """Everything besides the base weights that can change a cross-encoder's numbers."""
-    return {"cross": {**recipe.training_settings(), "kind": head.kind},
-            "data": {name: data_id(part) for name, part in parts.items()},
+    data = {name: data_id(part) for name, part in parts.items()}
+    labels = label_definition(spec)
+    if labels is not None:
+        data["labels"] = labels
+    return {"cross": {**recipe.training_settings(), "kind": head.kind}, "data": data,
             "scoring": {"bootstrap": int(cfg.stats.bootstrap), "level": float(cfg.stats.level), "seed": int(cfg.seed)}}
 
 

@@ -20,16 +20,16 @@ from pathlib import Path
 import pandas as pd
 
 from bench.atomic import write_text_atomic
-from bench.index import index_entries
 from bench.leaderboard.entries import frame_of
 from bench.leaderboard.significance import compare_with_best
 from bench.leaderboard.tables import Suite
+from bench.store import ResultsStore
 
 
 def build(results_dir: str | Path, *, resamples: int = 1000, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
     """Every result as one row (from the results index), with its comparison against the best entry of its task."""
     results_dir = Path(results_dir)
-    entries = frame_of(index_entries(results_dir))
+    entries = frame_of(ResultsStore(results_dir).entries())
     return compare_with_best(entries, results_dir, resamples=resamples, level=level, seed=seed)
 
 
