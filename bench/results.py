@@ -16,7 +16,6 @@ import json
 import logging
 import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -180,18 +179,27 @@ def record_problems(record) -> list[str]:
     return problems
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(dict):
     """The result contract, shared by the writer and every reader (leaderboard, gate, export, compare,
     reuse): MTEB's TaskResult fields (``task_name``, ``dataset_revision``, ``evaluation_time``,
     ``mteb_version``, ``scores``) and bench's provenance block (``bench``). :meth:`of` checks a record
-    against it, so readers use typed fields instead of trying keys, and a record is checked when written."""
+    against it, so readers use typed fields instead of trying keys, and a record is checked when written.
 
-    record: dict
-    path: Path | None = None
+    What :func:`bench.run.run` returns: typed fields (``main_score``, ``basis``, ``kind``, ``path``...) on the
+    record as written, which it is (a ``dict``: ``result["scores"]``, ``json.dumps(result)``)."""
+
+    def __init__(self, record: dict, path: Path | None = None):
+        super().__init__(record)
+        self.path = path
+
+    @property
+    def record(self) -> dict:
+        return self
 
     @classmethod
     def of(cls, record, path: Path | None = None) -> Result:
+        if isinstance(record, Result) and (path is None or record.path == path):
+            return record
         problems = record_problems(record)
         if problems:
             raise BenchError(f"{path or 'the record'} is not a complete bench result ({', '.join(problems)}).")

@@ -22,7 +22,7 @@ from bench.encode import Encoded, encode_by_prompt
 from bench.identity import Identity, identify
 from bench.plan import Plan, companions, plan
 from bench.provenance import run_provenance
-from bench.results import assemble_record
+from bench.results import Result, assemble_record
 from bench.store import ResultsStore
 from bench.tasks import TaskSpec
 from bench.vectors import TaskVectors
@@ -30,7 +30,7 @@ from bench.vectors import TaskVectors
 log = logging.getLogger(__name__)
 
 
-def run(cfg: DictConfig) -> list[dict]:
+def run(cfg: DictConfig) -> list[Result]:
     planned = plan(cfg)
     seed_everything(int(cfg.seed))
     identities = identify(cfg, planned)
@@ -42,9 +42,9 @@ def run(cfg: DictConfig) -> list[dict]:
         return list(kept.values())
     encoded = encode(cfg, planned, todo)
     outputs = [evaluate(cfg, planned, spec, encoded, identities[spec.result_name]) for spec in todo]
-    for path, record, pairs, targets in outputs:  # every task is scored before any file is written
-        store.write(path, record, pairs, targets)
-    return [*kept.values(), *(record for _, record, _, _ in outputs)]
+    # every task is scored before any file is written
+    written = [store.write(path, record, pairs, targets) for path, record, pairs, targets in outputs]
+    return [*kept.values(), *written]
 
 
 def seed_everything(seed: int) -> None:

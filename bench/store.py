@@ -42,7 +42,7 @@ class ResultsStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)
 
-    def keep(self, wanted: dict[str, Wanted], policy: str) -> dict[str, dict]:
+    def keep(self, wanted: dict[str, Wanted], policy: str) -> dict[str, Result]:
         """The results a run keeps instead of computing (by name), by the overwrite policy.
 
         ``missing`` (default, resumes sweeps): every valid result of exactly its identity; ``always``: none;
@@ -63,7 +63,7 @@ class ResultsStore:
         for name, item in wanted.items():
             record = reusable_result(item.path, item.identity)
             if record is not None:
-                kept[name] = record
+                kept[name] = Result.of(record, item.path)
         return kept
 
     def write(self, path: Path, record: dict, pairs: dict[str, np.ndarray], targets: np.ndarray) -> Result:
