@@ -24,7 +24,7 @@ from bench.identity import Identity, existing_results, identify
 from bench.index import add_entry
 from bench.plan import Plan, companions, plan
 from bench.provenance import run_provenance
-from bench.results import assemble_record, pairs_path, write_pairs_atomic
+from bench.results import Result, assemble_record, pairs_path, write_pairs_atomic
 from bench.tasks import TaskSpec
 from bench.vectors import TaskVectors
 
@@ -103,6 +103,9 @@ def write(results_dir: Path, path: Path, record: dict, pairs: dict, targets: np.
     write_pairs_atomic(pairs_path(path), pairs, targets)
     write_json_atomic(path, record)
     add_entry(results_dir, path, record)  # the leaderboard is built from the index at the end
-    split = next(iter(record["scores"]))
-    log.info("%s: %s = %.4f -> %s", record["bench"]["task"], record["bench"]["main_score_name"],
-             record["scores"][split][0]["main_score"], path)
+    result = Result.of(record, path)
+    if result.undefined_reason:
+        log.warning("%s: %s is undefined (%s); recorded as null -> %s", result.task, result.main_score_name,
+                    result.undefined_reason, path)
+    else:
+        log.info("%s: %s = %.4f -> %s", result.task, result.main_score_name, result.main_score, path)
