@@ -184,3 +184,103 @@ def test_no_baseline_is_written_from_an_undefined_score(two_results, tmp_path):
 
     with pytest.raises(BenchError, match=r"cannot write a baseline: 1 result\(s\) have an undefined main score"):
         make_baseline(tmp_path / "results")
+
+
+# ---------------------------------------------------------------- tokenizers that cannot read the task
+
+
+def _tiny_vocab_model(folder: Path, vocab: list[str]) -> Path:
+    """A tiny BERT whose WordPiece vocabulary is ``vocab`` (no tokenizer.json: built from vocab.txt)."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    folder.mkdir(parents=True)
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "BertTokenizer",
+                                                              "do_lower_case": False}), encoding="utf-8")
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    BertModel(config).save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def test_a_vocabulary_that_maps_most_words_to_unknown_is_refused(make_cfg, tmp_path, monkeypatch):
+    import bench.run
+
+    model = _tiny_vocab_model(tmp_path / "twelve", ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", "a", "e",
+                                                    "i", "o", "u"])
+    monkeypatch.setattr(bench.run, "encode", lambda *a, **k: pytest.fail("encoded with a useless tokenizer"))
+    cfg = make_cfg("model=hf", f"model.name_or_path={model}", "model.max_seq_length=64", "task=cdsc_r",
+                   "data.check_rows=false", f"data.root={data_root(tmp_path, rows(6))}")
+    with pytest.raises(BenchError, match=r"model 'twelve': its tokenizer maps (\d+\.\d)% of the tokens of task 'cdsc_r' "
+                                         r"\(measured on 6 of its sentences\) to the unknown token, more than 25%") as error:
+        run(cfg)
+    assert float(re.search(r"maps (\d+\.\d)%", str(error.value)).group(1)) > 80
+    assert not (tmp_path / "results").exists() or not list((tmp_path / "results").rglob("*.json"))
+
+
+def test_a_tokenizer_that_cannot_tokenize_is_refused_before_encoding(make_cfg, tiny_models, tmp_path, monkeypatch):
+    """A vocab.txt without [UNK] reads, and fails on the first character it lacks: refused in the plan."""
+    import shutil
+
+    import bench.run
+
+    model = tmp_path / "nounk"
+    shutil.copytree(tiny_models["bert"], model)
+    (model / "tokenizer.json").unlink()
+    vocab = (model / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    (model / "vocab.txt").write_text("\n".join(t for t in vocab if t != "[UNK]") + "\n", encoding="utf-8")
+    data = rows(6)
+    data[2] = (*data[2][:1], data[2][1] + " Kosztuje 5 € .", *data[2][2:])  # € is not in the vocabulary
+    monkeypatch.setattr(bench.run, "encode", lambda *a, **k: pytest.fail("encoded with a broken tokenizer"))
+    cfg = make_cfg("model=hf", f"model.name_or_path={model}", "model.max_seq_length=64", "task=cdsc_r",
+                   "data.check_rows=false", f"data.root={data_root(tmp_path, data)}")
+    with pytest.raises(BenchError, match=r"model 'nounk': its tokenizer cannot tokenize the sentences of task 'cdsc_r' "
+                                         r"\(Exception: WordPiece error: Missing \[UNK\] token"):
+        run(cfg)
+
+
+def test_a_tokenizer_that_cannot_load_is_refused(tiny_models, tmp_path):
+    import shutil
+
+    from bench.models.loading import ResolvedModel, check_unknown_tokens
+    from bench.models.spec import ModelSpec
+
+    model = tmp_path / "broken"
+    shutil.copytree(tiny_models["bert"], model)
+    (model / "tokenizer.json").write_text("{not json", encoding="utf-8")
+    spec = ModelSpec.from_config({"name": "broken", "name_or_path": str(model), "max_seq_length": 64})
+    with pytest.raises(BenchError, match=r"model 'broken': cannot load the tokenizer in .*broken: "):
+        check_unknown_tokens(ResolvedModel(spec, model, "local"), False, {"cdsc_r": CORPUS})
+
+
+def test_unknown_share_of_the_pipeline_tokenizer(tiny_sbert, tmp_path):
+    """pooling=sbert: the share is measured with the pipeline's transformer tokenizer; the sample is deterministic."""
+    from bench.models.loading import ResolvedModel, check_unknown_tokens, sample_sentences
+    from bench.models.spec import ModelSpec
+
+    spec = ModelSpec.from_config({"name": "sbert", "name_or_path": str(tiny_sbert), "max_seq_length": 32})
+    texts = [*CORPUS, "Cena: 5 € i 3 ¥ ."]  # € and ¥ are outside the tiny vocabulary: two unknown tokens
+    (share,) = check_unknown_tokens(ResolvedModel(spec, tiny_sbert, "local"), True, {"t": texts}).values()
+    assert 0 < share < 0.05
+    many = [f"zdanie {i}" for i in range(2500)]
+    assert sample_sentences(many) == sample_sentences(list(reversed(many))) and len(sample_sentences(many)) == 834
+
+
+def test_real_models_on_real_data_are_not_refused(data_root, hub_models):
+    """The embedded all-MiniLM-L6-v2 and the HerBERT replica (tiny vocabularies aside, the highest share of the
+    replicas) on the Polish test sentences: far below the refusal threshold."""
+    from bench.config import compose_config
+    from bench.models.loading import MAX_UNKNOWN_SHARE, check_unknown_tokens, resolve
+    from bench.models.spec import ModelSpec
+    from bench.tasks import load_task, task_specs
+
+    cfg = compose_config(["task=polish"])
+    texts = {spec.result_name: load_task(spec, data_root, splits=(spec.eval_split,))[spec.eval_split].sentences
+             for spec in task_specs(cfg.task)}
+    minilm = check_unknown_tokens(resolve(ModelSpec.from_config(compose_config(["model=minilm"]).model)), True, texts)
+    assert max(minilm.values()) < 0.001
+    herbert = check_unknown_tokens(resolve(ModelSpec.from_config(compose_config(["model=herbert"]).model)), False,
+                                   texts)
+    assert max(herbert.values()) < MAX_UNKNOWN_SHARE / 4
