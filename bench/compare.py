@@ -10,6 +10,7 @@ task for two folders of results, e.g. ``results/<model>/<revision>/<strategy>/<s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from bench.errors import BenchError, user_errors_exit_2
 from bench.leaderboard.significance import paired_from_files
 from bench.results import Result, pairs_path, read_result
 from bench.stats import format_p, signed
+
+LEVEL = 0.95  # the interval level of paired_from_files' default
 
 
 def compare(path_a: Path, path_b: Path, *, resamples: int = 10000, seed: int = 0) -> dict:
@@ -30,8 +33,23 @@ def compare(path_a: Path, path_b: Path, *, resamples: int = 10000, seed: int = 0
                          f"the same test pairs and metric.")
     if a.task_type is None:
         raise BenchError(f"{path_a} does not say its task type (bench.task_config.type); it was not written by bench.")
+    named = {"task": a.task, "metric": a.main_score_name}
+    undefined = [f"{name}: {r.undefined_reason}" for name, r in (("A", a), ("B", b)) if r.undefined_reason]
+    if undefined:  # no bootstrap around a score that has no value
+        return {**named, **undefined_comparison(undefined, resamples, seed), "a": a.main_score, "b": b.main_score}
     out = paired_from_files(a.task_type, pairs_path(path_a), pairs_path(path_b), resamples=resamples, seed=seed)
-    return {**out, "task": a.task, "metric": a.main_score_name}
+    lost = [f"{name}: the main score is not a number on its stored per-pair values" for name in ("a", "b")
+            if not math.isfinite(out[name])]
+    if lost:
+        return {**named, **undefined_comparison(lost, resamples, seed),
+                **{name: out[name] if math.isfinite(out[name]) else None for name in ("a", "b")}}
+    return {**out, **named}
+
+
+def undefined_comparison(reasons: list[str], resamples: int, seed: int) -> dict:
+    """A comparison that cannot be made: no difference, interval or p-value, and why."""
+    return {"difference": None, "low": None, "high": None, "p_value": None, "level": LEVEL, "resamples": resamples,
+            "seed": seed, "undefined": "; ".join(reasons)}
 
 
 def results_by_task(folder: Path) -> dict[str, Path]:
@@ -66,14 +84,21 @@ def to_markdown(results: dict | list[dict], name_a: str, name_b: str) -> str:
     lines = [f"| task | metric | A | B | A - B | {level:.0%} interval | p | significant |",
              "|---|---|---:|---:|---:|---|---:|---|"]
     for result in results:
+        if result.get("undefined"):
+            score = {name: "n/a" if result[name] is None else f"{result[name]:.4f}" for name in ("a", "b")}
+            lines.append(f"| {result['task']} | {result['metric']} | {score['a']} | {score['b']} | n/a | n/a | n/a | "
+                         f"no (undefined: {result['undefined']}) |")
+            continue
         significant = "yes" if result["p_value"] < 1 - result["level"] else "no"
         lines.append(f"| {result['task']} | {result['metric']} | {result['a']:.4f} | {result['b']:.4f} | "
                      f"{signed(result['difference'], 4)} | [{signed(result['low'], 4)}, {signed(result['high'], 4)}] | "
                      f"{format_p(result['p_value'], result.get('resamples')).removeprefix('p=')} | {significant} |")
-    if len(results) > 1:
-        mean = sum(r["difference"] for r in results) / len(results)
-        lines.append(f"| mean of {len(results)} | | {sum(r['a'] for r in results) / len(results):.4f} | "
-                     f"{sum(r['b'] for r in results) / len(results):.4f} | {signed(mean, 4)} | | | |")
+    defined = [r for r in results if not r.get("undefined")]
+    if len(results) > 1 and defined:
+        mean = sum(r["difference"] for r in defined) / len(defined)
+        left_out = f" ({len(results) - len(defined)} undefined left out)" if len(defined) < len(results) else ""
+        lines.append(f"| mean of {len(defined)}{left_out} | | {sum(r['a'] for r in defined) / len(defined):.4f} | "
+                     f"{sum(r['b'] for r in defined) / len(defined):.4f} | {signed(mean, 4)} | | | |")
     return "\n".join(lines) + f"\n\nA = {name_a}\nB = {name_b}\n"
 
 
@@ -90,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         result = compare(args.a, args.b, resamples=args.resamples, seed=args.seed)
     print(to_markdown(result, str(args.a), str(args.b)))
-    return 0
+    return 1 if any(r.get("undefined") for r in ([result] if isinstance(result, dict) else result)) else 0
 
 
 if __name__ == "__main__":

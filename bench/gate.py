@@ -47,6 +47,10 @@ def current_entries(results_dir: str | Path) -> pd.DataFrame:
 
 def make_baseline(results_dir: str | Path) -> dict:
     entries = current_entries(results_dir)
+    undefined = entries[entries["score"].isna()]
+    if not undefined.empty:  # a baseline holds numbers; a null in it would be unreadable (read_baseline)
+        raise BenchError(f"cannot write a baseline: {len(undefined)} result(s) have an undefined main score "
+                         f"({', '.join(map(str, undefined['path']))}); rerun them or remove them from {results_dir}.")
     fields = BASELINE_FIELDS + COMPARABILITY_FIELDS
     rows = entries[fields].astype(object).where(entries[fields].notna(), None)
     return {"bench_baseline": BASELINE_VERSION, "entries": rows.to_dict(orient="records")}

@@ -1,8 +1,9 @@
 """A run's plan: everything decided and checked before any vector is computed.
 
 Settings are range-checked, output folders checked writable, every task's data read and validated (only
-the splits the run needs), the evaluation mode chosen and its checks run, the model resolved (downloaded,
-weights and tokenizer files present). Bad input fails here, in seconds, with nothing written.
+the splits the run needs), the evaluation mode chosen and its checks run (a split on which the main score is undefined is refused),
+the model resolved (downloaded, weights and tokenizer files present, its tokenizer able to tokenize each task's
+sentences with few unknown tokens). Bad input fails here, in seconds, with nothing written.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from bench.data.schema import PairData
 from bench.device import pick_device, pick_dtype
 from bench.errors import BenchError, unknown_choice
 from bench.evaluators import Evaluator, evaluator_for
-from bench.models.loading import ResolvedModel, resolve
+from bench.models.loading import ResolvedModel, check_unknown_tokens, resolve
 from bench.models.spec import ModelSpec, PoolingSpec
 from bench.models.weights import vector_size
 from bench.pooling import COMPOSITES
@@ -89,6 +90,8 @@ def plan(cfg: DictConfig) -> Plan:
     device = pick_device(str(cfg.encode.device))
     dtype = str(pick_dtype(device, bool(cfg.encode.half))).removeprefix("torch.")
     resolved = resolve(model_spec)
+    check_unknown_tokens(resolved, pooling.uses_pipeline,
+                         {name: [s for part in parts.values() for s in part.sentences] for name, parts in data.items()})
     check_compressed_size(compression, resolved, pooling)
     return Plan(model_spec, pooling, compression, evaluator, specs, data, fits, resolved, device, dtype)
 

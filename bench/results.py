@@ -84,12 +84,18 @@ def assemble_record(spec, data: dict, evaluation, *, name: str, provenance: dict
     from datetime import datetime, timezone
 
     from bench.comparability import test_data_block
+    from bench.evaluators.base import undefined_reason
     from bench.tasks import mteb_data
 
     split = data[spec.eval_split]
+    main_score = evaluation.scores.get("main_score")
+    undefined = {}
+    if main_score is None or not math.isfinite(main_score):  # stored as null, with the reason, never as a number
+        undefined = {"main_score_undefined": undefined_reason(evaluation.pairs, evaluation.targets)}
     block = {
         **provenance,
         **evaluation.extra,
+        **undefined,
         "compression": described,
         "task_config": {"name": spec.name, "type": evaluation.task_type, "lang": spec.lang,
                         "eval_split": spec.eval_split},
@@ -220,6 +226,14 @@ class Result(dict):
     @property
     def main_score(self) -> float | None:
         return self.scores.get("main_score")
+
+    @property
+    def undefined_reason(self) -> str | None:
+        """Why the main score has no value (None when it has one): the reason the writer recorded
+        (``bench.main_score_undefined``), or, for an older result with a null score, that it is missing."""
+        if self.main_score is not None:
+            return None
+        return self.meta.get("main_score_undefined") or "the result records no value for its main score"
 
     @property
     def main_score_name(self) -> str:

@@ -72,9 +72,11 @@ class ResultsStore:
         write_pairs_atomic(pairs_path(path), pairs, targets)
         write_json_atomic(path, record)
         add_entry(self.root, path, record)  # the leaderboard is built from the index
-        main = result.main_score
-        log.info("%s: %s = %s -> %s", result.task, result.main_score_name,
-                 "undefined" if main is None else f"{main:.4f}", path)
+        if result.undefined_reason:
+            log.warning("%s: %s is undefined (%s); recorded as null -> %s", result.task, result.main_score_name,
+                        result.undefined_reason, path)
+        else:
+            log.info("%s: %s = %.4f -> %s", result.task, result.main_score_name, result.main_score, path)
         return result
 
     def results(self) -> list[tuple[Path, dict]]:

@@ -380,7 +380,8 @@ def test_a_language_with_a_test_file_only_runs(make_cfg, tiny_models, tmp_path):
     root = tmp_path / "data"
     (root / "stsb-multi-mt").mkdir(parents=True)
     rows = ["Ein Mann spielt Gitarre.,Ein Mann spielt ein Instrument.,4.2", "Ein Hund läuft.,Eine Frau kocht.,0.4",
-            "Kinder spielen.,Die Kinder spielen draußen.,4.0", "Es regnet.,Das Auto ist rot.,0.0"]
+            "Kinder spielen.,Die Kinder spielen draußen.,4.0", "Es regnet.,Das Auto ist rot.,0.0",
+            "Eine Frau liest.,Eine Frau liest ein Buch.,3.6"]  # bench.scoring.MIN_PAIRS: 5
     (root / "stsb-multi-mt" / "stsb-de-test.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     (record,) = run(make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64",
                              "task=stsb_multi_mt", "task.lang=de", f"data.root={root}", "data.check_rows=false",

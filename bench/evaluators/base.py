@@ -41,11 +41,41 @@ def main_function(task_type: str) -> Callable[[dict, np.ndarray], float]:
     raise KeyError(f"unknown task type {task_type!r}")
 
 
+def undefined_reason(pairs: dict[str, np.ndarray], targets: np.ndarray) -> str:
+    """Why a main score computed on legal data came out undefined (not a number), for the result record: the
+    usual cause is a model whose per-pair values are all equal (every sentence gets the same vector, or a probe
+    predicts one value), and a correlation with a constant is undefined."""
+    constant = [name for name, values in pairs.items() if np.unique(np.asarray(values)).size < 2]
+    if constant:
+        return (f"the model's per-pair {', '.join(constant)} values are the same for all {len(targets)} test pairs "
+                f"(e.g. every sentence gets the same vector), and a correlation with a constant is undefined")
+    return f"the main score is not a number on these {len(targets)} test pairs"
+
+
+def source_label(source: dict) -> str:
+    """Where a split's pairs were read from, for messages: the local file, or the hub file at its revision."""
+    if source.get("kind") == "hub":
+        return f"{source.get('path')}@{str(source.get('revision') or '')[:12]}/{source.get('file')}"
+    return str(source.get("path") or "?")
+
+
+def check_scorable(task: str, split: str, part, problem: str | None) -> None:
+    """Refuse, before any encoding, a split on which the main score is undefined whatever the model (no
+    positives, constant gold scores, too few pairs): a :class:`DataError` naming the file and the reason."""
+    from bench.errors import DataError
+
+    if problem:
+        raise DataError(f"task '{task}': the {split} split {source_label(part.source)} cannot be scored: {problem}. "
+                        f"Check that it is the right file and that its target column and labels are read as the "
+                        f"task config says (task.target).")
+
+
 def with_interval(scores: dict, main, pairs: dict, targets: np.ndarray, resamples: int, level: float,
                   seed: int) -> dict:
     """The main score's percentile bootstrap interval over the test pairs (none when resamples is 0)."""
     from bench.stats import bootstrap_ci
 
-    if resamples > 0:
+    main_score = scores.get("main_score")
+    if resamples > 0 and main_score is not None and np.isfinite(main_score):  # no interval around an undefined score
         scores["main_score_ci"] = bootstrap_ci(main, pairs, targets, resamples=resamples, seed=seed, level=level)
     return scores

@@ -9,8 +9,9 @@ import numpy as np
 
 from bench.data.schema import PairData
 from bench.errors import BenchError
-from bench.evaluators.base import Evaluation, main_function, with_interval
+from bench.evaluators.base import Evaluation, check_scorable, main_function, with_interval
 from bench.probes import ProbeSpec, fit_and_score, label_indices, pair_features
+from bench.scoring import SCORERS, too_few_pairs
 from bench.tasks import TaskSpec
 from bench.vectors import TaskVectors
 
@@ -57,6 +58,11 @@ class ProbeEvaluator:
                              f"{where}.")
         for name in names:
             self.targets(data[name], f"{spec.result_name}/{name}")
+        test = data[spec.eval_split]
+        problem = too_few_pairs(test.targets)
+        if self.probe.kind == "regression":  # Spearman of predictions with the gold scores
+            problem = problem or SCORERS["sts"].data_problem(test.targets)
+        check_scorable(spec.result_name, spec.eval_split, test, problem)
 
     def output_name(self, spec: TaskSpec) -> str:
         """``cdsc_e.nli_probe``: the result's name in files and tables."""

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.data.schema import PairData
-from bench.evaluators.base import Evaluation, with_interval
-from bench.scoring import SCORERS
+from bench.evaluators.base import Evaluation, check_scorable, with_interval
+from bench.scoring import SCORERS, data_problem
 from bench.scoring.pair_classification import heldout_metrics
 from bench.tasks import TaskSpec
 from bench.vectors import TaskVectors
@@ -31,7 +31,13 @@ class ZeroShot:
         return set()
 
     def check(self, spec: TaskSpec, data: dict[str, PairData]) -> None:
-        return None
+        """Before any encoding: the main score is defined on the evaluated split, and held-out thresholds
+        can be picked on the held-out split (both classes present)."""
+        split = data[spec.eval_split]
+        check_scorable(spec.result_name, spec.eval_split, split, data_problem(spec.type, split.targets))
+        heldout = self._heldout(spec, data)
+        if heldout is not None:
+            check_scorable(spec.result_name, spec.heldout_split, heldout, data_problem(spec.type, heldout.targets))
 
     def output_name(self, spec: TaskSpec) -> str:
         return spec.result_name

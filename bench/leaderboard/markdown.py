@@ -12,7 +12,7 @@ from bench.stats import format_p, signed
 def mark(row) -> str:
     """A score cell: bold when best, ``≈`` when not significantly worse than the best."""
     if row["score"] is None or pd.isna(row["score"]):
-        return ""
+        return "n/a"  # a result whose main score is undefined (recorded as null): never shown as a number
     text = f"{row['score'] * 100:.2f}"
     if row.get("best") is True:
         return f"**{text}**"

@@ -277,3 +277,78 @@ def st_modules():
     except ImportError:  # sentence-transformers < 6
         from sentence_transformers import models as modules
     return modules
+
+
+#: A tokenizer that maps more than this share of a task's tokens to its unknown token is refused before encoding:
+#: the model would see a placeholder for much of the text, and its vectors would measure little. Real models on
+#: the Polish suite stay far below it (measured on the test splits: none for all-MiniLM-L6-v2, at most 5.3% for
+#: the tests' replicas of the hub models, whose vocabularies are tiny); a vocabulary without the language's words
+#: is far above (a 12-token vocabulary: every word unknown).
+MAX_UNKNOWN_SHARE = 0.25
+#: Distinct sentences per task the share is measured on (evenly spread over the sorted distinct sentences, so
+#: the sample is deterministic).
+UNKNOWN_SAMPLE = 1000
+
+
+def sample_sentences(sentences: list[str], size: int = UNKNOWN_SAMPLE) -> list[str]:
+    """Up to ``size`` distinct sentences, evenly spread over them in sorted order: the same sample every run."""
+    distinct = sorted(set(sentences))
+    step = max(1, -(-len(distinct) // size))
+    return distinct[::step]
+
+
+def _encoding_tokenizer(resolved: ResolvedModel, pipeline: bool):
+    """The tokenizer encoding will use: the transformer's (``AutoTokenizer``), or, for a pipeline whose first
+    module is a ``StaticEmbedding``, that module's ``tokenizer.json``. Returns ``(tokenize, unk_id)``:
+    ``tokenize(texts)`` gives token ids per text without special tokens."""
+    first = pipeline_modules(resolved.path)[0] if pipeline else None
+    if first is not None and first.type.endswith("StaticEmbedding"):
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(resolved.path / first.path / "tokenizer.json"))
+        unk = getattr(tokenizer.model, "unk_token", None)
+        return (lambda texts: [e.ids for e in tokenizer.encode_batch(texts, add_special_tokens=False)],
+                tokenizer.token_to_id(unk) if isinstance(unk, str) else None)
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(transformer_dir(resolved.path),
+                                              trust_remote_code=resolved.spec.trust_remote_code)
+    return (lambda texts: tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"],
+            tokenizer.unk_token_id)
+
+
+def unknown_share(tokenize, unk_id: int | None, texts: list[str]) -> float:
+    """The share of ``texts``' tokens that are the unknown token (0 for a tokenizer without one, e.g. byte-level)."""
+    ids = tokenize(texts)
+    total = sum(len(x) for x in ids)
+    if unk_id is None or total == 0:
+        return 0.0
+    return sum(x.count(unk_id) if isinstance(x, list) else int((x == unk_id).sum()) for x in ids) / total
+
+
+def check_unknown_tokens(resolved: ResolvedModel, pipeline: bool, texts_by_task: dict[str, list[str]]) -> dict:
+    """Before any encoding: the tokenizer can tokenize each task's sentences (a sample, :func:`sample_sentences`)
+    and maps at most :data:`MAX_UNKNOWN_SHARE` of their tokens to the unknown token. Returns the share per task."""
+    name = resolved.spec.name
+    try:
+        tokenize, unk_id = _encoding_tokenizer(resolved, pipeline)
+    except Exception as exc:  # unreadable or inconsistent tokenizer files
+        raise BenchError(f"model '{name}': cannot load the tokenizer in {transformer_dir(resolved.path)}: "
+                         f"{exc.__class__.__name__}: {_first_line(exc)}") from None
+    shares = {}
+    for task, texts in texts_by_task.items():
+        sample = sample_sentences(texts)
+        try:
+            shares[task] = unknown_share(tokenize, unk_id, sample)
+        except Exception as exc:  # e.g. a WordPiece vocabulary without its unknown token
+            raise BenchError(f"model '{name}': its tokenizer cannot tokenize the sentences of task '{task}' "
+                             f"({exc.__class__.__name__}: {_first_line(exc)}); the tokenizer files in "
+                             f"{transformer_dir(resolved.path)} are broken (e.g. a vocab.txt without [UNK]).") from None
+        log.debug("%s on %s: %.4f%% of the tokens of %d sentences are unknown", name, task, 100 * shares[task],
+                  len(sample))
+        if shares[task] > MAX_UNKNOWN_SHARE:
+            raise BenchError(f"model '{name}': its tokenizer maps {shares[task]:.1%} of the tokens of task '{task}' "
+                             f"(measured on {len(sample)} of its sentences) to the unknown token, more than "
+                             f"{MAX_UNKNOWN_SHARE:.0%}: its vocabulary does not cover the task's language, so its "
+                             f"vectors would measure nothing. Use a model whose tokenizer covers it.")
+    return shares

@@ -25,18 +25,38 @@ class TaskScorer:
     pair_scores: Callable[[np.ndarray, np.ndarray], Pairs]
     metrics: Callable[[Pairs, np.ndarray], dict]
     main: Callable[[Pairs, np.ndarray], float]
+    data_problem: Callable[[np.ndarray], str | None]
 
     def __call__(self, e1: np.ndarray, e2: np.ndarray, targets: np.ndarray) -> dict:
         return self.metrics(self.pair_scores(e1, e2), targets)
 
 
 SCORERS: dict[str, TaskScorer] = {
-    module_type: TaskScorer(module.MAIN_SCORE, module.pair_scores, module.metrics_from_pairs, module.main_from_pairs)
+    module_type: TaskScorer(module.MAIN_SCORE, module.pair_scores, module.metrics_from_pairs, module.main_from_pairs,
+                              module.data_problem)
     for module_type, module in (("sts", sts), ("pair_classification", pair_classification))
 }
 #: The key each task type reports as ``main_score``.
 MAIN_SCORES: dict[str, str] = {name: scorer.main_score for name, scorer in SCORERS.items()}
 
+#: Fewer test pairs than this are refused before encoding. scipy needs two pairs for a correlation, and with
+#: two it is +1 or -1 whatever the model; on three or four pairs Spearman's rho takes a handful of values and
+#: most bootstrap resamples repeat a pair or two, so the interval says nothing. MTEB has no minimum; the
+#: Polish suite's test splits have 1000 pairs or more, so this refuses only broken or truncated files.
+MIN_PAIRS = 5
 
 
-__all__ = ["MAIN_SCORES", "SCORERS", "TaskScorer", "score_pair_classification", "score_sts"]
+def too_few_pairs(targets: np.ndarray) -> str | None:
+    """Why a split is too small to score (None when it is not), for every task type and evaluator."""
+    if len(targets) < MIN_PAIRS:
+        return f"it has {len(targets)} pair(s), fewer than the {MIN_PAIRS} any main score needs (bench.scoring.MIN_PAIRS)"
+    return None
+
+
+def data_problem(task_type: str, targets: np.ndarray) -> str | None:
+    """Why a task type's main score is undefined on a split's targets, whatever the model (None when it is defined)."""
+    return too_few_pairs(targets) or SCORERS[task_type].data_problem(targets)
+
+
+__all__ = ["MAIN_SCORES", "MIN_PAIRS", "SCORERS", "TaskScorer", "data_problem", "score_pair_classification", "score_sts",
+           "too_few_pairs"]

@@ -100,6 +100,20 @@ def _check_labels(labels: np.ndarray) -> np.ndarray:
     return labels
 
 
+def data_problem(labels: np.ndarray) -> str | None:
+    """Why average precision means nothing on these labels (None when it does): without positive pairs it is
+    undefined (scikit-learn returns 0.0 with a warning), without negative pairs it is 1.0 for any model."""
+    labels = np.asarray(labels)
+    positives = int(np.sum(labels == 1))
+    if positives == 0:
+        return (f"none of its {len(labels)} pairs is positive, and average precision (and F1) is undefined without "
+                f"positive pairs")
+    if positives == len(labels):
+        return (f"all {len(labels)} pairs are positive, and average precision is 1.0 for any model without "
+                f"negative pairs")
+    return None
+
+
 def metrics_from_pairs(pairs: dict[str, np.ndarray], labels: np.ndarray) -> dict:
     labels = _check_labels(labels)
     out: dict = {}

@@ -27,6 +27,16 @@ def pair_scores(e1: np.ndarray, e2: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+def data_problem(gold: np.ndarray) -> str | None:
+    """Why no correlation can be computed against these gold scores (None when one can): a constant has no
+    ranks to agree with, so Pearson and Spearman are undefined whatever the model."""
+    values = np.unique(np.asarray(gold, dtype=np.float64))
+    if len(values) < 2:
+        return (f"all {len(gold)} gold scores are {values[0]:g}, and a correlation with a constant is undefined "
+                f"(no model can be ranked on it)")
+    return None
+
+
 def metrics_from_pairs(pairs: dict[str, np.ndarray], gold: np.ndarray) -> dict[str, float]:
     scores: dict[str, float] = {}
     for name, values in pairs.items():
