@@ -4,12 +4,21 @@ reaches the user, and the exit status is right."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
 from bench.train.callbacks import ElapsedTime, latest_checkpoint
+from tests.conftest import ROOT
 
 # -- 1. checkpoints ---------------------------------------------------------------------------------------------
 
@@ -86,3 +95,173 @@ def test_training_resumes_from_the_last_complete_checkpoint(make_cfg, tiny_model
     assert summary["lineage"]["resumed_from"] == "checkpoint-8"
     assert summary["lineage"]["global_step"] == 24
     assert list((tmp_path / "models").glob("*/model/bench_lineage.json"))  # the trained model is saved
+
+
+# -- 2. the embedding cache: full disks, other users, group sharing ---------------------------------------------
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A small tmpfs filled to the last byte (skipped where this process may not mount)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(disk)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root (mount -t tmpfs)")
+    try:
+        (disk / "cache").mkdir()
+        fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)
+        with contextlib.suppress(OSError):
+            while True:
+                os.write(fd, b"\0" * 4096)
+        os.close(fd)
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def tiny_run(make_cfg, tiny_models, tiny_data_root, *extra):
+    return make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64",
+                    "task=cdsc_r", "data.check_rows=false", f"data.root={tiny_data_root}", "stats.bootstrap=0", *extra)
+
+
+def test_a_full_cache_disk_degrades_to_an_in_memory_run(make_cfg, tiny_models, tiny_data_root, tmp_path, full_disk,
+                                                         caplog):
+    """Before: a SafetensorError traceback during encoding, exit 1, no result although every vector was computed."""
+    from bench.run import run
+
+    with caplog.at_level(logging.WARNING):
+        (record,) = run(tiny_run(make_cfg, tiny_models, tiny_data_root, f"cache.dir={full_disk / 'cache'}"))
+    assert record["scores"]["test"][0]["main_score"] == record["scores"]["test"][0]["main_score"]  # a number
+    assert len(list((tmp_path / "results").rglob("cdsc_r.json"))) == 1  # the result is written
+    warnings = [r.getMessage() for r in caplog.records if "embedding cache: cannot write" in r.getMessage()]
+    assert len(warnings) == 1 and "the disk is full" in warnings[0], caplog.text
+    assert not [p for p in (full_disk / "cache").rglob("*") if p.is_file() and p.suffix != ".json"]
+    assert not list((full_disk / "cache").rglob(".*.tmp"))  # no temporary file left behind
+
+
+def test_encoding_keeps_every_vector_when_the_cache_disk_is_full(full_disk, caplog):
+    from bench.cache import EmbeddingCache
+    from bench.encode import encode_distinct
+    from tests.test_cache import BASE_KEY, CountingBackend
+
+    cache = EmbeddingCache(full_disk / "cache")
+    spaces = {name: cache.namespace({**BASE_KEY, "strategy": name}) for name in ("s", "companion")}
+    with caplog.at_level(logging.WARNING):
+        out = encode_distinct(["x y", "z", "x y"], CountingBackend(), strategies=["s"], namespaces=spaces,
+                              max_length=10, progress=False)
+    assert out.lookup("s", ["x y", "z"]).tolist() == [[3.0, 1.0], [1.0, 1.0]]
+    assert caplog.text.count("embedding cache: cannot write") == 1
+
+
+@pytest.fixture
+def users():
+    """Two users and a group they share, created for the test (skipped when this process is not root)."""
+    if os.geteuid() != 0 or not shutil.which("useradd"):
+        pytest.skip("creating users needs root and useradd")
+    tag = f"{os.getpid() % 100000}"
+    group, names = f"bfg{tag}", [f"bfa{tag}", f"bfb{tag}"]
+    subprocess.run(["groupadd", group], check=True, capture_output=True)
+    try:
+        for name in names:
+            subprocess.run(["useradd", "-M", "-N", "-G", group, name], check=True, capture_output=True)
+        import grp
+        import pwd
+
+        yield {"group": grp.getgrnam(group).gr_gid,
+               **{key: (pwd.getpwnam(n).pw_uid, pwd.getpwnam(n).pw_gid) for key, n in zip("ab", names)}}
+    finally:
+        for name in names:
+            subprocess.run(["userdel", name], check=False, capture_output=True)
+        subprocess.run(["groupdel", group], check=False, capture_output=True)
+
+
+@pytest.fixture
+def shared_dir():
+    """A folder every user can reach (pytest's tmp_path is private to root)."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-faults-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+ENCODE_AS = """
+import os, sys, json, logging
+os.umask({umask})
+import grp, pwd, errno, stat, uuid, tempfile, numpy as np
+from bench.cache import CacheNamespace, EmbeddingCache
+logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+os.setgroups([{groups}]); os.setegid({gid}); os.seteuid({uid})
+space = EmbeddingCache({root!r}).namespace({key!r})
+texts = {texts!r}
+found, missing = space.lookup(texts)
+fresh = np.array([[float(len(texts[i])), 1.0] for i in missing], dtype=np.float32).reshape(len(missing), 2)
+space.store([texts[i] for i in missing], fresh, np.ones(len(missing), dtype=np.int64))
+vectors = {{i: v.tolist() for i, (v, _) in found.items()}}
+vectors.update({{i: fresh[j].tolist() for j, i in enumerate(missing)}})
+print(json.dumps({{"from_cache": sorted(found), "encoded": missing, "vectors": [vectors[i] for i in range(len(texts))]}}))
+"""
+
+
+def encode_as(user, root, texts, umask=0o077, groups=()):
+    """A user's encoding pass over the cache in its own process: look up, compute what is missing, store it."""
+    from tests.test_cache import BASE_KEY
+
+    uid, gid = user
+    code = ENCODE_AS.format(umask=oct(umask), groups=", ".join(map(str, (gid, *groups))), gid=gid, uid=uid,
+                            root=str(root), key=BASE_KEY, texts=list(texts))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    return json.loads(done.stdout), done.stderr
+
+
+def namespace_of(root):
+    from bench.cache import namespace_id
+    from tests.test_cache import BASE_KEY
+
+    return root / namespace_id(BASE_KEY)
+
+
+def test_another_users_private_shard_is_never_deleted_as_corrupt(users, shared_dir):
+    """Before: user 1's 0600 shard inside user 2's namespace was reported as corrupt and deleted."""
+    root = shared_dir / "cache"
+    root.mkdir(mode=0o777)
+    root.chmod(0o777)
+    encode_as(users["b"], root, ["b1"], umask=0o000)  # user 2's namespace, open to all
+    first, _ = encode_as(users["a"], root, ["a1", "a2"])
+    private = [p for p in namespace_of(root).glob("*.safetensors") if p.stat().st_uid == users["a"][0]]
+    assert len(private) == 1
+    private[0].chmod(0o600)  # e.g. copied in by user 1 with rsync -p
+    second, log = encode_as(users["b"], root, ["a1", "a2", "b1"])
+    assert private[0].is_file()  # left in place
+    assert second["encoded"] == [0, 1] and second["vectors"] == first["vectors"] + [[2.0, 1.0]]
+    assert "cannot be read by you" in log and "mode 0600" in log and "corrupt" not in log
+
+
+def test_a_private_namespace_of_another_user_costs_time_never_the_results(users, shared_dir):
+    """Before: user 2 encoded everything, then failed on key.json with a traceback and no result."""
+    root = shared_dir / "cache"
+    root.mkdir()
+    root.chmod(0o777)
+    encode_as(users["a"], root, ["a1"])
+    namespace_of(root).chmod(0o700)  # user 1's umask 077 on a root that did not say otherwise
+    out, log = encode_as(users["b"], root, ["a1", "b1"])
+    assert out["encoded"] == [0, 1] and out["vectors"] == [[2.0, 1.0], [2.0, 1.0]]
+    assert log.count("cannot be read by you") == 1 and log.count("embedding cache: cannot write") == 1
+    assert "mode 0700" in log and "permission denied" in log
+
+
+def test_a_group_shares_a_cache_whatever_the_umasks(users, shared_dir):
+    """A root made group-writable and setgid: every folder and shard follows it, so both users read and extend."""
+    root = shared_dir / "cache"
+    root.mkdir()
+    os.chown(root, 0, users["group"])
+    root.chmod(0o2770)
+    encode_as(users["a"], root, ["a1", "a2"], groups=[users["group"]])
+    out, log = encode_as(users["b"], root, ["a2", "a1", "b1"], groups=[users["group"]])
+    assert out["from_cache"] == [0, 1] and out["encoded"] == [2] and "WARNING" not in log
+    again, log = encode_as(users["a"], root, ["b1"], groups=[users["group"]])
+    assert again["from_cache"] == [0] and "WARNING" not in log
+    namespace = namespace_of(root)
+    assert stat.S_IMODE(namespace.stat().st_mode) == 0o2770 and namespace.stat().st_gid == users["group"]
+    assert {stat.S_IMODE(p.stat().st_mode) for p in namespace.iterdir()} == {0o660}
