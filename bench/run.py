@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from bench.atomic import write_json_atomic
 from bench.cache import EmbeddingCache
 from bench.encode import Encoded, encode_by_prompt
+from bench.errors import OutputError
 from bench.identity import Identity, existing_results, identify
 from bench.index import add_entry
 from bench.plan import Plan, companions, plan
@@ -42,9 +43,28 @@ def run(cfg: DictConfig) -> list[dict]:
         return list(kept.values())
     encoded = encode(cfg, planned, todo)
     outputs = [evaluate(cfg, planned, spec, encoded, identities[spec.result_name]) for spec in todo]
+    failed = {}
     for path, record, pairs, targets in outputs:  # every task is scored before any file is written
-        write(Path(cfg.results_dir), path, record, pairs, targets)
+        try:
+            write(Path(cfg.results_dir), path, record, pairs, targets)
+        except OSError as exc:  # a full disk, a folder turned read-only: try the others, then say which
+            failed[record["bench"]["task"]] = exc
+    if failed:
+        raise output_error([record["bench"]["task"] for _, record, _, _ in outputs], failed, kept)
     return [*kept.values(), *(record for _, record, _, _ in outputs)]
+
+
+def output_error(tasks: list[str], failed: dict[str, OSError], kept: dict) -> OutputError:
+    """Which results of this run were written, which were not and why, and how a rerun finishes the job."""
+    written = [t for t in tasks if t not in failed]
+    reasons = {}
+    for task, exc in failed.items():
+        reasons.setdefault(f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else ""), []).append(task)
+    why = "; ".join(f"{', '.join(names)}: {reason}" for reason, names in reasons.items())
+    return OutputError(
+        f"could not write {len(failed)} of {len(tasks)} computed result(s): {why}. Written: "
+        f"{', '.join(written) or 'none'}" + (f" (and {len(kept)} kept from earlier runs)" if kept else "")
+        + ". Free space or fix the folder, then rerun the same command: only the missing results are computed.")
 
 
 def seed_everything(seed: int) -> None:
@@ -102,7 +122,11 @@ def evaluate(cfg: DictConfig, planned: Plan, spec: TaskSpec, encoded: dict[str, 
 def write(results_dir: Path, path: Path, record: dict, pairs: dict, targets: np.ndarray) -> None:
     write_pairs_atomic(pairs_path(path), pairs, targets)
     write_json_atomic(path, record)
-    add_entry(results_dir, path, record)  # the leaderboard is built from the index at the end
+    try:
+        add_entry(results_dir, path, record)  # the leaderboard is built from the index at the end
+    except OSError as exc:  # the result is safe: the next leaderboard build indexes it from its file
+        log.warning("%s is written, but not its index entry (%s); the next leaderboard build adds it.", path,
+                    exc.strerror or exc)
     split = next(iter(record["scores"]))
     log.info("%s: %s = %.4f -> %s", record["bench"]["task"], record["bench"]["main_score_name"],
              record["scores"][split][0]["main_score"], path)

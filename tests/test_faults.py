@@ -265,3 +265,123 @@ def test_a_group_shares_a_cache_whatever_the_umasks(users, shared_dir):
     namespace = namespace_of(root)
     assert stat.S_IMODE(namespace.stat().st_mode) == 0o2770 and namespace.stat().st_gid == users["group"]
     assert {stat.S_IMODE(p.stat().st_mode) for p in namespace.iterdir()} == {0o660}
+
+
+# -- 3. output faults ------------------------------------------------------------------------------------------
+
+TWO_TASKS = ["task=polish", "~task.tasks.sick_r_pl", "~task.tasks.sick_e_pl", "~task.tasks.ppc",
+             "~task.tasks.stsb_multi_mt"]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """An empty 4 MiB tmpfs (skipped where this process may not mount)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root (mount -t tmpfs)")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def bench_cli(*args, cwd, prelude=None, env=None):
+    command = [sys.executable, str(prelude), *args] if prelude else [sys.executable, "-m", "bench", *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+
+
+FILL_AFTER_FIRST_RESULT = '''
+"""`python -m bench` with the results disk filling up right after the first result file is written."""
+import os, runpy, sys
+
+real_replace, filled = os.replace, []
+
+
+def replace(src, dst, *args, **kwargs):
+    real_replace(src, dst, *args, **kwargs)
+    if not filled and str(dst).endswith("cdsc_r.json"):
+        filled.append(True)
+        fd = os.open(os.path.join(os.environ["FAULT_DISK"], "filler"), os.O_WRONLY | os.O_CREAT)
+        try:
+            while True:
+                os.write(fd, bytes(4096))
+        except OSError:
+            os.close(fd)
+
+
+os.replace = replace
+sys.argv = ["bench", *sys.argv[1:]]
+runpy.run_module("bench", run_name="__main__", alter_sys=True)
+'''
+
+
+@pytest.mark.slow
+def test_a_results_disk_that_fills_mid_run_says_what_was_written(tiny_models, tiny_data_root, tmp_path, small_disk):
+    """Before: "Callback Reports.on_job_end raised OSError" and "building the leaderboard failed"; which tasks
+    were missing and why was never said."""
+    prelude = tmp_path / "fill_after_first_result.py"
+    prelude.write_text(FILL_AFTER_FIRST_RESULT)
+    results = small_disk / "results"
+    args = ["model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", *TWO_TASKS,
+            "data.check_rows=false", f"data.root={tiny_data_root}", f"results_dir={results}",
+            f"cache.dir={tmp_path / 'cache'}", "encode.progress=false", "stats.bootstrap=0"]
+    done = bench_cli(*args, cwd=tmp_path, prelude=prelude, env={"FAULT_DISK": str(small_disk)})
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output[-3000:]
+    assert "Traceback" not in output and "Logging error" not in output, output[-3000:]
+    assert "could not write 1 of 2 computed result(s): cdsc_e: No space left on device" in output, output[-3000:]
+    assert "Written: cdsc_r" in output
+    assert [p.name for p in results.rglob("cdsc_*.json")] == ["cdsc_r.json"]
+    (small_disk / "filler").unlink()  # space freed: the same command computes only what is missing
+    again = bench_cli(*args, cwd=tmp_path)
+    assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
+    assert sorted(p.name for p in results.rglob("cdsc_*.json")) == ["cdsc_e.json", "cdsc_r.json"]
+    assert ": 0 encoded" in again.stdout + again.stderr  # every vector came from the cache
+
+
+@pytest.fixture
+def read_only_disk(tmp_path):
+    """A read-only tmpfs holding what ``fill`` put there (skipped where this process may not mount)."""
+    disk = tmp_path / "ro"
+    disk.mkdir()
+
+    def mount(fill=None):
+        if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(disk)],
+                                               capture_output=True).returncode != 0:
+            pytest.skip("mounting a tmpfs needs root (mount -t tmpfs)")
+        if fill:
+            fill(disk)
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        return disk
+
+    yield mount
+    subprocess.run(["umount", "-l", str(disk)], check=False, capture_output=True)
+
+
+def test_a_read_only_results_folder_is_refused_before_hydra_starts(read_only_disk, tmp_path):
+    """Before: Hydra's traceback creating .hydra/runs in the read-only folder."""
+    results = read_only_disk()
+    done = bench_cli(f"results_dir={results}", "task=cdsc_r", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    assert f"error: results_dir={results} is not writable (Read-only file system)" in done.stderr
+    assert not (tmp_path / "outputs").exists() and not (tmp_path / "multirun").exists()
+
+
+def test_a_leaderboard_from_a_read_only_results_folder(read_only_disk, tmp_path):
+    """Before: bench.leaderboard --results RO --out elsewhere died on the lock file."""
+    from tests.leaderboard_fixtures import populate
+
+    results = read_only_disk(populate)
+    out = tmp_path / "board"
+    done = subprocess.run([sys.executable, "-m", "bench.leaderboard", "--results", str(results), "--out", str(out),
+                           "--resamples", "50"], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert {p.name for p in out.iterdir()} >= {"leaderboard.md", "leaderboard.html", ".significance.json"}
+    assert "not significantly worse" in (out / "leaderboard.md").read_text()
+    assert json.loads((out / ".significance.json").read_text())  # the paired bootstraps were computed and kept
+    same = subprocess.run([sys.executable, "-m", "bench.leaderboard", "--results", str(results)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert same.returncode == 2 and "Traceback" not in same.stderr
+    assert f"the results folder {results} is read-only" in same.stderr and "--out DIR" in same.stderr

@@ -63,15 +63,17 @@ def paired_from_files(task_type: str, path_a: Path, path_b: Path, *, resamples: 
 
 
 def compare_with_best(entries: pd.DataFrame, results_dir: str | Path, *, resamples: int = 1000, level: float = 0.95,
-                      seed: int = 0) -> pd.DataFrame:
-    """``entries`` with the columns of :data:`COLUMNS` added (one paired bootstrap per non-best entry)."""
+                      seed: int = 0, cache_dir: str | Path | None = None) -> pd.DataFrame:
+    """``entries`` with the columns of :data:`COLUMNS` added (one paired bootstrap per non-best entry).
+
+    The comparisons are cached in ``cache_dir`` (default: the results folder)."""
     out = entries.copy()
     for column in COLUMNS:
         out[column] = pd.Series([None] * len(out), dtype=object)
     if out.empty or resamples <= 0:
         versus_bi_encoders(out, {}, {}, 0, level, seed)
         return out
-    cache_path = Path(results_dir) / CACHE_NAME
+    cache_path = Path(cache_dir if cache_dir is not None else results_dir) / CACHE_NAME
     cache = _load_cache(cache_path)
     used: dict = {}
     for _task, group in out.groupby("task"):
