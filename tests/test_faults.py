@@ -385,3 +385,36 @@ def test_a_leaderboard_from_a_read_only_results_folder(read_only_disk, tmp_path)
                           capture_output=True, text=True, cwd=ROOT)
     assert same.returncode == 2 and "Traceback" not in same.stderr
     assert f"the results folder {results} is read-only" in same.stderr and "--out DIR" in same.stderr
+
+
+# -- 4. concurrent sweeps ----------------------------------------------------------------------------------------
+
+def test_launches_in_the_same_second_get_their_own_folders():
+    from bench.config import launch_stamp
+
+    stamps = {launch_stamp() for _ in range(20)}
+    assert len(stamps) == 20 and all(len(s) == len("2026-01-01_00-00-00-abcdef") for s in stamps)
+
+
+@pytest.mark.slow
+def test_two_sweeps_started_together_report_their_own_jobs(tiny_models, tiny_data_root, tmp_path):
+    """Before: both shared .hydra/sweeps/<second>/; the sweep with a failed job could exit 0 "All 2 job(s)
+    succeeded" and the clean one exit 1 "no report"."""
+    common = ["model=hf", f"model.name_or_path={tiny_models['bert']}", "model.has_sbert=false",
+              "model.max_seq_length=64", "task=cdsc_r", "data.check_rows=false", f"data.root={tiny_data_root}",
+              f"results_dir={tmp_path / 'res'}", f"cache.dir={tmp_path / 'cache'}", "encode.progress=false",
+              "stats.bootstrap=0"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    launches = [subprocess.Popen([sys.executable, "-m", "bench", "-m", pooling, *common], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env)
+                for pooling in ("pooling=mean,sbert", "pooling=mean,cls")]
+    (bad_out, bad_err), (good_out, good_err) = (launch.communicate(timeout=600) for launch in launches)
+    assert launches[0].returncode == 1, bad_out[-2000:] + bad_err[-2000:]
+    assert "1 of 2 job(s) failed" in bad_out and "pooling=sbert" in bad_out
+    assert launches[1].returncode == 0, good_out[-2000:] + good_err[-2000:]
+    assert "All 2 job(s) succeeded" in good_out and "Traceback" not in good_err
+    sweeps = sorted((tmp_path / "res" / ".hydra" / "sweeps").iterdir())
+    assert len(sweeps) == 2
+    statuses = sorted(sorted(json.loads(p.read_text())["status"] for p in sweep.glob("*/bench_job.json"))
+                      for sweep in sweeps)
+    assert statuses == [["failed", "ok"], ["ok", "ok"]]
