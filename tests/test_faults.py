@@ -418,3 +418,33 @@ def test_two_sweeps_started_together_report_their_own_jobs(tiny_models, tiny_dat
     statuses = sorted(sorted(json.loads(p.read_text())["status"] for p in sweep.glob("*/bench_job.json"))
                       for sweep in sweeps)
     assert statuses == [["failed", "ok"], ["ok", "ok"]]
+
+
+# -- 5. a leaderboard build killed late --------------------------------------------------------------------------
+
+def test_a_killed_leaderboard_build_keeps_its_paired_bootstraps(tmp_path, monkeypatch):
+    """Before: the significance file was written only at the end; every comparison computed so far was lost."""
+    from bench.leaderboard import build, significance
+    from tests.leaderboard_fixtures import populate
+
+    populate(tmp_path)
+    real, calls = significance.paired_from_files, []
+
+    def killed_at_the_fourth(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 4:
+            raise KeyboardInterrupt  # as a kill: nothing after this line of the build runs
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(significance, "SAVE_SECONDS", 0.0)
+    monkeypatch.setattr(significance, "paired_from_files", killed_at_the_fourth)
+    with pytest.raises(KeyboardInterrupt):
+        build(tmp_path, resamples=100)
+    kept = json.loads((tmp_path / significance.CACHE_NAME).read_text())
+    assert len(kept) == 3 and all(v["high"] >= v["low"] for v in kept.values())
+    counted = []
+    monkeypatch.setattr(significance, "paired_from_files", lambda *a, **k: counted.append(a) or real(*a, **k))
+    entries = build(tmp_path, resamples=100)
+    assert len(counted) == 10 - 3  # only the comparisons the killed build had not finished
+    assert entries["p_vs_best"].notna().sum() == 10
+    assert len(json.loads((tmp_path / significance.CACHE_NAME).read_text())) == 10
