@@ -44,8 +44,10 @@ class Plan:
         return self.pooling.slug + (f"+{self.compression.slug}" if self.compression.active else "")
 
 
+#: The largest seed numpy (and so transformers' set_seed) takes.
+MAX_SEED = 2**32 - 1
 RANGES = (
-    ("seed", int, lambda v: True, "an integer"),
+    ("seed", int, lambda v: 0 <= v <= MAX_SEED, f"an integer from 0 to {MAX_SEED} (numpy's seed range)"),
     ("encode.batch_size", int, lambda v: v >= 1, "an integer >= 1"),
     ("encode.threads", int, lambda v: v >= 1, "null or an integer >= 1"),
     ("stats.bootstrap", int, lambda v: v >= 0, "an integer >= 0 (0: no intervals)"),

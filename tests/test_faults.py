@@ -448,3 +448,40 @@ def test_a_killed_leaderboard_build_keeps_its_paired_bootstraps(tmp_path, monkey
     assert len(counted) == 10 - 3  # only the comparisons the killed build had not finished
     assert entries["p_vs_best"].notna().sum() == 10
     assert len(json.loads((tmp_path / significance.CACHE_NAME).read_text())) == 10
+
+
+# -- 6. range checks at plan time ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["seed=-1"], "seed=-1 is not valid: expected an integer from 0 to 4294967295"),
+    (["seed=99999999999"], "seed=99999999999 is not valid"),
+    (["+train=cdsc_r_cosent", "train.seed=-1"], "train.seed=-1 is not valid: expected an integer from 0 to"),
+    (["+train=cdsc_r_cosent", "train.matryoshka=[0]"], "train.matryoshka=[0] is not valid: expected dimensions >= 1"),
+    (["+train=cdsc_r_cosent", "train.epochs=-1", "train.max_steps=5"], "train.epochs=-1.0 is not valid"),
+    (["+cross=pairs", "cross.seed=99999999999"], "cross.seed=99999999999 is not valid"),
+])
+def test_out_of_range_settings_fail_before_anything_loads(make_cfg, tmp_path, monkeypatch, overrides, message):
+    """Before: numpy/torch ValueError tracebacks after the data or the model had loaded."""
+    import bench.plan
+    import bench.tasks
+    from bench.errors import BenchError
+
+    monkeypatch.setattr(bench.plan, "resolve", lambda *a: pytest.fail("the model was resolved before the check"))
+    monkeypatch.setattr(bench.tasks, "load_task", lambda *a, **k: pytest.fail("data was read before the check"))
+    cfg = make_cfg(*overrides, f"data.root={tmp_path / 'no-data'}")
+    if "train" in cfg and cfg.train is not None:
+        from bench.train.loop import train as job
+    elif "cross" in cfg and cfg.cross is not None:
+        from bench.cross.loop import run_cross as job
+    else:
+        from bench.run import run as job
+    with pytest.raises(BenchError) as raised:
+        job(cfg)
+    assert message in str(raised.value)
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").rglob("*.json"))
+
+
+def test_an_out_of_range_seed_on_the_command_line_exits_2(tmp_path):
+    done = bench_cli("seed=-1", f"results_dir={tmp_path / 'res'}", f"data.root={tmp_path / 'no-data'}", cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stdout + done.stderr, done.stderr[-3000:]
+    assert "seed=-1 is not valid: expected an integer from 0 to 4294967295" in done.stdout + done.stderr
