@@ -485,3 +485,29 @@ def test_an_out_of_range_seed_on_the_command_line_exits_2(tmp_path):
     done = bench_cli("seed=-1", f"results_dir={tmp_path / 'res'}", f"data.root={tmp_path / 'no-data'}", cwd=tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stdout + done.stderr, done.stderr[-3000:]
     assert "seed=-1 is not valid: expected an integer from 0 to 4294967295" in done.stdout + done.stderr
+
+
+# -- 7. a hostile modules.json -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("type_name", "what"), [
+    ("sentence_transformers.models.NotAModule", "which does not exist"),
+    ("sentence_transformers.util.cos_sim", "which is a function, not a module class"),
+    ("transformers.AutoTokenizer", "which is a type, not a module class"),
+])
+def test_a_module_type_that_is_not_a_module_is_named(tiny_sbert, tmp_path, type_name, what):
+    """Before: "no weights for module '1_Pooling' ... expected model.safetensors or pytorch_model.bin"."""
+    from bench.errors import BenchError
+    from bench.models import loading
+    from bench.models.spec import ModelSpec
+
+    model_dir = shutil.copytree(tiny_sbert, tmp_path / "hostile")
+    modules = json.loads((model_dir / "modules.json").read_text())
+    modules[1]["type"] = type_name
+    (model_dir / "modules.json").write_text(json.dumps(modules))
+    spec = ModelSpec.from_config(dict(name="hostile", name_or_path=str(model_dir), has_sbert=True, max_seq_length=32))
+    with pytest.raises(BenchError) as raised:
+        loading.resolve(spec)
+    message = str(raised.value)
+    assert f"modules.json is not a valid sentence-transformers module list: module '1_Pooling' has type " \
+           f"'{type_name}', {what}" in message
+    assert "no weights" not in message
