@@ -126,11 +126,20 @@ def _write_problem(directory: Path, exc: BaseException) -> str:
             or "Disk quota" in text:
         return ("the disk is full (no space left on device); free space, point cache.dir at another disk, or "
                 "run with cache.enabled=false")
-    if code in (errno.EACCES, errno.EPERM, errno.EROFS) or "PermissionDenied" in text or "ermission denied" in text:
-        folder = next((p for p in (directory, *directory.parents) if p.exists()), directory)
+    if code == errno.EROFS or "Read-only file system" in text:
+        return "the file system is read-only; its vectors are still read, new ones are not stored"
+    if code in (errno.EACCES, errno.EPERM) or "PermissionDenied" in text or "ermission denied" in text:
+        folder = next((p for p in (directory, *directory.parents) if _exists(p)), directory)
         return (f"permission denied for you ({_user()}) in {describe(folder)}; to share a cache, its owner makes the "
                 f"root group-writable and setgid (chmod 2775, chgrp GROUP), or use your own cache.dir")
     return f"{exc.__class__.__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # inside a folder this user may not search
+        return False
 
 
 class CacheNamespace:

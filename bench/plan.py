@@ -8,6 +8,7 @@ weights and tokenizer files present). Bad input fails here, in seconds, with not
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -71,7 +72,13 @@ def plan(cfg: DictConfig) -> Plan:
     check_settings(cfg)
     check_writable_dir(cfg.results_dir, "results_dir")  # before any work, not after the encoding pass
     if cfg.cache.enabled:
-        check_writable_dir(cfg.cache.dir, "cache.dir")
+        try:
+            check_writable_dir(cfg.cache.dir, "cache.dir")
+        except BenchError:
+            if not Path(str(cfg.cache.dir)).expanduser().is_dir():
+                raise
+            # a cache folder this user cannot write (a group's read-only cache, a read-only mount) is still read;
+            # its writes are skipped with one warning when they come (bench.cache)
     model_spec = ModelSpec.from_config(cfg.model)
     pooling = PoolingSpec.from_config(cfg.pooling)
     if pooling.uses_pipeline and not model_spec.has_sbert:

@@ -511,3 +511,22 @@ def test_a_module_type_that_is_not_a_module_is_named(tiny_sbert, tmp_path, type_
     assert f"modules.json is not a valid sentence-transformers module list: module '1_Pooling' has type " \
            f"'{type_name}', {what}" in message
     assert "no weights" not in message
+
+
+@pytest.mark.slow
+def test_a_read_only_cache_is_still_read(make_cfg, tiny_models, tiny_data_root, tmp_path, read_only_disk, caplog):
+    """A group's cache mounted read-only: its vectors serve the run, new ones cost one warning, never the run."""
+    from bench.run import run
+
+    disk = tmp_path / "ro"
+    cached = []
+    read_only_disk(lambda d: cached.extend(run(tiny_run(make_cfg, tiny_models, tiny_data_root, f"cache.dir={d}",
+                                                        f"results_dir={tmp_path / 'first'}"))))
+    with caplog.at_level(logging.INFO):
+        (again,) = run(tiny_run(make_cfg, tiny_models, tiny_data_root, f"cache.dir={disk}"))
+    assert again["scores"] == cached[0]["scores"] and ": 0 encoded" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        (other,) = run(tiny_run(make_cfg, tiny_models, tiny_data_root, f"cache.dir={disk}", "model.max_seq_length=32"))
+    assert caplog.text.count("embedding cache: cannot write") == 1 and "read-only" in caplog.text
+    assert len(list((tmp_path / "results").rglob("cdsc_r.json"))) == 2
