@@ -20,6 +20,14 @@ import pytest
 from bench.train.callbacks import ElapsedTime, latest_checkpoint
 from tests.conftest import ROOT
 
+
+def cannot_run(reason: str):
+    """Skip a test that needs root (a mount, a second user), or fail it where it must run (CI: BENCH_REQUIRE_ROOT=1)."""
+    if os.environ.get("BENCH_REQUIRE_ROOT") == "1":
+        pytest.fail(f"BENCH_REQUIRE_ROOT=1 but {reason}")
+    pytest.skip(reason)
+
+
 # -- 1. checkpoints ---------------------------------------------------------------------------------------------
 
 def _fake_checkpoint(folder, step: int):
@@ -106,7 +114,7 @@ def full_disk(tmp_path):
     disk.mkdir()
     if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(disk)],
                                            capture_output=True).returncode != 0:
-        pytest.skip("mounting a small tmpfs needs root (mount -t tmpfs)")
+        cannot_run("mounting a small tmpfs needs root (mount -t tmpfs)")
     try:
         (disk / "cache").mkdir()
         fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)
@@ -157,7 +165,7 @@ def test_encoding_keeps_every_vector_when_the_cache_disk_is_full(full_disk, capl
 def users():
     """Two users and a group they share, created for the test (skipped when this process is not root)."""
     if os.geteuid() != 0 or not shutil.which("useradd"):
-        pytest.skip("creating users needs root and useradd")
+        cannot_run("creating users needs root and useradd")
     tag = f"{os.getpid() % 100000}"
     group, names = f"bfg{tag}", [f"bfa{tag}", f"bfb{tag}"]
     subprocess.run(["groupadd", group], check=True, capture_output=True)
@@ -280,7 +288,7 @@ def small_disk(tmp_path):
     disk.mkdir()
     if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
                                            capture_output=True).returncode != 0:
-        pytest.skip("mounting a small tmpfs needs root (mount -t tmpfs)")
+        cannot_run("mounting a small tmpfs needs root (mount -t tmpfs)")
     yield disk
     subprocess.run(["umount", "-l", str(disk)], check=False)
 
@@ -349,7 +357,7 @@ def read_only_disk(tmp_path):
     def mount(fill=None):
         if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(disk)],
                                                capture_output=True).returncode != 0:
-            pytest.skip("mounting a tmpfs needs root (mount -t tmpfs)")
+            cannot_run("mounting a tmpfs needs root (mount -t tmpfs)")
         if fill:
             fill(disk)
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
