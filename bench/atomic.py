@@ -24,20 +24,22 @@ def _umask() -> int:
     return mask
 
 
-#: Mode of new files under the process's umask (read once: changing the umask is not thread-safe).
-FILE_MODE = 0o666 & ~_umask()
+#: Mode of new files and folders under the process's umask (read once: changing the umask is not thread-safe).
+_UMASK = _umask()
+FILE_MODE = 0o666 & ~_UMASK
+DIR_MODE = 0o777 & ~_UMASK
 #: Temporary files older than this are left over from killed writers.
 STALE_SECONDS = 3600
 
 
 @contextmanager
-def temporary_beside(path: Path):
-    """A temporary file name in ``path``'s folder (created empty, with the umask's permissions); removed on
-    error, else left for the caller to rename over ``path``."""
+def temporary_beside(path: Path, permissions: int | None = None):
+    """A temporary file name in ``path``'s folder (created empty, with the umask's permissions unless
+    ``permissions`` says otherwise); removed on error, else left for the caller to rename over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, FILE_MODE)
+        os.fchmod(fd, FILE_MODE if permissions is None else permissions)
         os.close(fd)
         yield Path(tmp)
     except BaseException:
@@ -52,10 +54,10 @@ def replace_synced(tmp: Path, path: Path) -> None:
 
 
 @contextmanager
-def atomic_file(path: Path, mode: str = "w"):
+def atomic_file(path: Path, mode: str = "w", permissions: int | None = None):
     """A handle on a temporary file in ``path``'s folder that replaces ``path`` only once fully written
     and fsynced; on any error (or a kill) readers still see the old file or none, never half of one."""
-    with temporary_beside(path) as tmp:
+    with temporary_beside(path, permissions) as tmp:
         with open(tmp, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as handle:
             yield handle
             handle.flush()
@@ -63,16 +65,16 @@ def atomic_file(path: Path, mode: str = "w"):
         os.replace(tmp, path)
 
 
-def write_with(path: Path, writer: Callable[[str], None]) -> None:
+def write_with(path: Path, writer: Callable[[str], None], permissions: int | None = None) -> None:
     """Atomically create ``path`` with a library's writer that takes a file name (e.g. safetensors)."""
-    with temporary_beside(path) as tmp:
+    with temporary_beside(path, permissions) as tmp:
         writer(str(tmp))
-        os.chmod(tmp, FILE_MODE)  # the writer may have recreated the file with its own permissions
+        os.chmod(tmp, FILE_MODE if permissions is None else permissions)  # the writer may have recreated the file
         replace_synced(tmp, path)
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    with atomic_file(Path(path)) as handle:
+def write_text_atomic(path: Path, text: str, permissions: int | None = None) -> None:
+    with atomic_file(Path(path), permissions=permissions) as handle:
         handle.write(text)
 
 

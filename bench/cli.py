@@ -124,8 +124,8 @@ def representative(argv: Sequence[str]) -> list[str]:
 KEY_IN_MESSAGE = re.compile(r"full_key: ([\w.]+)")
 
 
-def check_composition(overrides: Sequence[str], config_name: str, conf_dir: Path = CONF_DIR) -> None:
-    """Compose the config as Hydra will; an unknown key or a mistyped value becomes a BenchError."""
+def check_composition(overrides: Sequence[str], config_name: str, conf_dir: Path = CONF_DIR):
+    """Compose the config as Hydra will (and return it); an unknown key or a mistyped value becomes a BenchError."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
@@ -149,6 +149,7 @@ def check_composition(overrides: Sequence[str], config_name: str, conf_dir: Path
                          "python -m bench model=org/name (or model=/path/to/model).")
     if missing:
         raise BenchError(f"these settings have no value: {', '.join(missing)}; set them on the command line.")
+    return cfg
 
 
 def _composition_error(exc: Exception, overrides: Sequence[str], config_name: str) -> BenchError:
@@ -271,7 +272,11 @@ def launch(hydra_main, config_name: str = "config") -> None:
     try:
         argv = rewrite_overrides(argv)
         if not any(flag in argv for flag in ("--hydra-help", "--info", "-i", "--shell-completion", "-sc")):
-            check_composition(representative(argv), config_name)
+            cfg = check_composition(representative(argv), config_name)
+            if cfg.get("results_dir") and not any(flag in argv for flag in ("--cfg", "-c")):
+                from bench.atomic import check_writable_dir
+
+                check_writable_dir(cfg.results_dir, "results_dir")  # before Hydra makes its run folder in it
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -285,6 +290,7 @@ def run_job(job: Callable, cfg, log: logging.Logger, records: Callable = lambda 
     A :class:`BenchError` is logged as one line, without a traceback, and the process exits with status 2;
     in a multirun the job returns None instead (as does any other exception, logged with its traceback),
     so one bad combination does not end the sweep, and the summary at the end lists it as failed."""
+    from bench.errors import exit_status
     from bench.sweep import write_job_report
 
     folder = str(cfg.get("results_dir")) if cfg.get("results_dir") else None
@@ -295,7 +301,7 @@ def run_job(job: Callable, cfg, log: logging.Logger, records: Callable = lambda 
         write_job_report("failed", error=str(exc), results_dir=folder)
         if _in_multirun():
             return None
-        sys.exit(2)
+        sys.exit(exit_status(exc))
     except Exception as exc:
         if not _in_multirun():
             raise

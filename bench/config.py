@@ -241,6 +241,27 @@ def register() -> None:
 register()
 
 
+def launch_stamp() -> str:
+    """The time of a launch and a random tag: two sweeps (or runs) started in the same second on the same
+    results folder never share their Hydra folder, so their job reports never overwrite each other."""
+    import secrets
+    import time
+
+    return f"{time.strftime('%Y-%m-%d_%H-%M-%S')}-{secrets.token_hex(3)}"
+
+
+def register_resolvers() -> None:
+    """``${bench_launch:}``: :func:`launch_stamp`, cached like Hydra's ``${now:}`` (one value per launch, which
+    Hydra copies into every job's config, other processes included)."""
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("bench_launch"):
+        OmegaConf.register_new_resolver("bench_launch", launch_stamp, use_cache=True)
+
+
+register_resolvers()
+
+
 def _schema(path: str):
     """The dataclass that types a config node (``""`` is the root), or None for untyped nodes."""
     node = RunConfig

@@ -21,6 +21,17 @@ class DataError(BenchError):
     """A data file is missing or malformed."""
 
 
+class OutputError(BenchError):
+    """Computed results could not all be written (a full disk, a folder turned read-only): the message says
+    which were written and which were not, and why. Not the input's fault: exit status 1, not 2."""
+
+    status = 1
+
+
+def exit_status(exc: BenchError) -> int:
+    return getattr(exc, "status", 2)
+
+
 def unknown_choice(kind: str, value: str, choices: Iterable[str]) -> BenchError:
     """Build an error for an unknown name, listing the valid names and the closest match."""
     valid = sorted(set(choices))
@@ -39,6 +50,6 @@ def user_errors_exit_2(main: Callable[..., int]) -> Callable[..., int]:
             return main(*args, **kwargs)
         except BenchError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            return 2
+            return exit_status(exc)
 
     return wrapper

@@ -144,8 +144,8 @@ def add_entry(results_dir: Path, path: Path, record: dict) -> dict:
     payload = _payload(relative, _stamp(path), json.loads(json.dumps(entry(path, record), default=str)))
     try:
         write_text_atomic(results_dir / INDEX / f"{_key(relative)}.json", json.dumps(payload, ensure_ascii=False))
-    except OSError as exc:
-        log.debug("results index not written (%s); entries are read from the result files", exc)
+    except OSError as exc:  # the result is safe: the index is a cache of the result files
+        log.debug("results index entry for %s not written (%s); it is rebuilt from the file when needed", path, exc)
     return payload
 
 

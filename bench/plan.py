@@ -9,6 +9,7 @@ sentences with few unknown tokens). Bad input fails here, in seconds, with nothi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -45,8 +46,10 @@ class Plan:
         return self.pooling.slug + (f"+{self.compression.slug}" if self.compression.active else "")
 
 
+#: The largest seed numpy (and so transformers' set_seed) takes.
+MAX_SEED = 2**32 - 1
 RANGES = (
-    ("seed", int, lambda v: True, "an integer"),
+    ("seed", int, lambda v: 0 <= v <= MAX_SEED, f"an integer from 0 to {MAX_SEED} (numpy's seed range)"),
     ("encode.batch_size", int, lambda v: v >= 1, "an integer >= 1"),
     ("encode.threads", int, lambda v: v >= 1, "null or an integer >= 1"),
     ("stats.bootstrap", int, lambda v: v >= 0, "an integer >= 0 (0: no intervals)"),
@@ -70,7 +73,13 @@ def plan(cfg: DictConfig) -> Plan:
     check_settings(cfg)
     check_writable_dir(cfg.results_dir, "results_dir")  # before any work, not after the encoding pass
     if cfg.cache.enabled:
-        check_writable_dir(cfg.cache.dir, "cache.dir")
+        try:
+            check_writable_dir(cfg.cache.dir, "cache.dir")
+        except BenchError:
+            if not Path(str(cfg.cache.dir)).expanduser().is_dir():
+                raise
+            # a cache folder this user cannot write (a group's read-only cache, a read-only mount) is still read;
+            # its writes are skipped with one warning when they come (bench.cache)
     model_spec = ModelSpec.from_config(cfg.model)
     pooling = PoolingSpec.from_config(cfg.pooling)
     if pooling.uses_pipeline and not model_spec.has_sbert:

@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 
 from bench.cache import EmbeddingCache
 from bench.encode import Encoded, encode_by_prompt
+from bench.errors import OutputError
 from bench.identity import Identity, identify
 from bench.plan import Plan, companions, plan
 from bench.provenance import run_provenance
@@ -42,9 +43,28 @@ def run(cfg: DictConfig) -> list[Result]:
         return list(kept.values())
     encoded = encode(cfg, planned, todo)
     outputs = [evaluate(cfg, planned, spec, encoded, identities[spec.result_name]) for spec in todo]
-    # every task is scored before any file is written
-    written = [store.write(path, record, pairs, targets) for path, record, pairs, targets in outputs]
+    written, failed = [], {}
+    for path, record, pairs, targets in outputs:  # every task is scored before any file is written
+        try:
+            written.append(store.write(path, record, pairs, targets))
+        except OSError as exc:  # a full disk, a folder turned read-only: try the others, then say which
+            failed[record["bench"]["task"]] = exc
+    if failed:
+        raise output_error([record["bench"]["task"] for _, record, _, _ in outputs], failed, kept)
     return [*kept.values(), *written]
+
+
+def output_error(tasks: list[str], failed: dict[str, OSError], kept: dict) -> OutputError:
+    """Which results of this run were written, which were not and why, and how a rerun finishes the job."""
+    written = [t for t in tasks if t not in failed]
+    reasons = {}
+    for task, exc in failed.items():
+        reasons.setdefault(f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else ""), []).append(task)
+    why = "; ".join(f"{', '.join(names)}: {reason}" for reason, names in reasons.items())
+    return OutputError(
+        f"could not write {len(failed)} of {len(tasks)} computed result(s): {why}. Written: "
+        f"{', '.join(written) or 'none'}" + (f" (and {len(kept)} kept from earlier runs)" if kept else "")
+        + ". Free space or fix the folder, then rerun the same command: only the missing results are computed.")
 
 
 def seed_everything(seed: int) -> None:

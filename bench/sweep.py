@@ -49,7 +49,11 @@ def write_job_report(status: str, *, error: str | None = None, records: list[dic
                                                          "overrides": list(hydra.overrides.task)},
               "results_dir": results_dir,
               "cluster": cluster_job(), "results": result_rows(records or []), **(extra or {})}
-    write_text_atomic(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    try:
+        write_text_atomic(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    except OSError as exc:  # a full disk: the job's own message says what matters, the summary lists it as missing
+        log.warning("could not write the job report %s (%s)", path, exc.strerror or exc)
+        return None
     return path
 
 

@@ -15,22 +15,39 @@ Files (in the results folder unless told otherwise):
 
 from __future__ import annotations
 
+import logging
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 from bench.atomic import write_text_atomic
+from bench.errors import BenchError
 from bench.leaderboard.entries import frame_of
 from bench.leaderboard.significance import compare_with_best
 from bench.leaderboard.tables import Suite
 from bench.store import ResultsStore
 
+log = logging.getLogger(__name__)
 
-def build(results_dir: str | Path, *, resamples: int = 1000, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
-    """Every result as one row (from the results index), with its comparison against the best entry of its task."""
+
+def build(results_dir: str | Path, *, resamples: int = 1000, level: float = 0.95, seed: int = 0,
+          state_dir: str | Path | None = None) -> pd.DataFrame:
+    """Every result as one row (from the results index), with its comparison against the best entry of its task.
+
+    ``state_dir``: where the significance cache goes when the results folder is read-only; the results are
+    then read directly (the index, which lives in the results folder, is neither used nor updated)."""
     results_dir = Path(results_dir)
-    entries = frame_of(ResultsStore(results_dir).entries())
-    return compare_with_best(entries, results_dir, resamples=resamples, level=level, seed=seed)
+    entries = frame_of(ResultsStore(results_dir).entries())  # a read-only folder: the index is kept in memory
+    return compare_with_best(entries, results_dir, resamples=resamples, level=level, seed=seed, cache_dir=state_dir)
+
+
+def writable(folder: Path) -> bool:
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check.", suffix=".tmp"):
+            return True
+    except OSError:
+        return False
 
 
 def write_leaderboard(results_dir: str | Path, out_dir: str | Path | None = None, *, resamples: int = 1000,
@@ -50,11 +67,19 @@ def write_leaderboard(results_dir: str | Path, out_dir: str | Path | None = None
     results_dir = Path(results_dir)
     out = Path(out_dir) if out_dir is not None else results_dir
     out.mkdir(parents=True, exist_ok=True)
-    results_dir.mkdir(parents=True, exist_ok=True)
+    if not results_dir.is_dir():
+        results_dir.mkdir(parents=True, exist_ok=True)
+    # the lock and the caches (index, significance, plots) live in the results folder; a read-only one (an
+    # archive, another user's) is only read, and the lock and caches go to the output folder
+    results_writable = writable(results_dir)
+    state = results_dir if results_writable else out
+    if not results_writable and state == results_dir:
+        raise BenchError(f"the results folder {results_dir} is read-only; write the leaderboard elsewhere: "
+                         f"python -m bench.leaderboard --results {results_dir} --out DIR")
     paths = {"md": out / "leaderboard.md", "csv": out / "leaderboard.csv",
              "entries_csv": out / "leaderboard_entries.csv", "html": out / "leaderboard.html"}
-    with FileLock(str(results_dir / ".leaderboard.lock")):
-        entries = build(results_dir, resamples=resamples, level=level)
+    with FileLock(str(state / ".leaderboard.lock")):
+        entries = build(results_dir, resamples=resamples, level=level, state_dir=None if state == results_dir else state)
         suite = suite or default_suite()
         complete, partial = suite_tables(entries, suite)
         ranking = pd.concat([complete.assign(tasks=f"{len(suite.tasks)} of {len(suite.tasks)}"), partial],
@@ -67,7 +92,7 @@ def write_leaderboard(results_dir: str | Path, out_dir: str | Path | None = None
         shown = entries.assign(path=[_relative(p, results_dir) for p in entries["path"]]) if not entries.empty else entries
         write_text_atomic(paths["entries_csv"], shown.to_csv(index=False, float_format="%.6f"))
         write_text_atomic(paths["html"], render_html(shown, suite=suite, level=level, title=title,
-                                                     marks=resamples > 0, plot_cache=results_dir / ".plots"))
+                                                     marks=resamples > 0, plot_cache=state / ".plots"))
     return paths
 
 

@@ -11,10 +11,11 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.commands import command_parser
+from bench.commands import command_parser, user_errors_exit_2
 from bench.leaderboard import write_leaderboard
 
 
+@user_errors_exit_2
 def main(argv: Sequence[str] | None = None) -> int:
     parser = command_parser("python -m bench.leaderboard", __doc__, results=True)
     parser.add_argument("--out", default=None, help="where to write (default: the results folder)")

@@ -7,13 +7,16 @@ interval for (entry - best) reaches 0. Entries evaluated on other test pairs, or
 scores, get no mark (shown as "n/a").
 
 Comparisons are cached in ``<results>/.significance.json`` under the SHA-256 of both per-pair files
-and the bootstrap settings, so rebuilding the leaderboard after each run of a sweep stays cheap.
+and the bootstrap settings, so rebuilding the leaderboard after each run of a sweep stays cheap. The
+cache is saved (atomically) as the comparisons finish, every few seconds, so a build that is killed
+keeps what it computed and the next one computes only the rest.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +35,8 @@ CACHE_NAME = ".significance.json"
 COLUMNS = ["best", "not_worse", "diff_vs_best", "diff_low", "diff_high", "p_vs_best"]
 #: A cross-encoder row against the best bi-encoder on its test pairs (:func:`versus_bi_encoders`).
 VERSUS_BI = ["bi_best", "bi_score", "bi_diff", "bi_low", "bi_high", "bi_p"]
+#: Comparisons computed are saved to the cache at least this often (seconds) while a build runs.
+SAVE_SECONDS = 2.0
 
 
 def _digest(path: Path) -> str | None:
@@ -49,6 +54,34 @@ def _load_cache(path: Path) -> dict:
         return {}
 
 
+class CacheWriter:
+    """Saves the comparison cache while a build computes: the earlier entries plus every one computed so far,
+    at most every :data:`SAVE_SECONDS`; at the end, only the entries this build used. A cache that cannot be
+    written costs a warning (the marks are still in the leaderboard), never the build."""
+
+    def __init__(self, path: Path, cache: dict):
+        self.path, self.cache, self.last, self.failed = path, cache, time.monotonic(), False
+
+    def computed(self, used: dict) -> None:
+        if time.monotonic() - self.last >= SAVE_SECONDS:
+            self._write({**self.cache, **used})
+
+    def finish(self, used: dict) -> None:
+        if used != self.cache:
+            self._write(used)
+
+    def _write(self, payload: dict) -> None:
+        self.last = time.monotonic()
+        if self.failed:
+            return
+        try:
+            write_json_atomic(self.path, payload)
+        except OSError as exc:
+            self.failed = True
+            log.warning("cannot save the significance cache %s (%s); the marks of this build are in the "
+                        "leaderboard but will be computed again next time.", self.path, exc.strerror or exc)
+
+
 def paired_from_files(task_type: str, path_a: Path, path_b: Path, *, resamples: int = 10000, level: float = 0.95,
                       seed: int = 0, task_type_b: str | None = None) -> dict:
     """Paired bootstrap over the per-pair score files of two results (``<task>.pairs.npz``); a
@@ -63,16 +96,19 @@ def paired_from_files(task_type: str, path_a: Path, path_b: Path, *, resamples: 
 
 
 def compare_with_best(entries: pd.DataFrame, results_dir: str | Path, *, resamples: int = 1000, level: float = 0.95,
-                      seed: int = 0) -> pd.DataFrame:
-    """``entries`` with the columns of :data:`COLUMNS` added (one paired bootstrap per non-best entry)."""
+                      seed: int = 0, cache_dir: str | Path | None = None) -> pd.DataFrame:
+    """``entries`` with the columns of :data:`COLUMNS` added (one paired bootstrap per non-best entry).
+
+    The comparisons are cached in ``cache_dir`` (default: the results folder)."""
     out = entries.copy()
     for column in COLUMNS:
         out[column] = pd.Series([None] * len(out), dtype=object)
     if out.empty or resamples <= 0:
         versus_bi_encoders(out, {}, {}, 0, level, seed)
         return out
-    cache_path = Path(results_dir) / CACHE_NAME
+    cache_path = Path(cache_dir if cache_dir is not None else results_dir) / CACHE_NAME
     cache = _load_cache(cache_path)
+    writer = CacheWriter(cache_path, cache)
     used: dict = {}
     ranked = out[out["reference"].astype(bool)] if "reference" in out else out  # only comparable rows compete
     for _task, group in ranked.groupby("task"):
@@ -94,9 +130,12 @@ def compare_with_best(entries: pd.DataFrame, results_dir: str | Path, *, resampl
                 continue
             key = f"{digest}:{best_digest}:{resamples}:{level}:{seed}"
             result = cache.get(key)
-            if result is None:
+            computed = key not in cache
+            if computed:
                 result = _paired(out.at[index, "type"], other_file, best_file, resamples, level, seed)
             used[key] = result
+            if computed:
+                writer.computed(used)
             if result is None:
                 continue
             out.at[index, "diff_vs_best"] = result["difference"]
@@ -104,9 +143,8 @@ def compare_with_best(entries: pd.DataFrame, results_dir: str | Path, *, resampl
             out.at[index, "diff_high"] = result["high"]
             out.at[index, "p_vs_best"] = result["p_value"]
             out.at[index, "not_worse"] = bool(result["high"] >= 0)
-    versus_bi_encoders(out, cache, used, resamples, level, seed)
-    if used != cache:
-        write_json_atomic(cache_path, used)
+    versus_bi_encoders(out, cache, used, resamples, level, seed, writer)
+    writer.finish(used)
     return out
 
 
@@ -120,7 +158,8 @@ def bi_encoder_counterparts(entries: pd.DataFrame, row) -> pd.DataFrame:
     return entries[same_task & (entries["kind"] == "zero-shot")]
 
 
-def versus_bi_encoders(out: pd.DataFrame, cache: dict, used: dict, resamples: int, level: float, seed: int) -> None:
+def versus_bi_encoders(out: pd.DataFrame, cache: dict, used: dict, resamples: int, level: float, seed: int,
+                       writer: CacheWriter | None = None) -> None:
     """For every cross-encoder row: the best bi-encoder on the same pairs (``bi_best``, ``bi_score``) and
     the paired difference cross - bi (``bi_diff`` with its interval and p-value when resamples > 0)."""
     for column in VERSUS_BI:
@@ -141,8 +180,12 @@ def versus_bi_encoders(out: pd.DataFrame, cache: dict, used: dict, resamples: in
         if resamples <= 0 or None in digests:
             continue
         key = f"{digests[0]}:{digests[1]}:{resamples}:{level}:{seed}"
-        result = cache.get(key) or _paired(row["type"], *files, resamples, level, seed, task_type_b=best["type"])
+        computed = key not in cache
+        result = cache[key] if not computed else _paired(row["type"], *files, resamples, level, seed,
+                                                          task_type_b=best["type"])
         used[key] = result
+        if computed and writer is not None:
+            writer.computed(used)
         if result is not None:
             out.at[index, "bi_diff"] = result["difference"]
             out.at[index, "bi_low"], out.at[index, "bi_high"] = result["low"], result["high"]

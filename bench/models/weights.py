@@ -156,6 +156,11 @@ def collect_weights(directory: Path) -> Weights:
         if kind is None and not module.type.startswith(("sentence_transformers.", "transformers.")):
             continue  # a custom module (refused later without trust_remote_code): its weights, if any, are its own
         if kind is None:
+            problem = module_type_problem(module.type) if (directory / "modules.json").is_file() else None
+            if problem:
+                raise BenchError(f"{directory / 'modules.json'} is not a valid sentence-transformers module list: "
+                                 f"module '{module.path or '.'}' has type '{module.type}', {problem}. Fix its \"type\" "
+                                 f"(e.g. sentence_transformers.models.Pooling) or use a hidden-state pooling.")
             others = sorted(p.name for p in folder.glob("*") if p.suffix in (".pt", ".pth", ".ckpt", ".pkl", ".h5",
                                                                              ".msgpack", ".onnx"))
             extra = f" (found only {', '.join(others)}, which bench does not load)" if others else ""
@@ -165,6 +170,22 @@ def collect_weights(directory: Path) -> Weights:
         formats[module.path] = kind
         files += found
     return Weights(formats, tuple(str(p.relative_to(directory)) for p in files), digest_files(directory, files))
+
+
+def module_type_problem(type_name: str) -> str | None:
+    """Why a ``modules.json`` type of sentence-transformers or transformers names no module class (None when it
+    does), resolved as sentence-transformers resolves it; asked only when the module has no weights, so a typo
+    or a hostile type is reported as what it is, not as missing weights."""
+    import torch
+    from sentence_transformers.util import import_from_string
+
+    try:
+        found = import_from_string(type_name)
+    except (ImportError, ValueError) as exc:
+        return f"which does not exist ({(str(exc).strip() or exc.__class__.__name__).splitlines()[0]})"
+    if not (isinstance(found, type) and issubclass(found, torch.nn.Module)):
+        return f"which is a {type(found).__name__}, not a module class"
+    return None
 
 
 def missing_pickled_patterns(directory: Path) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from pathlib import Path
 
@@ -32,10 +33,70 @@ def elapsed_before(checkpoint: str | None) -> float:
     return 0.0
 
 
-def latest_checkpoint(directory: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+#: Files of a checkpoint a resume reads, by how to check them: the trainer's state is written last, so a
+#: checkpoint without it (or with any of them unreadable) was cut short by a kill or a full disk.
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json", "adapter_model.safetensors")
+CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
-    return get_last_checkpoint(str(directory)) if directory.is_dir() else None
+
+def checkpoint_problem(folder: Path) -> str | None:
+    """Why ``folder`` cannot be resumed from (None when it is complete): its ``trainer_state.json`` must
+    parse, a weights file must exist, and every weights, optimizer and JSON file in it must be readable
+    to its end (a safetensors header that matches the file's size, a torch zip with its directory)."""
+    state = folder / "trainer_state.json"
+    try:
+        json.loads(state.read_text(encoding="utf-8"))["global_step"]
+    except FileNotFoundError:
+        return "no trainer_state.json (the save was cut short)"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"trainer_state.json is unreadable ({exc.__class__.__name__}: {exc})"
+    if not any((folder / name).is_file() for name in WEIGHT_FILES):
+        return f"no weights ({' or '.join(WEIGHT_FILES[::2])})"
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            problem = _file_problem(path)
+            if problem:
+                return f"{path.relative_to(folder)} is unreadable ({problem})"
+    return None
+
+
+def _file_problem(path: Path) -> str | None:
+    import zipfile
+
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="np") as handle:
+                handle.keys()
+        elif path.suffix in (".pt", ".pth", ".bin"):
+            with zipfile.ZipFile(path) as archive:
+                archive.namelist()
+        elif path.suffix == ".json":
+            json.loads(path.read_text(encoding="utf-8"))
+        else:
+            with open(path, "rb"):
+                pass
+    except Exception as exc:  # truncated, garbled or unreadable: any of them makes the resume fail
+        return f"{exc.__class__.__name__}: {exc}"
+    return None
+
+
+def latest_checkpoint(directory: Path) -> str | None:
+    """The newest complete ``checkpoint-N`` in ``directory``; newer partial ones (a kill or a full disk while
+    saving) are skipped with a warning, so a rerun resumes from the last checkpoint that can be loaded."""
+    if not directory.is_dir():
+        return None
+    found = sorted(((int(m.group(1)), p) for p in directory.iterdir() if (m := CHECKPOINT.match(p.name)) and p.is_dir()),
+                   reverse=True)
+    for _, folder in found:
+        problem = checkpoint_problem(folder)
+        if problem is None:
+            return str(folder)
+        log.warning("ignoring the incomplete checkpoint %s: %s; resuming from an earlier one (delete the folder "
+                    "to silence this).", folder, problem)
+    return None
 
 
 def warmup_argument(ratio: float) -> dict:

@@ -92,6 +92,9 @@ def set_card_example(model, dataset) -> None:
 
 def train(cfg: DictConfig) -> dict:
     """Fine-tune (one recipe, or a chain of stages), save, and (by default) evaluate; returns a summary dict."""
+    from bench.plan import check_settings
+
+    check_settings(cfg)  # the evaluation's settings fail now, not after training
     recipe = Recipe.from_config(cfg.train)
     base = ModelSpec.from_config(cfg.model)
     specs = task_specs(cfg.task)

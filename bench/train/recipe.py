@@ -11,6 +11,7 @@ from bench.config import conf_values
 from bench.device import PRECISIONS
 from bench.errors import BenchError, unknown_choice
 from bench.models.spec import ModelSpec
+from bench.plan import MAX_SEED
 from bench.tasks import TaskSpec
 from bench.train.objectives import LOSSES, UNSUPERVISED
 
@@ -33,6 +34,8 @@ RANGES = (
     ("save_total_limit", lambda v: v >= 1, "an integer >= 1 (the best checkpoint must be kept)"),
     ("max_train_pairs", lambda v: v >= 1, "null (all pairs) or an integer >= 1"),
     ("mlm_probability", lambda v: 0 < v < 1, "a fraction of the tokens in (0, 1)"),
+    ("seed", lambda v: 0 <= v <= MAX_SEED, f"an integer from 0 to {MAX_SEED} (numpy's seed range)"),
+    ("epochs", lambda v: v >= 0, "a number >= 0"),
 )
 
 
@@ -98,6 +101,9 @@ class Recipe:
             raise unknown_choice("train.loss", self.loss, LOSSES)
         if self.loss == "mlm" and self.matryoshka:
             raise BenchError("train.matryoshka does not apply to loss mlm (it trains no sentence vectors).")
+        if any(d < 1 for d in self.matryoshka):
+            raise BenchError(f"train.matryoshka={list(self.matryoshka)} is not valid: expected dimensions >= 1, e.g. "
+                             f"train.matryoshka=[384,256,128].")
         if self.pooling not in POOLINGS:
             raise unknown_choice("train.pooling (for a raw encoder)", self.pooling, POOLINGS)
         check_schedule(self, "train")
