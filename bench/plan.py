@@ -65,12 +65,13 @@ def check_settings(cfg: DictConfig) -> None:
         raise unknown_choice("overwrite policy", str(cfg.overwrite), OVERWRITE_POLICIES)
 
 
-def plan(cfg: DictConfig) -> Plan:
+def plan(cfg: DictConfig, model: ResolvedModel | None = None) -> Plan:
+    """``model``: a model already in memory (:class:`bench.models.memory.InMemoryModel`) instead of ``cfg.model``."""
     check_settings(cfg)
     check_writable_dir(cfg.results_dir, "results_dir")  # before any work, not after the encoding pass
     if cfg.cache.enabled:
         check_writable_dir(cfg.cache.dir, "cache.dir")
-    model_spec = ModelSpec.from_config(cfg.model)
+    model_spec = model.spec if model is not None else ModelSpec.from_config(cfg.model)
     pooling = PoolingSpec.from_config(cfg.pooling)
     if pooling.uses_pipeline and not model_spec.has_sbert:
         raise BenchError(
@@ -88,7 +89,7 @@ def plan(cfg: DictConfig) -> Plan:
     fits = {spec.result_name: fit_split_for(spec, data, compression) for spec in specs} if compression.active else {}
     device = pick_device(str(cfg.encode.device))
     dtype = str(pick_dtype(device, bool(cfg.encode.half))).removeprefix("torch.")
-    resolved = resolve(model_spec)
+    resolved = model if model is not None else resolve(model_spec)
     check_compressed_size(compression, resolved, pooling)
     return Plan(model_spec, pooling, compression, evaluator, specs, data, fits, resolved, device, dtype)
 
@@ -96,7 +97,7 @@ def plan(cfg: DictConfig) -> Plan:
 def check_compressed_size(compression: CompressionSpec, resolved: ResolvedModel, pooling: PoolingSpec) -> None:
     """``compression.dims`` against the size of the strategy's vectors, when the model's config files state it:
     a dimension the vectors do not have fails here, not after the encoding pass."""
-    if not compression.compressor_class.needs_dims:
+    if not compression.compressor_class.needs_dims or resolved.path is None:  # in memory: checked on the vectors
         return
     parts = len(COMPOSITES.get(pooling.fn, (pooling.fn,)))
     size = vector_size(resolved.path, pipeline=pooling.uses_pipeline, parts=parts)

@@ -22,6 +22,7 @@ from bench.cache import EmbeddingCache
 from bench.encode import Encoded, encode_by_prompt
 from bench.identity import Identity, existing_results, identify
 from bench.index import add_entry
+from bench.models.loading import ResolvedModel
 from bench.plan import Plan, companions, plan
 from bench.provenance import run_provenance
 from bench.results import assemble_record, pairs_path, write_pairs_atomic
@@ -31,18 +32,20 @@ from bench.vectors import TaskVectors
 log = logging.getLogger(__name__)
 
 
-def run(cfg: DictConfig) -> list[dict]:
-    planned = plan(cfg)
+def run(cfg: DictConfig, model: ResolvedModel | None = None, store: bool = True) -> list[dict]:
+    """``model``: a model in memory (:mod:`bench.models.memory`) in the place of ``cfg.model``; ``store=False``:
+    score without reading or writing the results store (validation scores during training)."""
+    planned = plan(cfg, model)
     seed_everything(int(cfg.seed))
     identities = identify(cfg, planned)
-    kept = existing_results(identities, str(cfg.overwrite))
+    kept = existing_results(identities, str(cfg.overwrite)) if store else {}
     todo = [spec for spec in planned.specs if spec.result_name not in kept]
     if not todo:
         log.info("all %d results exist with these exact settings; nothing to compute (overwrite=missing).", len(kept))
         return list(kept.values())
     encoded = encode(cfg, planned, todo)
     outputs = [evaluate(cfg, planned, spec, encoded, identities[spec.result_name]) for spec in todo]
-    for path, record, pairs, targets in outputs:  # every task is scored before any file is written
+    for path, record, pairs, targets in outputs if store else ():  # every task is scored before any is written
         write(Path(cfg.results_dir), path, record, pairs, targets)
     return [*kept.values(), *(record for _, record, _, _ in outputs)]
 
