@@ -196,7 +196,7 @@ def rows(records: list[dict], results_dir, stored: bool) -> pd.DataFrame:
     return pd.DataFrame(out, columns=COLUMNS)
 
 
-def evaluate(model, tasks: str = "polish", pooling: str | None = None, *, split: str | None = None,
+def evaluate(model, /, tasks: str = "polish", pooling: str | None = None, *, split: str | None = None,
              **settings) -> pd.DataFrame:
     """Evaluate ``model`` on a task or suite, as ``python -m bench`` does, and return the main scores.
 
