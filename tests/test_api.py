@@ -203,3 +203,26 @@ def test_same_numbers_as_the_command_line_on_cdsc_r(data_root, embedded_cache, t
     by_object = bench.evaluate(model, tasks="cdsc_r", **kw)
     assert by_object.loc[0, "main_score"] == pytest.approx(cli["main_score"], abs=1e-6)
     assert np.isfinite(by_object.loc[0, "main_score_low"])
+
+
+def test_a_sentence_transformer_object_with_a_hidden_state_strategy(tiny_sbert, sbert_object, settings):
+    """pooling=mean on the object's own encoder equals pooling=mean on its folder."""
+    got = bench.evaluate(sbert_object, tasks="cdsc_r", pooling="mean", **settings)
+    folder = bench.evaluate(str(tiny_sbert), tasks="cdsc_r", pooling="mean", model={"max_seq_length": 32},
+                            **settings)
+    assert got.loc[0, "strategy"] == "mean"
+    assert got.loc[0, "main_score"] == pytest.approx(folder.loc[0, "main_score"], abs=1e-6)
+
+
+def test_bench_train_selection_scores_as_the_evaluator_does(sbert_object, settings, synthetic_root):
+    """bench.train picks checkpoints with its own validation evaluator; it gives BenchEvaluator's numbers."""
+    from bench.config import compose_config
+    from bench.tasks import load_task, task_specs
+    from bench.train.loop import selection_evaluator
+
+    (spec,) = task_specs(compose_config(["task=cdsc_r"]).task)
+    splits = {spec.result_name: load_task(spec, synthetic_root, splits=("validation",), check_rows=False)}
+    selection, metric = selection_evaluator([spec], splits, batch_size=64)
+    ours = bench.BenchEvaluator(tasks="cdsc_r", **settings)(sbert_object)
+    assert selection(sbert_object)["validation_cdsc_r_main_score"] == pytest.approx(
+        ours["bench_cdsc_r_main_score"], abs=1e-6)
