@@ -207,7 +207,8 @@ def evaluate(model, /, tasks: str = "polish", pooling: str | None = None, *, spl
             device and dtype, in eval mode for the call); their identity is a digest of their weights,
             tokenizer and pipeline, so a model changed in place is a new model and nothing of the old one is
             reused. An encode-only object has no such identity: no cache, a new revision every call
-            (``transient-...``), ``stable_identity`` False.
+            (``transient-...``), ``stable_identity`` False. An object is named after the folder or hub id it
+            was loaded from (its config's ``_name_or_path``); ``model={"name": "mine"}`` names it.
         tasks: a task or suite name of ``conf/task`` (``"polish"``, ``"cdsc_r"``).
         pooling: the embedding strategy (a ``conf/pooling`` name); None: the model's default (``sbert`` for a
             SentenceTransformer or encode object, ``mean`` for a transformers model).

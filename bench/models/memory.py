@@ -197,7 +197,10 @@ class InMemoryModel:
         were set from the model's own)."""
         from bench.encode import HiddenStateBackend
 
-        actual = model_dtype(self.model)
+        actual, where = model_dtype(self.model), model_device(self.model)
+        if where is not None and where.split(":")[0] != str(device).split(":")[0]:
+            raise BenchError(f"the model is on {where} but the run asks for encode.device={device}; move the model "
+                             f"(model.to('{device}')) or leave encode.device unset (it follows the model).")
         if actual is not None and actual != str(dtype).removeprefix("torch."):
             raise BenchError(f"the model's weights are {actual} but the run asks for {dtype}; cast the model or set "
                              f"encode.half accordingly.")
