@@ -118,6 +118,10 @@ def compose(model, tasks: str, pooling: str | None, settings: Mapping) -> tuple:
         settings["data"] = {"root": settings.pop("data_root")}
     user = settings_overrides(settings)
     kind = classify(model)
+    if kind == "encode" and pooling not in (None, "sbert"):
+        raise BenchError(f"pooling={pooling} needs the model's hidden states; an object with only encode() gives its "
+                         f"own vectors (pooling=sbert, the default). Pass a SentenceTransformer or a (transformers "
+                         f"model, tokenizer) pair for other strategies.")
     if kind is None:
         head = [f"model={model}"]
     else:

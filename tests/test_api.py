@@ -126,6 +126,7 @@ def test_validation_split_is_scored_and_not_stored(sbert_object, settings, tmp_p
     ({"tasks": "cdsc"}, "Unknown task 'cdsc'. Did you mean"),
     ({"model": "minilmm"}, "Unknown model 'minilmm'"),
     ({"model": object()}, "cannot evaluate a object"),
+    ({"model": EncodeOnly(None), "pooling": "mean"}, "pooling=mean needs the model's hidden states"),
 ])
 def test_bad_input_raises_the_command_lines_errors(settings, tmp_path, kwargs, message):
     kwargs = dict(kwargs)
