@@ -166,6 +166,27 @@ def eval_mode(model) -> Iterator[None]:
         module.train(training)
 
 
+@contextlib.contextmanager
+def random_state_kept() -> Iterator[None]:
+    """Python's, numpy's and torch's random state as they were before: a run seeds them (``seed``), and an
+    evaluation in the middle of training must not change what the training draws next."""
+    import random
+
+    import numpy as np
+    import torch
+
+    states = random.getstate(), np.random.get_state(), torch.random.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    try:
+        yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.random.set_rng_state(states[2])
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+
+
 def in_memory_model(model, cfg):
     """The object as the run's model (:class:`bench.models.memory.InMemoryModel`), digested as it is now."""
     from bench.models.memory import InMemoryModel
@@ -246,7 +267,7 @@ def evaluate(model, /, tasks: str = "polish", pooling: str | None = None, *, spl
     if kind is None:
         records = run(cfg, store=store)
     else:
-        with eval_mode(model):
+        with eval_mode(model), random_state_kept():
             records = run(cfg, in_memory_model(model, cfg), store=store)
     order = {name: i for i, name in enumerate(_task_order(cfg))}
     frame = rows(records, cfg.results_dir, store)

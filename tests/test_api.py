@@ -93,10 +93,14 @@ def test_a_model_changed_in_place_is_a_new_model(sbert_object, settings, tmp_pat
     assert set(os.listdir(tmp_path / "cache")) - spaces  # new vectors in new namespaces, none reused
 
 
-def test_the_object_keeps_its_training_mode(sbert_object, settings):
+def test_the_object_keeps_its_training_mode_and_the_training_its_random_draws(sbert_object, settings):
     sbert_object.train()
-    bench.evaluate(sbert_object, tasks="cdsc_r", stats={"bootstrap": 0}, **settings)
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    bench.evaluate(sbert_object, tasks="cdsc_r", stats={"bootstrap": 0}, **settings)  # the run seeds with seed=42
     assert sbert_object.training is True
+    assert torch.equal(torch.rand(3), expected)
 
 
 def test_transformers_model_and_tokenizer(tiny_models, settings):
