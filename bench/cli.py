@@ -129,8 +129,6 @@ def check_composition(overrides: Sequence[str], config_name: str, conf_dir: Path
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from bench.config import check_keys
-
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(conf_dir), **VERSION_BASE):
@@ -140,9 +138,32 @@ def check_composition(overrides: Sequence[str], config_name: str, conf_dir: Path
                 raise _composition_error(exc, overrides, config_name) from None
     finally:
         GlobalHydra.instance().clear()
-    check_keys(cfg)
+    check_composed(cfg)
+    return cfg
+
+
+def compose_checked(overrides: Sequence[str], config_name: str = "config"):
+    """The composed config for these overrides, with the command line's checks and errors (:func:`check_composition`);
+    works inside a running Hydra app too (:func:`bench.config.compose_config`). Used by the Python API."""
+    from bench.config import compose_config
+
+    try:
+        cfg = compose_config(list(overrides), config_name)
+    except BenchError:
+        raise
+    except Exception as exc:
+        raise _composition_error(exc, overrides, config_name) from None
+    check_composed(cfg)
+    return cfg
+
+
+def check_composed(cfg) -> None:
+    """A composed config: no key forced in that the schema lacks, no value left missing."""
     from omegaconf import OmegaConf
 
+    from bench.config import check_keys
+
+    check_keys(cfg)
     missing = sorted(OmegaConf.missing_keys(cfg))
     if "model.name_or_path" in missing:
         raise BenchError("model=hf needs model.name_or_path=<hub id or model folder>; or write it directly: "

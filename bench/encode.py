@@ -267,6 +267,8 @@ def build_backend(resolved, strategies: list[PoolingSpec], device: str, dtype):
     """The model's backend for these strategies: its sentence-transformers pipeline, or the bare encoder."""
     from bench.models.loading import load_sentence_transformer, load_transformer
 
+    if hasattr(resolved, "build_backend"):  # a model object in memory (bench.models.memory): nothing to load
+        return resolved.build_backend(strategies, device, dtype)
     if strategies[0].uses_pipeline:
         return SentenceTransformerBackend(load_sentence_transformer(resolved, device, dtype), strategies[0])
     tokenizer, model, untrained = load_transformer(resolved, device, dtype)

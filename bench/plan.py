@@ -69,7 +69,8 @@ def check_settings(cfg: DictConfig) -> None:
         raise unknown_choice("overwrite policy", str(cfg.overwrite), OVERWRITE_POLICIES)
 
 
-def plan(cfg: DictConfig) -> Plan:
+def plan(cfg: DictConfig, model: ResolvedModel | None = None) -> Plan:
+    """``model``: a model already in memory (:class:`bench.models.memory.InMemoryModel`) instead of ``cfg.model``."""
     check_settings(cfg)
     check_writable_dir(cfg.results_dir, "results_dir")  # before any work, not after the encoding pass
     if cfg.cache.enabled:
@@ -80,7 +81,7 @@ def plan(cfg: DictConfig) -> Plan:
                 raise
             # a cache folder this user cannot write (a group's read-only cache, a read-only mount) is still read;
             # its writes are skipped with one warning when they come (bench.cache)
-    model_spec = ModelSpec.from_config(cfg.model)
+    model_spec = model.spec if model is not None else ModelSpec.from_config(cfg.model)
     pooling = PoolingSpec.from_config(cfg.pooling)
     if pooling.uses_pipeline and not model_spec.has_sbert:
         raise BenchError(
@@ -98,7 +99,7 @@ def plan(cfg: DictConfig) -> Plan:
     fits = {spec.result_name: fit_split_for(spec, data, compression) for spec in specs} if compression.active else {}
     device = pick_device(str(cfg.encode.device))
     dtype = str(pick_dtype(device, bool(cfg.encode.half))).removeprefix("torch.")
-    resolved = resolve(model_spec)
+    resolved = model if model is not None else resolve(model_spec)
     check_unknown_tokens(resolved, pooling.uses_pipeline,
                          {name: [s for part in parts.values() for s in part.sentences] for name, parts in data.items()})
     check_compressed_size(compression, resolved, pooling)
@@ -108,7 +109,7 @@ def plan(cfg: DictConfig) -> Plan:
 def check_compressed_size(compression: CompressionSpec, resolved: ResolvedModel, pooling: PoolingSpec) -> None:
     """``compression.dims`` against the size of the strategy's vectors, when the model's config files state it:
     a dimension the vectors do not have fails here, not after the encoding pass."""
-    if not compression.compressor_class.needs_dims:
+    if not compression.compressor_class.needs_dims or resolved.path is None:  # in memory: checked on the vectors
         return
     parts = len(COMPOSITES.get(pooling.fn, (pooling.fn,)))
     size = vector_size(resolved.path, pipeline=pooling.uses_pipeline, parts=parts)

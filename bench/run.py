@@ -21,6 +21,7 @@ from bench.cache import EmbeddingCache
 from bench.encode import Encoded, encode_by_prompt
 from bench.errors import OutputError
 from bench.identity import Identity, identify
+from bench.models.loading import ResolvedModel
 from bench.plan import Plan, companions, plan
 from bench.provenance import run_provenance
 from bench.results import Result, assemble_record
@@ -31,22 +32,26 @@ from bench.vectors import TaskVectors
 log = logging.getLogger(__name__)
 
 
-def run(cfg: DictConfig) -> list[Result]:
-    planned = plan(cfg)
+def run(cfg: DictConfig, model: ResolvedModel | None = None, store: bool = True) -> list[Result]:
+    """``model``: a model in memory (:mod:`bench.models.memory`) in the place of ``cfg.model``; ``store=False``:
+    score without reading or writing the results store (validation scores during training)."""
+    planned = plan(cfg, model)
     seed_everything(int(cfg.seed))
     identities = identify(cfg, planned)
-    store = ResultsStore(cfg.results_dir)
-    kept = store.keep(identities, str(cfg.overwrite))
+    results = ResultsStore(cfg.results_dir)
+    kept = results.keep(identities, str(cfg.overwrite)) if store else {}
     todo = [spec for spec in planned.specs if spec.result_name not in kept]
     if not todo:
         log.info("all %d results exist with these exact settings; nothing to compute (overwrite=missing).", len(kept))
         return list(kept.values())
     encoded = encode(cfg, planned, todo)
     outputs = [evaluate(cfg, planned, spec, encoded, identities[spec.result_name]) for spec in todo]
+    if not store:
+        return [Result.of(record, path) for path, record, _, _ in outputs]
     written, failed = [], {}
     for path, record, pairs, targets in outputs:  # every task is scored before any file is written
         try:
-            written.append(store.write(path, record, pairs, targets))
+            written.append(results.write(path, record, pairs, targets))
         except OSError as exc:  # a full disk, a folder turned read-only: try the others, then say which
             failed[record["bench"]["task"]] = exc
     if failed:

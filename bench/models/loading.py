@@ -300,7 +300,14 @@ def sample_sentences(sentences: list[str], size: int = UNKNOWN_SAMPLE) -> list[s
 def _encoding_tokenizer(resolved: ResolvedModel, pipeline: bool):
     """The tokenizer encoding will use: the transformer's (``AutoTokenizer``), or, for a pipeline whose first
     module is a ``StaticEmbedding``, that module's ``tokenizer.json``. Returns ``(tokenize, unk_id)``:
-    ``tokenize(texts)`` gives token ids per text without special tokens."""
+    ``tokenize(texts)`` gives token ids per text without special tokens. A model in memory
+    (:mod:`bench.models.memory`) uses its own tokenizer object; an encode-only object has none: ``None``."""
+    if getattr(resolved, "path", None) is None:
+        tokenizer = getattr(resolved, "tokenizer", None)
+        if tokenizer is None or not callable(tokenizer):
+            return None
+        return (lambda texts: tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"],
+                getattr(tokenizer, "unk_token_id", None))
     first = pipeline_modules(resolved.path)[0] if pipeline else None
     if first is not None and first.type.endswith("StaticEmbedding"):
         from tokenizers import Tokenizer
@@ -330,11 +337,15 @@ def check_unknown_tokens(resolved: ResolvedModel, pipeline: bool, texts_by_task:
     """Before any encoding: the tokenizer can tokenize each task's sentences (a sample, :func:`sample_sentences`)
     and maps at most :data:`MAX_UNKNOWN_SHARE` of their tokens to the unknown token. Returns the share per task."""
     name = resolved.spec.name
+    where = transformer_dir(resolved.path) if getattr(resolved, "path", None) is not None else "memory"
     try:
-        tokenize, unk_id = _encoding_tokenizer(resolved, pipeline)
+        found = _encoding_tokenizer(resolved, pipeline)
     except Exception as exc:  # unreadable or inconsistent tokenizer files
-        raise BenchError(f"model '{name}': cannot load the tokenizer in {transformer_dir(resolved.path)}: "
-                         f"{exc.__class__.__name__}: {_first_line(exc)}") from None
+        raise BenchError(f"model '{name}': cannot load the tokenizer in {where}: "
+                         f"{exc.__class__.__name__}: {_first_line(exc)}") from exc
+    if found is None:  # an encode-only object: its tokenization is its own
+        return {}
+    tokenize, unk_id = found
     shares = {}
     for task, texts in texts_by_task.items():
         sample = sample_sentences(texts)
@@ -343,7 +354,7 @@ def check_unknown_tokens(resolved: ResolvedModel, pipeline: bool, texts_by_task:
         except Exception as exc:  # e.g. a WordPiece vocabulary without its unknown token
             raise BenchError(f"model '{name}': its tokenizer cannot tokenize the sentences of task '{task}' "
                              f"({exc.__class__.__name__}: {_first_line(exc)}); the tokenizer files in "
-                             f"{transformer_dir(resolved.path)} are broken (e.g. a vocab.txt without [UNK]).") from None
+                             f"{where} are broken (e.g. a vocab.txt without [UNK]).") from exc
         log.debug("%s on %s: %.4f%% of the tokens of %d sentences are unknown", name, task, 100 * shares[task],
                   len(sample))
         if shares[task] > MAX_UNKNOWN_SHARE:
