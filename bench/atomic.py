@@ -105,8 +105,9 @@ def check_writable_dir(path: str | Path, setting: str) -> Path:
         raise BenchError(f"{setting}={path} is a file, not a folder; point {setting} at a folder.")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check.", suffix=".tmp"):
-            pass
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check.", suffix=".tmp") as probe:
+            probe.write(bytes(4096))  # an empty file still fits on a full disk
+            probe.flush()
     except OSError as exc:
         raise BenchError(f"{setting}={path} is not writable ({exc.strerror or exc}); choose a folder you can write "
                          f"to, e.g. {setting}=/tmp/bench-{setting.split('.')[0]}.") from None

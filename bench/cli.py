@@ -16,7 +16,9 @@ Every such error prints ``error: ...`` and exits with status 2, without a traceb
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import functools
 import logging
 import os
 import re
@@ -315,6 +317,7 @@ def run_job(job: Callable, cfg, log: logging.Logger, records: Callable = lambda 
     from bench.sweep import write_job_report
 
     folder = str(cfg.get("results_dir")) if cfg.get("results_dir") else None
+    tolerate_unwritable_logs()
     try:
         result = job(cfg)
     except BenchError as exc:
@@ -339,3 +342,22 @@ def _in_multirun() -> bool:
     from hydra.types import RunMode
 
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def tolerate_unwritable_logs() -> None:
+    """Hydra's log file on a disk that fills up: one warning, then the console alone, instead of a "Logging
+    error" traceback at every line."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handleError = functools.partial(_drop_log_file, handler)
+
+
+def _drop_log_file(handler: logging.FileHandler, record: logging.LogRecord) -> None:
+    error = sys.exc_info()[1]
+    if not isinstance(error, OSError):
+        return logging.FileHandler.handleError(handler, record)
+    logging.getLogger().removeHandler(handler)
+    with contextlib.suppress(OSError):
+        handler.close()
+    logging.getLogger("bench").warning("the log file %s cannot be written (%s); logging to the console only.",
+                                       handler.baseFilename, error.strerror or error)

@@ -316,6 +316,8 @@ def replace(src, dst, *args, **kwargs):
                 os.write(fd, bytes(4096))
         except OSError:
             os.close(fd)
+        import logging
+        logging.getLogger("bench.fault").info("%s", "a long log line " * 600)  # the log file needs a new page
 
 
 os.replace = replace
@@ -327,7 +329,8 @@ runpy.run_module("bench", run_name="__main__", alter_sys=True)
 @pytest.mark.slow
 def test_a_results_disk_that_fills_mid_run_says_what_was_written(tiny_models, tiny_data_root, tmp_path, small_disk):
     """Before: "Callback Reports.on_job_end raised OSError" and "building the leaderboard failed"; which tasks
-    were missing and why was never said."""
+    were missing and why was never said (and a "Logging error" traceback per line once the log file's page
+    was full)."""
     prelude = tmp_path / "fill_after_first_result.py"
     prelude.write_text(FILL_AFTER_FIRST_RESULT)
     results = small_disk / "results"
@@ -340,6 +343,7 @@ def test_a_results_disk_that_fills_mid_run_says_what_was_written(tiny_models, ti
     assert "Traceback" not in output and "Logging error" not in output, output[-3000:]
     assert "could not write 1 of 2 computed result(s): cdsc_e: No space left on device" in output, output[-3000:]
     assert "Written: cdsc_r" in output
+    assert output.count("cannot be written (No space left on device); logging to the console only") == 1
     assert [p.name for p in results.rglob("cdsc_*.json")] == ["cdsc_r.json"]
     (small_disk / "filler").unlink()  # space freed: the same command computes only what is missing
     again = bench_cli(*args, cwd=tmp_path)
@@ -535,3 +539,10 @@ def test_a_read_only_cache_is_still_read(make_cfg, tiny_models, tiny_data_root, 
         (other,) = run(tiny_run(make_cfg, tiny_models, tiny_data_root, f"cache.dir={disk}", "model.max_seq_length=32"))
     assert caplog.text.count("embedding cache: cannot write") == 1 and "read-only" in caplog.text
     assert len(list((tmp_path / "results").rglob("cdsc_r.json"))) == 2
+
+
+def test_a_full_results_disk_is_refused_before_hydra_starts(full_disk, tmp_path):
+    """An empty file still fits on a full disk: the check writes a few bytes, so Hydra never starts on it."""
+    done = bench_cli(f"results_dir={full_disk}", "task=cdsc_r", cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert f"error: results_dir={full_disk} is not writable (No space left on device)" in done.stderr
