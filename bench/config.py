@@ -78,6 +78,7 @@ class ModelConfig:
     revision: str = MISSING
     max_seq_length: int = MISSING
     prompts: dict[str, str] = field(default_factory=dict)
+    instruction_template: str | None = None
     default_pooling: str = MISSING
     has_sbert: bool = MISSING
     trust_remote_code: bool = False

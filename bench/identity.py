@@ -40,7 +40,7 @@ def task_settings(cfg: DictConfig, spec: TaskSpec, planned: Plan) -> dict:
                        "fit_data": data_id(planned.fits[spec.result_name])}
     scoring = planned.evaluator.settings(spec, parts)
     return {
-        "model": {"max_seq_length": planned.model_spec.max_seq_length, "prompt": planned.model_spec.prompt(spec.type),
+        "model": {"max_seq_length": planned.model_spec.max_seq_length, "prompt": planned.model_spec.prompt(spec.type, spec.mteb_name),
                   "dtype": planned.dtype},
         "pooling": planned.pooling.as_dict(),
         "compression": compression,

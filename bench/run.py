@@ -62,7 +62,7 @@ def encode(cfg: DictConfig, planned: Plan, specs: list[TaskSpec]) -> dict[str, E
              planned.pooling.slug)
     texts: dict[str, list[str]] = {}
     for spec in specs:
-        group = texts.setdefault(planned.model_spec.prompt(spec.type), [])
+        group = texts.setdefault(planned.model_spec.prompt(spec.type, spec.mteb_name), [])
         for part in planned.data[spec.result_name].values():
             group.extend(part.sentences)
         if spec.result_name in planned.fits:
@@ -77,7 +77,7 @@ def evaluate(cfg: DictConfig, planned: Plan, spec: TaskSpec, encoded: dict[str, 
              identity: Identity) -> tuple[Path, dict, dict, np.ndarray]:
     """One task's result record (not yet written) and its per-pair values."""
     start = time.perf_counter()
-    prompt = planned.model_spec.prompt(spec.type)
+    prompt = planned.model_spec.prompt(spec.type, spec.mteb_name)
     vectors = TaskVectors(encoded[prompt], planned.pooling.slug, planned.compression,
                           planned.fits.get(spec.result_name), spec.result_name)
     data = planned.data[spec.result_name]
