@@ -53,6 +53,7 @@ class HiddenStateBackend:
             except BenchError as error:
                 log.info("encode.precompute: 'pooler' left out for %s (%s)", name, error)
                 strategies = [s for s in strategies if not s.uses_head]
+        strategies = first_token_strategies(model, strategies, name)
         self.tokenizer, self.model, self.device = tokenizer, model, device
         self.max_length = max_length
         self.strategies = strategies
@@ -272,6 +273,33 @@ def build_backend(resolved, strategies: list[PoolingSpec], device: str, dtype):
     tokenizer, model, untrained = load_transformer(resolved, device, dtype)
     return HiddenStateBackend(tokenizer, model, device, resolved.spec.max_seq_length, strategies, untrained,
                               resolved.spec.name)
+
+
+def is_decoder(config) -> bool:
+    """A decoder-only checkpoint (Qwen2/3, Gemma, Mistral, Llama, ...): its type has a causal-LM head class and
+    no masked-LM one (BERT-likes have both)."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    kind = getattr(config, "model_type", None)
+    return kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
+def first_token_strategies(model, strategies: list[PoolingSpec], name: str) -> list[PoolingSpec]:
+    """``cls`` on a decoder is refused (asked for) or left out (a companion from encode.precompute): its first
+    token is the start token or the first word, not a sentence summary; under causal attention it sees no
+    other token."""
+    if not is_decoder(model.config) or not any(s.fn == "cls" for s in strategies):
+        return strategies
+    if strategies[0].fn == "cls":
+        raise BenchError(f"model '{name}' is a decoder ({model.config.model_type}): pooling=cls would read its first "
+                         f"token, which is not a sentence vector (it sees no other token under causal attention). "
+                         f"Use pooling=last_token (decoder embedders: the EOS token), mean, or sbert for the "
+                         f"model's own pipeline.")
+    log.info("encode.precompute: 'cls' left out for %s, a decoder (its first token is not a sentence vector)", name)
+    return [s for s in strategies if s.fn != "cls"]
 
 
 def check_pooler(model, untrained: frozenset[str], name: str) -> None:

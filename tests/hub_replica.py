@@ -141,6 +141,28 @@ def roberta_bpe_tokenizer(texts: list[str]):
                                 pad_token="<pad>", mask_token="<mask>", cls_token="<s>", sep_token="</s>")
 
 
+QWEN_SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
+
+
+def qwen_tokenizer(texts: list[str]):
+    """A Qwen2TokenizerFast (Qwen3's class) with a byte-level BPE vocabulary trained on ``texts``: pad token
+    <|endoftext|>, eos <|im_end|>, no bos, and the post-processor of Qwen3-Embedding's tokenizer.json, which
+    appends <|endoftext|> to every input (seen: QwenLM/Qwen3-Embedding#122 prints
+    ``[1944, 1549, 151643]`` for "test again", 151643 being <|endoftext|>), the token last-token pooling reads."""
+    from tokenizers import ByteLevelBPETokenizer
+    from tokenizers.processors import TemplateProcessing
+    from transformers import Qwen2TokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(texts, vocab_size=400, min_frequency=1, special_tokens=list(QWEN_SPECIALS))
+    backend = bpe._tokenizer
+    end = backend.token_to_id("<|endoftext|>")
+    backend.post_processor = TemplateProcessing(single="$A <|endoftext|>", pair="$A <|endoftext|> $B:1 <|endoftext|>:1",
+                                                special_tokens=[("<|endoftext|>", end)])
+    return Qwen2TokenizerFast(tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                              unk_token=None, bos_token=None)
+
+
 def _roberta_tokenizer(out: Path) -> int:
     tokenizer = roberta_bpe_tokenizer([" ".join(WORDS)] * 5)
     tokenizer.save_pretrained(out)
