@@ -23,6 +23,8 @@ from tests.conftest import ROOT
 from tests.hub_replica import MODEL_REPOS
 
 HIDDEN_POOLINGS = ("cls", "mean", "max", "mean_max", "first_last_avg")
+DECODER_POOLINGS = ("last_token", "mean", "max", "mean_max", "first_last_avg")  # cls is refused for decoders
+DECODERS = ("qwen3",)
 
 
 def _cfg(make_cfg, tiny_data_root, *extra):
@@ -33,7 +35,8 @@ def _cfg(make_cfg, tiny_data_root, *extra):
 @pytest.mark.parametrize("config", sorted(MODEL_REPOS))
 def test_every_model_config_runs_from_its_replica(make_cfg, tiny_data_root, hub_models, config):
     repo = MODEL_REPOS[config]
-    poolings = HIDDEN_POOLINGS + (("sbert",) if repo.sbert else ())
+    hidden = DECODER_POOLINGS if repo.model_type in DECODERS else HIDDEN_POOLINGS
+    poolings = hidden + (("sbert",) if repo.sbert else ())
     for pooling in poolings:  # the first loads and runs the model for every hidden-state strategy; sbert, its pipeline
         (record,) = run(_cfg(make_cfg, tiny_data_root, f"model={config}", f"pooling={pooling}"))
         model = record["bench"]["model"]
