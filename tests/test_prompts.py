@@ -100,3 +100,23 @@ def test_resolved_instruction_reaches_the_result_cache_and_identity(make_cfg, ti
     (named,) = run(make_cfg(*base, "model.instruction_template='Instruct: {instruction}\nQuery: '",
                             "+model.prompts.CDSC-R='Score the relatedness.'"))
     assert named["bench"]["encoding"]["prompt"] == "Instruct: Score the relatedness.\nQuery: "
+
+
+def test_polish_frontier_experiment_names_the_frontier_configs():
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from bench.cli import group_choices
+    from bench.config import CONF_DIR, VERSION_BASE
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), **VERSION_BASE):
+        cfg = compose("config", overrides=["experiment=polish_frontier"], return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    models = cfg.hydra.sweeper.params.model.split(",")
+    assert set(models) <= set(group_choices("model")) and "qwen3_embedding_0_6b" in models and len(models) == 6
+    for model in models:  # each composes and names a pinned full commit
+        from bench.config import compose_config
+
+        spec = ModelSpec.from_config(compose_config([f"model={model}"]).model)
+        assert len(spec.revision) == 40 and spec.has_sbert
