@@ -125,6 +125,7 @@ class EncodeConfig:
     progress: bool = MISSING
     threads: int | None = MISSING
     precompute: list[Any] = MISSING
+    devices: list[str] | None = None  # one process per device (bench/parallel.py)
 
 
 @dataclass

@@ -158,9 +158,14 @@ def forward(texts: Sequence[str], backend: Backend, *, batch_size: int, progress
     out: dict[str, np.ndarray] = {}
     pending: list[np.ndarray] = []
     last_flush = time.monotonic()
-    for begin in tqdm(range(0, len(order), batch_size), desc="encoding", unit="batch", disable=not progress):
-        rows = order[begin : begin + batch_size]
-        for name, vectors in backend.embed_batch([texts[i] for i in rows]).items():
+    batches = [order[begin : begin + batch_size] for begin in range(0, len(order), batch_size)]
+    if hasattr(backend, "embed_batches"):  # bench.parallel: the same batches, run by several processes
+        results = backend.embed_batches([[texts[i] for i in rows] for rows in batches])
+    else:
+        results = (backend.embed_batch([texts[i] for i in rows]) for rows in batches)
+    for rows, embedded in tqdm(zip(batches, results), total=len(batches), desc="encoding", unit="batch",
+                               disable=not progress):
+        for name, vectors in embedded.items():
             if name not in out:  # allocated once, filled in place: no concatenation or reordering copies
                 out[name] = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
             out[name][rows] = vectors
@@ -316,14 +321,21 @@ def check_pooler(model, untrained: frozenset[str], name: str) -> None:
 
 
 def encode_by_prompt(texts_by_prompt: Mapping[str, list[str]], resolved, strategies: list[PoolingSpec], *,
-                     cache, device: str, dtype: torch.dtype, batch_size: int, progress: bool) -> dict[str, Encoded]:
+                     cache, device: str, dtype: torch.dtype, batch_size: int, progress: bool,
+                     devices: list[str] | None = None, threads: int | None = None) -> dict[str, Encoded]:
     """Every text under its prompt, one deduplicated pass per prompt; the model is loaded once for all of
     them, and not at all when the cache holds every vector. The first strategy is the one asked for; the
-    others are companions computed from the same forward pass and cached."""
+    others are companions computed from the same forward pass and cached. ``devices``: one process per
+    device (bench.parallel), the same vectors."""
     import functools
 
     dtype_name = str(dtype).removeprefix("torch.")
-    backend = functools.cache(lambda: build_backend(resolved, strategies, device, dtype))
+    if devices:
+        from bench.parallel import ParallelBackend
+
+        backend = functools.cache(lambda: ParallelBackend(resolved, strategies, devices, dtype, threads))
+    else:
+        backend = functools.cache(lambda: build_backend(resolved, strategies, device, dtype))
     out = {}
     for prompt, texts in texts_by_prompt.items():
         namespaces = {s.slug: cache.namespace(resolved.cache_key(s.as_dict(), dtype_name, prompt)) for s in strategies}

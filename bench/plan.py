@@ -20,6 +20,7 @@ from bench.evaluators import Evaluator, evaluator_for
 from bench.models.loading import ResolvedModel, resolve
 from bench.models.spec import ModelSpec, PoolingSpec
 from bench.models.weights import vector_size
+from bench.parallel import pick_devices
 from bench.pooling import COMPOSITES
 from bench.results import OVERWRITE_POLICIES
 from bench.tasks import TaskSpec, load_task, task_specs
@@ -37,6 +38,7 @@ class Plan:
     resolved: ResolvedModel
     device: str
     dtype: str
+    devices: list[str] | None = None  # data-parallel encoding: one process per device (bench.parallel)
 
     @property
     def strategy(self) -> str:
@@ -87,10 +89,11 @@ def plan(cfg: DictConfig) -> Plan:
         evaluator.check(spec, data[spec.result_name])
     fits = {spec.result_name: fit_split_for(spec, data, compression) for spec in specs} if compression.active else {}
     device = pick_device(str(cfg.encode.device))
-    dtype = str(pick_dtype(device, bool(cfg.encode.half))).removeprefix("torch.")
+    devices = pick_devices(OmegaConf.to_container(cfg.encode.devices) if cfg.encode.get("devices") is not None else None)
+    dtype = str(pick_dtype((devices or [device])[0], bool(cfg.encode.half))).removeprefix("torch.")
     resolved = resolve(model_spec)
     check_compressed_size(compression, resolved, pooling)
-    return Plan(model_spec, pooling, compression, evaluator, specs, data, fits, resolved, device, dtype)
+    return Plan(model_spec, pooling, compression, evaluator, specs, data, fits, resolved, device, dtype, devices)
 
 
 def check_compressed_size(compression: CompressionSpec, resolved: ResolvedModel, pooling: PoolingSpec) -> None:

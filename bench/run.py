@@ -70,7 +70,8 @@ def encode(cfg: DictConfig, planned: Plan, specs: list[TaskSpec]) -> dict[str, E
     return encode_by_prompt(texts, planned.resolved, companions(planned.pooling, cfg.encode.precompute),
                             cache=EmbeddingCache(cfg.cache.dir, enabled=bool(cfg.cache.enabled)),
                             device=planned.device, dtype=getattr(torch, planned.dtype),
-                            batch_size=int(cfg.encode.batch_size), progress=bool(cfg.encode.progress))
+                            batch_size=int(cfg.encode.batch_size), progress=bool(cfg.encode.progress),
+                            devices=planned.devices, threads=cfg.encode.threads)
 
 
 def evaluate(cfg: DictConfig, planned: Plan, spec: TaskSpec, encoded: dict[str, Encoded],
@@ -87,7 +88,7 @@ def evaluate(cfg: DictConfig, planned: Plan, spec: TaskSpec, encoded: dict[str, 
         "model": planned.resolved.provenance(),
         "pooling": {**planned.pooling.as_dict(), "slug": planned.pooling.slug},
         "strategy": planned.strategy,
-        "encoding": {**encoded[prompt].stats(), "prompt": prompt, "device": planned.device, "dtype": planned.dtype,
+        "encoding": {**encoded[prompt].stats(), "prompt": prompt, "device": planned.device, "devices": planned.devices, "dtype": planned.dtype,
                      "batch_size": int(cfg.encode.batch_size)},
         "settings": identity.settings,
         "settings_id": identity.settings_id,

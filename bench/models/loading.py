@@ -192,6 +192,17 @@ def load_transformer(resolved: ResolvedModel, device: str, dtype=torch.float32):
     return tokenizer, model.to(device).eval(), frozenset(info.get("missing_keys", ()))
 
 
+def load_tokenizer(resolved: ResolvedModel):
+    """The model's tokenizer alone (data-parallel encoding sorts by length in the main process, without weights)."""
+    from transformers import AutoTokenizer
+
+    folder = transformer_dir(resolved.path)
+    try:
+        return AutoTokenizer.from_pretrained(folder, trust_remote_code=resolved.spec.trust_remote_code)
+    except Exception as exc:
+        raise BenchError(f"cannot load the tokenizer from {folder}: {exc.__class__.__name__}: {_first_line(exc)}") from None
+
+
 def load_sentence_transformer(resolved: ResolvedModel, device: str, dtype=torch.float32):
     """The model's own sentence-transformers pipeline (``pooling=sbert``)."""
     if not (resolved.path / "modules.json").is_file():
