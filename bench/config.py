@@ -79,6 +79,7 @@ class ModelConfig:
     max_seq_length: int = MISSING
     prompts: dict[str, str] = field(default_factory=dict)
     instruction_template: str | None = None
+    attn_implementation: str | None = None
     default_pooling: str = MISSING
     has_sbert: bool = MISSING
     trust_remote_code: bool = False

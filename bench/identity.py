@@ -30,6 +30,11 @@ def data_id(part: PairData) -> str:
     return f"hub:{source.get('path')}@{source.get('revision')}/{source.get('file') or source.get('split')}"
 
 
+def attention(spec) -> dict:
+    """The attention kernel, when one is asked for (absent otherwise, so earlier results keep their identity)."""
+    return {"attn_implementation": spec.attn_implementation} if spec.attn_implementation else {}
+
+
 def task_settings(cfg: DictConfig, spec: TaskSpec, planned: Plan) -> dict:
     """Everything besides model weights, strategy name and task that can change this result's numbers."""
     parts = planned.data[spec.result_name]
@@ -41,7 +46,7 @@ def task_settings(cfg: DictConfig, spec: TaskSpec, planned: Plan) -> dict:
     scoring = planned.evaluator.settings(spec, parts)
     return {
         "model": {"max_seq_length": planned.model_spec.max_seq_length, "prompt": planned.model_spec.prompt(spec.type, spec.mteb_name),
-                  "dtype": planned.dtype},
+                  "dtype": planned.dtype, **attention(planned.model_spec)},
         "pooling": planned.pooling.as_dict(),
         "compression": compression,
         "data": {name: data_id(part) for name, part in parts.items()},

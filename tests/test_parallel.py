@@ -53,3 +53,18 @@ def test_a_run_on_two_processes_is_the_same_result(make_cfg, tiny_models, tiny_d
     assert double["bench"]["settings_id"] == single["bench"]["settings_id"]  # the same vectors: the same result
     assert double["scores"]["test"][0]["main_score"] == pytest.approx(single["scores"]["test"][0]["main_score"],
                                                                       abs=1e-6)
+
+
+def test_attention_kernel_is_a_setting_of_the_identity(make_cfg, tiny_models, tiny_data_root):
+    base = ("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_r",
+            "data.check_rows=false", f"data.root={tiny_data_root}", "pooling=mean", "stats.bootstrap=0")
+    (default,) = run(make_cfg(*base))
+    assert "attn_implementation" not in default["bench"]["settings"]["model"]  # earlier results keep their id
+    (eager,) = run(make_cfg(*base, "model.attn_implementation=eager"))
+    assert eager["bench"]["settings"]["model"]["attn_implementation"] == "eager"
+    assert eager["bench"]["settings_id"] != default["bench"]["settings_id"]
+    assert eager["bench"]["encoding"]["sentences_encoded_this_run"] > 0  # its own cache entries
+    assert eager["scores"]["test"][0]["main_score"] == pytest.approx(default["scores"]["test"][0]["main_score"],
+                                                                     abs=1e-5)
+    with pytest.raises(BenchError, match="model.attn_implementation='flash' is not .*valid: eager, sdpa"):
+        ModelSpec.from_config({"name_or_path": "x/y", "attn_implementation": "flash"})

@@ -104,6 +104,7 @@ class ResolvedModel:
             "prompt": prompt,
             "strategy": strategy,
             "dtype": dtype,
+            **({"attention": self.spec.attn_implementation} if self.spec.attn_implementation else {}),
         }
 
 
@@ -170,7 +171,8 @@ def quiet_transformers() -> Iterator[None]:
 
 
 def _model_kwargs(resolved: ResolvedModel, dtype) -> dict:
-    return {"use_safetensors": not resolved.weights.pickled or None, "dtype": dtype}
+    attention = {"attn_implementation": resolved.spec.attn_implementation} if resolved.spec.attn_implementation else {}
+    return {"use_safetensors": not resolved.weights.pickled or None, "dtype": dtype, **attention}
 
 
 def load_transformer(resolved: ResolvedModel, device: str, dtype=torch.float32):

@@ -23,6 +23,10 @@ def _plain(cfg: DictConfig | dict) -> dict:
 PROMPT_TASK_TYPES = ("sts", "pair_classification")
 
 
+#: transformers' attention implementations (``attn_implementation``); which a model supports is its own matter.
+ATTENTION_KERNELS = ("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
+
+
 @functools.cache
 def known_task_names() -> tuple[str, ...]:
     """The MTEB task names of bench's task configs (``conf/task/*.yaml`` ``mteb_name``): prompt keys."""
@@ -60,6 +64,7 @@ class ModelSpec:
     has_sbert: bool
     trust_remote_code: bool
     instruction_template: str | None = None
+    attn_implementation: str | None = None  # transformers' attention kernel; None: transformers' default
 
     @classmethod
     def from_config(cls, cfg: DictConfig | dict) -> ModelSpec:
@@ -85,6 +90,10 @@ class ModelSpec:
         prompts = normalise_prompts(prompts, known_task_names())
         template = c.get("instruction_template")
         check_template(template)
+        attention = c.get("attn_implementation")
+        if attention is not None and attention not in ATTENTION_KERNELS:
+            raise BenchError(f"model.attn_implementation={attention!r} is not a transformers attention kernel; valid: "
+                             f"{', '.join(ATTENTION_KERNELS)} (or null for transformers' default).")
         default_name = hub_id or (Path(path).expanduser().name if not path.startswith("pkg://") else path[6:]) or path
         return cls(
             name=str(c.get("name") or default_name),
@@ -97,6 +106,7 @@ class ModelSpec:
             has_sbert=bool(c["has_sbert"]),
             trust_remote_code=bool(c["trust_remote_code"]),
             instruction_template=None if template is None else str(template),
+            attn_implementation=attention,
         )
 
     def prompt(self, task_type: str, task_name: str | None = None) -> str:
