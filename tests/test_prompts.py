@@ -120,3 +120,16 @@ def test_polish_frontier_experiment_names_the_frontier_configs():
 
         spec = ModelSpec.from_config(compose_config([f"model={model}"]).model)
         assert len(spec.revision) == 40 and spec.has_sbert
+
+
+def test_a_fine_tuned_model_keeps_its_bases_prompts_and_template(tmp_path):
+    """bench.train evaluates a saved model with its base's prompts: task-name keys and the template included."""
+    from bench.train.loop import saved_model_spec
+
+    base = ModelSpec.from_config({"name": "base", "name_or_path": "x/y", "prompts": {"CDSC-R": "Score relatedness."},
+                                  "instruction_template": "Instruct: {instruction}\nQuery: "})
+    saved = saved_model_spec(tmp_path, base, "ft")
+    assert dict(saved.prompts) == {"CDSC-R": "Score relatedness."}
+    assert saved.instruction_template == base.instruction_template
+    assert saved.prompt("sts", "CDSC-R") == "Instruct: Score relatedness.\nQuery: "
+    assert saved.prompt("sts", "SICK-R-PL") == base.prompt("sts", "SICK-R-PL")
