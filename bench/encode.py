@@ -271,8 +271,10 @@ def _store(fresh: dict[str, np.ndarray], texts: list[str], lengths: np.ndarray,
 
 def build_backend(resolved, strategies: list[PoolingSpec], device: str, dtype):
     """The model's backend for these strategies: its sentence-transformers pipeline, or the bare encoder."""
+    from bench.memory import check_fits
     from bench.models.loading import load_sentence_transformer, load_transformer
 
+    check_fits(resolved, [device], dtype)  # before loading: a model too big for the device fails in a second
     if strategies[0].uses_pipeline:
         return SentenceTransformerBackend(load_sentence_transformer(resolved, device, dtype), strategies[0])
     tokenizer, model, untrained = load_transformer(resolved, device, dtype)

@@ -64,8 +64,10 @@ class ParallelBackend:
     length sort) and never loads the weights."""
 
     def __init__(self, resolved, strategies, devices: list[str], dtype, threads: int | None = None):
+        from bench.memory import check_fits
         from bench.models.loading import load_tokenizer
 
+        check_fits(resolved, devices, dtype)  # each process holds a whole copy
         self.resolved, self.strategies, self.devices, self.dtype = resolved, list(strategies), devices, dtype
         self.max_length = resolved.spec.max_seq_length
         self.tokenizer = load_tokenizer(resolved)

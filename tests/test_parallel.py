@@ -68,3 +68,32 @@ def test_attention_kernel_is_a_setting_of_the_identity(make_cfg, tiny_models, ti
                                                                      abs=1e-5)
     with pytest.raises(BenchError, match="model.attn_implementation='flash' is not .*valid: eager, sdpa"):
         ModelSpec.from_config({"name_or_path": "x/y", "attn_implementation": "flash"})
+
+
+def test_a_model_too_big_for_the_device_is_refused_before_loading(tiny_models, monkeypatch):
+    import torch
+    from safetensors.torch import load_file
+
+    import bench.memory
+    from bench.memory import check_fits, parameter_bytes
+
+    resolved = resolve(ModelSpec.from_config({"name": "tiny", "name_or_path": str(tiny_models["bert"]),
+                                              "max_seq_length": 64}))
+    numel = sum(t.numel() for t in load_file(tiny_models["bert"] / "model.safetensors").values())
+    assert parameter_bytes(resolved.path, resolved.weights.files, torch.float32) == 4 * numel
+    assert parameter_bytes(resolved.path, resolved.weights.files, torch.bfloat16) == 2 * numel
+    check_fits(resolved, ["cpu"], torch.float32)  # this machine holds a tiny model
+    monkeypatch.setattr(bench.memory, "available_bytes", lambda device: 4 * numel)  # weights fit, room to run does not
+    with pytest.raises(BenchError, match=r"model 'tiny' needs about 0.0 GiB of weights in float32 .* but cpu has "
+                                         r"0.0 GiB free. encode.half=true .*halves it"):
+        check_fits(resolved, ["cpu"], torch.float32)
+    monkeypatch.setattr(bench.memory, "available_bytes", lambda device: int(4 * numel * 1.5))
+    check_fits(resolved, ["cpu"], torch.float32)  # one copy fits
+    with pytest.raises(BenchError, match="2 copies"):
+        check_fits(resolved, ["cpu", "cpu"], torch.float32)  # two processes on one memory do not
+    loaded = []
+    monkeypatch.setattr("bench.models.loading.load_transformer", lambda *a, **k: loaded.append(a))
+    monkeypatch.setattr(bench.memory, "available_bytes", lambda device: 10)
+    with pytest.raises(BenchError, match="needs about"):
+        build_backend(resolved, [PoolingSpec("mean", "mean")], "cpu", torch.float32)
+    assert loaded == []  # refused before loading
