@@ -76,7 +76,7 @@ class ModelConfig:
     name_or_path: str = MISSING
     hub_id: str | None = MISSING
     revision: str = MISSING
-    max_seq_length: int = MISSING
+    max_seq_length: int | None = MISSING  # null: no limit, for static embeddings only
     prompts: dict[str, str] = field(default_factory=dict)
     instruction_template: str | None = None
     attn_implementation: str | None = None

@@ -26,6 +26,9 @@ from bench.pooling import check_layers, pool_many
 
 log = logging.getLogger(__name__)
 
+#: The length limit of a model that never truncates (static embeddings, ``model.max_seq_length: null``).
+NO_LIMIT = 2**62
+
 
 class Backend(Protocol):
     """What :func:`encode_distinct` needs from a model."""
@@ -88,10 +91,15 @@ class SentenceTransformerBackend:
 
     def __init__(self, model, strategy: PoolingSpec):
         self.model, self.strategy = model, strategy
-        self.max_length = int(model.max_seq_length)
+        limit = model.max_seq_length  # a static embedding's is infinite: it never truncates
+        self.max_length = NO_LIMIT if limit is None or limit == float("inf") else int(limit)
 
     def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
-        ids = self.model.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        tokenizer = self.model.tokenizer
+        if hasattr(tokenizer, "encode_batch"):  # a static embedding's tokenizers.Tokenizer, as it encodes
+            ids = [e.ids for e in tokenizer.encode_batch(list(texts), add_special_tokens=False)]
+        else:
+            ids = tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
         return np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
 
     def embed_batch(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
@@ -343,7 +351,7 @@ def encode_by_prompt(texts_by_prompt: Mapping[str, list[str]], resolved, strateg
         namespaces = {s.slug: cache.namespace(resolved.cache_key(s.as_dict(), dtype_name, prompt)) for s in strategies}
         out[prompt] = encoded = encode_distinct(
             texts, backend, strategies=[strategies[0].slug], namespaces=namespaces,
-            max_length=resolved.spec.max_seq_length, prefix=prompt, batch_size=batch_size, progress=progress)
+            max_length=resolved.spec.max_seq_length or NO_LIMIT, prefix=prompt, batch_size=batch_size, progress=progress)
         log.info("%s%d distinct of %d sentences: %d encoded in %.1fs, %d from the cache (%d truncated)",
                  f"prompt {prompt!r}: " if prompt else "", encoded.n_distinct, encoded.n_input, encoded.n_encoded,
                  encoded.seconds, encoded.n_distinct - encoded.n_encoded, encoded.n_truncated)

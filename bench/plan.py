@@ -19,7 +19,7 @@ from bench.errors import BenchError, unknown_choice
 from bench.evaluators import Evaluator, evaluator_for
 from bench.models.loading import ResolvedModel, resolve
 from bench.models.spec import ModelSpec, PoolingSpec
-from bench.models.weights import vector_size
+from bench.models.weights import is_static, vector_size
 from bench.parallel import pick_devices
 from bench.pooling import COMPOSITES
 from bench.results import OVERWRITE_POLICIES
@@ -92,6 +92,9 @@ def plan(cfg: DictConfig) -> Plan:
     devices = pick_devices(OmegaConf.to_container(cfg.encode.devices) if cfg.encode.get("devices") is not None else None)
     dtype = str(pick_dtype((devices or [device])[0], bool(cfg.encode.half))).removeprefix("torch.")
     resolved = resolve(model_spec)
+    if is_static(resolved.path) and not pooling.uses_pipeline:
+        raise BenchError(f"model '{model_spec.name}' is a static embedding (averaged token vectors, no transformer): "
+                         f"it has no hidden states to pool with pooling={pooling.name}; use pooling=sbert.")
     check_compressed_size(compression, resolved, pooling)
     return Plan(model_spec, pooling, compression, evaluator, specs, data, fits, resolved, device, dtype, devices)
 

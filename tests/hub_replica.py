@@ -116,6 +116,13 @@ MODEL_REPOS = {
         "XLMRobertaModel", "both", pad_token_id=1, max_positions=8194, main_is_pinned=False,
         sbert={"pooling": "cls", "normalize": "2_Normalize", "max_seq_length": 8192},
         others=("colbert_linear.pt", "sparse_linear.pt", "onnx/model.onnx")),
+    # A static embedding (averaged token vectors): MTEB's registry pin (sentence_transformers_models.py), the results
+    # folder of its published Polish numbers. train.py: in the sibling static-retrieval-mrl-en-v1's tree (seen);
+    # here inferred. Never fetched (code, *.py without trust_remote_code).
+    "static_similarity_mrl_multilingual": ModelRepo(
+        "static_similarity_mrl_multilingual", "sentence-transformers/static-similarity-mrl-multilingual-v1",
+        "7264ea07c5365a11d7e6d87dbb6195889a13054f", "static", "static", "StaticEmbedding", "safetensors",
+        others=("train.py",), main_is_pinned=False),
     "mmlw_roberta_large": ModelRepo(
         "mmlw_roberta_large", "sdadas/mmlw-roberta-large", "b8058066a8de32d0737b3cd82d8b4f4108745af9", "roberta",
         "roberta", "RobertaModel", "both", sbert={"pooling": "mean", "max_seq_length": 512}, pad_token_id=1,
@@ -251,11 +258,43 @@ def _keep_only(out: Path, names: tuple[str, ...]) -> None:
 # ---------------------------------------------------------------- model files
 
 
+def _static_files(repo: ModelRepo, out: Path) -> None:
+    """A sentence-transformers StaticEmbedding pipeline: modules.json naming 0_StaticEmbedding/ (seen for this
+    repository, in a page copy of its modules.json), which holds tokenizer.json (an uncased multilingual WordPiece,
+    per the model card's title "BERT Multilingual uncased tokenizer"; inferred) and model.safetensors
+    (``embedding.weight``: one vector per token)."""
+    from safetensors.torch import save_file
+    from tokenizers import BertWordPieceTokenizer
+
+    folder = out / "0_StaticEmbedding"
+    folder.mkdir(parents=True)
+    chars = sorted(set(string.ascii_lowercase + string.digits + string.punctuation))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{c}" for c in chars),
+             *sorted({w.lower() for w in WORDS} - set(chars))]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    BertWordPieceTokenizer(str(folder / "vocab.txt"), lowercase=True).save(str(folder / "tokenizer.json"))
+    (folder / "vocab.txt").unlink()
+    torch.manual_seed(sum(map(ord, repo.repo_id)))
+    save_file({"embedding.weight": torch.randn(len(vocab), HIDDEN)}, str(folder / "model.safetensors"))
+    (out / "modules.json").write_text(json.dumps([{"idx": 0, "name": "0", "path": "0_StaticEmbedding",
+                                                   "type": "sentence_transformers.models.StaticEmbedding"}]))
+    (out / "config_sentence_transformers.json").write_text(json.dumps({"__version__": {
+        "sentence_transformers": "3.4.0", "transformers": "4.48.0", "pytorch": "2.5.1"}, "prompts": {},
+        "default_prompt_name": None, "similarity_fn_name": "cosine"}), encoding="utf-8")
+
+
 def _model_files(repo: ModelRepo, out: Path) -> None:
     """The repository's files in ``out`` (those bench must not fetch included, as small stand-ins)."""
     import transformers
 
     out.mkdir(parents=True, exist_ok=True)
+    if repo.model_type == "static":
+        _static_files(repo, out)
+        for name in repo.others:
+            (out / name).write_bytes(f"stand-in for {repo.repo_id}/{name}, which bench never fetches\n".encode())
+        (out / ".gitattributes").write_text("*.safetensors filter=lfs diff=lfs merge=lfs -text\n", encoding="utf-8")
+        (out / "README.md").write_text(f"# {repo.repo_id} (test replica)\n", encoding="utf-8")
+        return
     vocab = TOKENIZERS[repo.tokenizer](out)
     config_cls = {"bert": transformers.BertConfig, "roberta": transformers.RobertaConfig,
                   "xlm-roberta": transformers.XLMRobertaConfig, "qwen3": transformers.Qwen3Config}[repo.model_type]

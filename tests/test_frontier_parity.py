@@ -21,6 +21,7 @@ FAMILIES = {
     "qwen3_embedding_0_6b": ({}, f"Instruct: {STS_INSTRUCTION}\nQuery:"),  # the decoder: last-token pooling
     "bge_m3": ({}, ""),
     "mmlw_roberta_large": ({}, ""),
+    "static_similarity_mrl_multilingual": ({}, ""),  # a static embedding: MTEB's loader runs it on the CPU
 }
 
 

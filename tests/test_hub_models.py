@@ -35,7 +35,7 @@ def _cfg(make_cfg, tiny_data_root, *extra):
 @pytest.mark.parametrize("config", sorted(MODEL_REPOS))
 def test_every_model_config_runs_from_its_replica(make_cfg, tiny_data_root, hub_models, config):
     repo = MODEL_REPOS[config]
-    hidden = DECODER_POOLINGS if repo.model_type in DECODERS else HIDDEN_POOLINGS
+    hidden = {"static": ()}.get(repo.model_type, DECODER_POOLINGS if repo.model_type in DECODERS else HIDDEN_POOLINGS)
     poolings = hidden + (("sbert",) if repo.sbert else ())
     for pooling in poolings:  # the first loads and runs the model for every hidden-state strategy; sbert, its pipeline
         (record,) = run(_cfg(make_cfg, tiny_data_root, f"model={config}", f"pooling={pooling}"))
@@ -252,3 +252,16 @@ def test_unreachable_hub_is_detected_at_once(hub_models, tiny_data_root, tmp_pat
     assert "RESOLVED 3f076fdb1ab68d5b2880cb87a0886f315b8146f8" in done.stdout
     assert float(done.stdout.split()[-1]) < 10
     assert done.stderr.count("cannot be reached") == 1 and "Retrying" not in done.stderr
+
+
+def test_a_static_embedding_runs_only_its_pipeline_and_never_truncates(make_cfg, tiny_data_root, hub_models):
+    (record,) = run(_cfg(make_cfg, tiny_data_root, "model=static_similarity_mrl_multilingual"))
+    assert record["bench"]["pooling"]["name"] == "sbert" and record["bench"]["settings"]["model"]["max_seq_length"] is None
+    assert record["bench"]["model"]["weights"]["files"] == ["0_StaticEmbedding/model.safetensors"]
+    assert record["bench"]["encoding"]["sentences_truncated"] == 0
+    with pytest.raises(BenchError, match="is a static embedding .*no hidden states to pool with pooling=mean; use pooling=sbert"):
+        run(_cfg(make_cfg, tiny_data_root, "model=static_similarity_mrl_multilingual", "pooling=mean"))
+    with pytest.raises(BenchError, match="static embedding, which never truncates: set model.max_seq_length=null"):
+        run(_cfg(make_cfg, tiny_data_root, "model=static_similarity_mrl_multilingual", "model.max_seq_length=512"))
+    with pytest.raises(BenchError, match="max_seq_length is null, which only a static embedding"):
+        run(_cfg(make_cfg, tiny_data_root, "model=mmlw_roberta_base", "model.max_seq_length=null", "pooling=mean"))

@@ -36,6 +36,7 @@ from bench.models.weights import (
     Weights,
     check_tokenizer_files,
     collect_weights,
+    is_static,
     missing_pickled_patterns,
     pipeline_modules,
     restricted_unpickling,
@@ -229,7 +230,8 @@ def load_sentence_transformer(resolved: ResolvedModel, device: str, dtype=torch.
         model.default_prompt_name = None
     transformer = model[0]
     check_usable(resolved, model.tokenizer, getattr(getattr(transformer, "auto_model", None), "config", None))
-    model.max_seq_length = resolved.spec.max_seq_length
+    if not is_static(resolved.path):  # a static embedding never truncates: it has no length to set
+        model.max_seq_length = resolved.spec.max_seq_length
     return model.eval()
 
 
@@ -260,7 +262,8 @@ def check_usable(resolved: ResolvedModel, tokenizer, config) -> None:
     maximum length must fit the model's positions; otherwise every vector would be garbage or the
     run would crash halfway."""
     name = resolved.spec.name
-    size = len(tokenizer)
+    check_length_limit(resolved)
+    size = tokenizer.get_vocab_size() if hasattr(tokenizer, "get_vocab_size") else len(tokenizer)  # tokenizers' own
     specials = len(set(getattr(tokenizer, "all_special_tokens", ())))
     if size <= specials + 1:  # what transformers builds when the vocabulary files are missing
         raise BenchError(f"model '{name}': the tokenizer in {resolved.path} has only {size} tokens (its special "
@@ -270,10 +273,21 @@ def check_usable(resolved: ResolvedModel, tokenizer, config) -> None:
         raise BenchError(f"model '{name}': the tokenizer has {size} tokens but the model's embedding table only "
                          f"{vocab}: tokenizer and weights do not belong together.")
     limit = position_limit(config) if config is not None else None
-    if limit is not None and resolved.spec.max_seq_length > limit:
+    if limit is not None and resolved.spec.max_seq_length is not None and resolved.spec.max_seq_length > limit:
         raise BenchError(f"model.max_seq_length={resolved.spec.max_seq_length} exceeds what '{name}' can take "
                          f"({limit} tokens, from its {config.max_position_embeddings} position embeddings); "
                          f"use model.max_seq_length={limit} or less.")
+
+
+def check_length_limit(resolved: ResolvedModel) -> None:
+    """``max_seq_length: null`` (no limit) only for a static embedding, which never truncates; a transformer has one."""
+    static = is_static(resolved.path)
+    if resolved.spec.max_seq_length is None and not static:
+        raise BenchError(f"model '{resolved.spec.name}': model.max_seq_length is null, which only a static embedding "
+                         f"(no transformer, no truncation) can have; give the length to truncate at, e.g. 512.")
+    if static and resolved.spec.max_seq_length is not None:
+        raise BenchError(f"model '{resolved.spec.name}' is a static embedding, which never truncates: set "
+                         f"model.max_seq_length=null (it is part of the result's identity).")
 
 
 def _first_line(exc: BaseException) -> str:

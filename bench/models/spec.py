@@ -58,7 +58,7 @@ class ModelSpec:
     name_or_path: str
     hub_id: str | None
     revision: str
-    max_seq_length: int
+    max_seq_length: int | None  # None: no limit (static embeddings, which never truncate)
     prompts: tuple[tuple[str, str], ...]
     default_pooling: str
     has_sbert: bool
@@ -82,8 +82,9 @@ class ModelSpec:
         is_local = path.startswith("pkg://") or is_local_reference(path)
         hub_id = c.get("hub_id") or (None if is_local else path)
         max_len = c["max_seq_length"]
-        if not isinstance(max_len, int) or isinstance(max_len, bool) or max_len < 2:
-            raise BenchError(f"model.max_seq_length must be an integer >= 2, got {max_len!r}.")
+        if max_len is not None and (not isinstance(max_len, int) or isinstance(max_len, bool) or max_len < 2):
+            raise BenchError(f"model.max_seq_length must be an integer >= 2 (null: no limit, for static embeddings), "
+                             f"got {max_len!r}.")
         prompts = c.get("prompts") or {}
         if not isinstance(prompts, dict):
             raise BenchError(f"model.prompts must map task types to prompts, e.g. {{sts: 'query: '}}; got {prompts!r}.")
