@@ -265,3 +265,15 @@ def test_a_static_embedding_runs_only_its_pipeline_and_never_truncates(make_cfg,
         run(_cfg(make_cfg, tiny_data_root, "model=static_similarity_mrl_multilingual", "model.max_seq_length=512"))
     with pytest.raises(BenchError, match="max_seq_length is null, which only a static embedding"):
         run(_cfg(make_cfg, tiny_data_root, "model=mmlw_roberta_base", "model.max_seq_length=null", "pooling=mean"))
+
+
+def test_preflight_shows_each_tasks_resolved_instruction(make_cfg, tiny_data_root, hub_models):
+    def report(task):
+        return preflight(make_cfg("model=qwen3_embedding_0_6b", f"task={task}", f"data.root={tiny_data_root}",
+                                  "data.check_rows=false"))
+
+    assert report("cdsc_e")["prompts"] == {
+        "cdsc_e": "Instruct: Retrieve text that are semantically similar to the given text.\nQuery:"}
+    report = report("cdsc_r")
+    assert report["prompts"] == {"cdsc_r": "Instruct: Retrieve semantically similar text.\nQuery:"}
+    assert report["tokenizer"] == "Qwen2Tokenizer" and report["pipeline"] == ["Transformer", "Pooling", "Normalize"]
