@@ -95,8 +95,10 @@ class SentenceTransformerBackend:
         self.max_length = NO_LIMIT if limit is None or limit == float("inf") else int(limit)
 
     def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
+        from tokenizers import Tokenizer
+
         tokenizer = self.model.tokenizer
-        if hasattr(tokenizer, "encode_batch"):  # a static embedding's tokenizers.Tokenizer, as it encodes
+        if isinstance(tokenizer, Tokenizer):  # a static embedding's own tokenizer, as it encodes (no specials)
             ids = [e.ids for e in tokenizer.encode_batch(list(texts), add_special_tokens=False)]
         else:
             ids = tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
