@@ -76,8 +76,10 @@ class ModelConfig:
     name_or_path: str = MISSING
     hub_id: str | None = MISSING
     revision: str = MISSING
-    max_seq_length: int = MISSING
+    max_seq_length: int | None = MISSING  # null: no limit, for static embeddings only
     prompts: dict[str, str] = field(default_factory=dict)
+    instruction_template: str | None = None
+    attn_implementation: str | None = None
     default_pooling: str = MISSING
     has_sbert: bool = MISSING
     trust_remote_code: bool = False
@@ -124,6 +126,7 @@ class EncodeConfig:
     progress: bool = MISSING
     threads: int | None = MISSING
     precompute: list[Any] = MISSING
+    devices: list[str] | None = None  # one process per device (bench/parallel.py)
 
 
 @dataclass

@@ -26,6 +26,9 @@ from bench.pooling import check_layers, pool_many
 
 log = logging.getLogger(__name__)
 
+#: The length limit of a model that never truncates (static embeddings, ``model.max_seq_length: null``).
+NO_LIMIT = 2**62
+
 
 class Backend(Protocol):
     """What :func:`encode_distinct` needs from a model."""
@@ -53,6 +56,7 @@ class HiddenStateBackend:
             except BenchError as error:
                 log.info("encode.precompute: 'pooler' left out for %s (%s)", name, error)
                 strategies = [s for s in strategies if not s.uses_head]
+        strategies = first_token_strategies(model, strategies, name)
         self.tokenizer, self.model, self.device = tokenizer, model, device
         self.max_length = max_length
         self.strategies = strategies
@@ -87,10 +91,17 @@ class SentenceTransformerBackend:
 
     def __init__(self, model, strategy: PoolingSpec):
         self.model, self.strategy = model, strategy
-        self.max_length = int(model.max_seq_length)
+        limit = model.max_seq_length  # a static embedding's is infinite: it never truncates
+        self.max_length = NO_LIMIT if limit is None or limit == float("inf") else int(limit)
 
     def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
-        ids = self.model.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        from tokenizers import Tokenizer
+
+        tokenizer = self.model.tokenizer
+        if isinstance(tokenizer, Tokenizer):  # a static embedding's own tokenizer, as it encodes (no specials)
+            ids = [e.ids for e in tokenizer.encode_batch(list(texts), add_special_tokens=False)]
+        else:
+            ids = tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
         return np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
 
     def embed_batch(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
@@ -157,9 +168,14 @@ def forward(texts: Sequence[str], backend: Backend, *, batch_size: int, progress
     out: dict[str, np.ndarray] = {}
     pending: list[np.ndarray] = []
     last_flush = time.monotonic()
-    for begin in tqdm(range(0, len(order), batch_size), desc="encoding", unit="batch", disable=not progress):
-        rows = order[begin : begin + batch_size]
-        for name, vectors in backend.embed_batch([texts[i] for i in rows]).items():
+    batches = [order[begin : begin + batch_size] for begin in range(0, len(order), batch_size)]
+    if hasattr(backend, "embed_batches"):  # bench.parallel: the same batches, run by several processes
+        results = backend.embed_batches([[texts[i] for i in rows] for rows in batches])
+    else:
+        results = (backend.embed_batch([texts[i] for i in rows]) for rows in batches)
+    for rows, embedded in tqdm(zip(batches, results), total=len(batches), desc="encoding", unit="batch",
+                               disable=not progress):
+        for name, vectors in embedded.items():
             if name not in out:  # allocated once, filled in place: no concatenation or reordering copies
                 out[name] = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
             out[name][rows] = vectors
@@ -265,15 +281,44 @@ def _store(fresh: dict[str, np.ndarray], texts: list[str], lengths: np.ndarray,
 
 def build_backend(resolved, strategies: list[PoolingSpec], device: str, dtype):
     """The model's backend for these strategies: its sentence-transformers pipeline, or the bare encoder."""
+    from bench.memory import check_fits
     from bench.models.loading import load_sentence_transformer, load_transformer
 
     if hasattr(resolved, "build_backend"):  # a model object in memory (bench.models.memory): nothing to load
         return resolved.build_backend(strategies, device, dtype)
+    check_fits(resolved, [device], dtype)  # before loading: a model too big for the device fails in a second
     if strategies[0].uses_pipeline:
         return SentenceTransformerBackend(load_sentence_transformer(resolved, device, dtype), strategies[0])
     tokenizer, model, untrained = load_transformer(resolved, device, dtype)
     return HiddenStateBackend(tokenizer, model, device, resolved.spec.max_seq_length, strategies, untrained,
                               resolved.spec.name)
+
+
+def is_decoder(config) -> bool:
+    """A decoder-only checkpoint (Qwen2/3, Gemma, Mistral, Llama, ...): its type has a causal-LM head class and
+    no masked-LM one (BERT-likes have both)."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    kind = getattr(config, "model_type", None)
+    return kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
+def first_token_strategies(model, strategies: list[PoolingSpec], name: str) -> list[PoolingSpec]:
+    """``cls`` on a decoder is refused (asked for) or left out (a companion from encode.precompute): its first
+    token is the start token or the first word, not a sentence summary; under causal attention it sees no
+    other token."""
+    if not is_decoder(model.config) or not any(s.fn == "cls" for s in strategies):
+        return strategies
+    if strategies[0].fn == "cls":
+        raise BenchError(f"model '{name}' is a decoder ({model.config.model_type}): pooling=cls would read its first "
+                         f"token, which is not a sentence vector (it sees no other token under causal attention). "
+                         f"Use pooling=last_token (decoder embedders: the EOS token), mean, or sbert for the "
+                         f"model's own pipeline.")
+    log.info("encode.precompute: 'cls' left out for %s, a decoder (its first token is not a sentence vector)", name)
+    return [s for s in strategies if s.fn != "cls"]
 
 
 def check_pooler(model, untrained: frozenset[str], name: str) -> None:
@@ -290,20 +335,27 @@ def check_pooler(model, untrained: frozenset[str], name: str) -> None:
 
 
 def encode_by_prompt(texts_by_prompt: Mapping[str, list[str]], resolved, strategies: list[PoolingSpec], *,
-                     cache, device: str, dtype: torch.dtype, batch_size: int, progress: bool) -> dict[str, Encoded]:
+                     cache, device: str, dtype: torch.dtype, batch_size: int, progress: bool,
+                     devices: list[str] | None = None, threads: int | None = None) -> dict[str, Encoded]:
     """Every text under its prompt, one deduplicated pass per prompt; the model is loaded once for all of
     them, and not at all when the cache holds every vector. The first strategy is the one asked for; the
-    others are companions computed from the same forward pass and cached."""
+    others are companions computed from the same forward pass and cached. ``devices``: one process per
+    device (bench.parallel), the same vectors."""
     import functools
 
     dtype_name = str(dtype).removeprefix("torch.")
-    backend = functools.cache(lambda: build_backend(resolved, strategies, device, dtype))
+    if devices:
+        from bench.parallel import ParallelBackend
+
+        backend = functools.cache(lambda: ParallelBackend(resolved, strategies, devices, dtype, threads))
+    else:
+        backend = functools.cache(lambda: build_backend(resolved, strategies, device, dtype))
     out = {}
     for prompt, texts in texts_by_prompt.items():
         namespaces = {s.slug: cache.namespace(resolved.cache_key(s.as_dict(), dtype_name, prompt)) for s in strategies}
         out[prompt] = encoded = encode_distinct(
             texts, backend, strategies=[strategies[0].slug], namespaces=namespaces,
-            max_length=resolved.spec.max_seq_length, prefix=prompt, batch_size=batch_size, progress=progress)
+            max_length=resolved.spec.max_seq_length or NO_LIMIT, prefix=prompt, batch_size=batch_size, progress=progress)
         log.info("%s%d distinct of %d sentences: %d encoded in %.1fs, %d from the cache (%d truncated)",
                  f"prompt {prompt!r}: " if prompt else "", encoded.n_distinct, encoded.n_input, encoded.n_encoded,
                  encoded.seconds, encoded.n_distinct - encoded.n_encoded, encoded.n_truncated)

@@ -51,6 +51,11 @@ def label_definition(spec: TaskSpec) -> dict | None:
     return None if used == declared_labels(spec.name) else used
 
 
+def attention(spec) -> dict:
+    """The attention kernel, when one is asked for (absent otherwise, so earlier results keep their identity)."""
+    return {"attn_implementation": spec.attn_implementation} if spec.attn_implementation else {}
+
+
 def task_settings(cfg: DictConfig, spec: TaskSpec, planned: Plan) -> dict:
     """Everything besides model weights, strategy name and task that can change this result's numbers."""
     parts = planned.data[spec.result_name]
@@ -65,8 +70,8 @@ def task_settings(cfg: DictConfig, spec: TaskSpec, planned: Plan) -> dict:
     if labels is not None:
         data["labels"] = labels
     return {
-        "model": {"max_seq_length": planned.model_spec.max_seq_length, "prompt": planned.model_spec.prompt(spec.type),
-                  "dtype": planned.dtype},
+        "model": {"max_seq_length": planned.model_spec.max_seq_length, "prompt": planned.model_spec.prompt(spec.type, spec.mteb_name),
+                  "dtype": planned.dtype, **attention(planned.model_spec)},
         "pooling": planned.pooling.as_dict(),
         "compression": compression,
         "data": data,

@@ -21,7 +21,8 @@ from bench.errors import BenchError, unknown_choice
 from bench.evaluators import Evaluator, evaluator_for
 from bench.models.loading import ResolvedModel, check_unknown_tokens, resolve
 from bench.models.spec import ModelSpec, PoolingSpec
-from bench.models.weights import vector_size
+from bench.models.weights import is_static, vector_size
+from bench.parallel import pick_devices
 from bench.pooling import COMPOSITES
 from bench.results import OVERWRITE_POLICIES
 from bench.tasks import TaskSpec, load_task, task_specs
@@ -39,6 +40,7 @@ class Plan:
     resolved: ResolvedModel
     device: str
     dtype: str
+    devices: list[str] | None = None  # data-parallel encoding: one process per device (bench.parallel)
 
     @property
     def strategy(self) -> str:
@@ -98,12 +100,16 @@ def plan(cfg: DictConfig, model: ResolvedModel | None = None) -> Plan:
         evaluator.check(spec, data[spec.result_name])
     fits = {spec.result_name: fit_split_for(spec, data, compression) for spec in specs} if compression.active else {}
     device = pick_device(str(cfg.encode.device))
-    dtype = str(pick_dtype(device, bool(cfg.encode.half))).removeprefix("torch.")
+    devices = pick_devices(OmegaConf.to_container(cfg.encode.devices) if cfg.encode.get("devices") is not None else None)
+    dtype = str(pick_dtype((devices or [device])[0], bool(cfg.encode.half))).removeprefix("torch.")
     resolved = model if model is not None else resolve(model_spec)
+    if getattr(resolved, "path", None) is not None and is_static(resolved.path) and not pooling.uses_pipeline:
+        raise BenchError(f"model '{model_spec.name}' is a static embedding (averaged token vectors, no transformer): "
+                         f"it has no hidden states to pool with pooling={pooling.name}; use pooling=sbert.")
     check_unknown_tokens(resolved, pooling.uses_pipeline,
                          {name: [s for part in parts.values() for s in part.sentences] for name, parts in data.items()})
     check_compressed_size(compression, resolved, pooling)
-    return Plan(model_spec, pooling, compression, evaluator, specs, data, fits, resolved, device, dtype)
+    return Plan(model_spec, pooling, compression, evaluator, specs, data, fits, resolved, device, dtype, devices)
 
 
 def check_compressed_size(compression: CompressionSpec, resolved: ResolvedModel, pooling: PoolingSpec) -> None:

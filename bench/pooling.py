@@ -29,6 +29,17 @@ def cls_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return hidden[:, 0]
 
 
+def last_token_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The last kept token's vector, as sentence-transformers' ``lasttoken`` pooling: the position of the
+    last 1 in the mask, so right padding (the last non-padding token) and left padding (the final position)
+    give the same vector. Decoder embedders (Qwen3-Embedding, gte-Qwen2) read it at the EOS token their
+    tokenizer appends: under causal attention it is the only position that has seen the whole sentence."""
+    seq_len = mask.shape[1]
+    found, from_end = mask.flip(1).max(dim=1)
+    last = torch.where(found == 0, seq_len - 1, seq_len - 1 - from_end)
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+
+
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Average of the token vectors that the attention mask keeps (as sentence-transformers does)."""
     weights = mask.unsqueeze(-1).to(hidden.dtype)
@@ -54,6 +65,7 @@ POOLERS: dict[str, PoolFn] = {
     "mean": mean_pool,
     "max": max_pool,
     "mean_max": mean_max_pool,
+    "last_token": last_token_pool,
 }
 #: Strategies that are concatenations of others: computed from their parts when those are at hand.
 COMPOSITES: dict[str, tuple[str, ...]] = {"mean_max": ("mean", "max")}

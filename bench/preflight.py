@@ -22,7 +22,8 @@ def preflight(cfg: DictConfig) -> dict:
     pooling = PoolingSpec.from_config(cfg.pooling)
     problems: list[str] = []
     data: dict[str, dict] = {}
-    for spec in task_specs(cfg.task):
+    specs = task_specs(cfg.task)
+    for spec in specs:
         try:
             parts = load_task(spec, cfg.data.root, check_rows=bool(cfg.data.check_rows))
         except BenchError as exc:
@@ -30,7 +31,10 @@ def preflight(cfg: DictConfig) -> dict:
             continue
         data[spec.result_name] = {name: {"rows": len(part), **{k: part.source.get(k) for k in (
             "kind", "path", "revision", "sha256")}} for name, part in parts.items()}
-    report = {"model": model_spec.name, "strategy": pooling.slug, "prompts": dict(model_spec.prompts), "data": data}
+    # the prompt each task gets, resolved as the run resolves it (task name, type, instruction template)
+    prompts = {spec.result_name: model_spec.prompt(spec.type, spec.mteb_name) for spec in specs}
+    report = {"model": model_spec.name, "strategy": pooling.slug, "prompts": {k: v for k, v in prompts.items() if v},
+              "data": data}
     try:
         if pooling.uses_pipeline and not model_spec.has_sbert:
             raise BenchError(f"model '{model_spec.name}' has no sentence-transformers pipeline (pooling=sbert).")

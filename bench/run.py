@@ -87,7 +87,7 @@ def encode(cfg: DictConfig, planned: Plan, specs: list[TaskSpec]) -> dict[str, E
              planned.pooling.slug)
     texts: dict[str, list[str]] = {}
     for spec in specs:
-        group = texts.setdefault(planned.model_spec.prompt(spec.type), [])
+        group = texts.setdefault(planned.model_spec.prompt(spec.type, spec.mteb_name), [])
         for part in planned.data[spec.result_name].values():
             group.extend(part.sentences)
         if spec.result_name in planned.fits:
@@ -95,14 +95,15 @@ def encode(cfg: DictConfig, planned: Plan, specs: list[TaskSpec]) -> dict[str, E
     return encode_by_prompt(texts, planned.resolved, companions(planned.pooling, cfg.encode.precompute),
                             cache=EmbeddingCache(cfg.cache.dir, enabled=bool(cfg.cache.enabled)),
                             device=planned.device, dtype=getattr(torch, planned.dtype),
-                            batch_size=int(cfg.encode.batch_size), progress=bool(cfg.encode.progress))
+                            batch_size=int(cfg.encode.batch_size), progress=bool(cfg.encode.progress),
+                            devices=planned.devices, threads=cfg.encode.threads)
 
 
 def evaluate(cfg: DictConfig, planned: Plan, spec: TaskSpec, encoded: dict[str, Encoded],
              identity: Identity) -> tuple[Path, dict, dict, np.ndarray]:
     """One task's result record (not yet written) and its per-pair values."""
     start = time.perf_counter()
-    prompt = planned.model_spec.prompt(spec.type)
+    prompt = planned.model_spec.prompt(spec.type, spec.mteb_name)
     vectors = TaskVectors(encoded[prompt], planned.pooling.slug, planned.compression,
                           planned.fits.get(spec.result_name), spec.result_name)
     data = planned.data[spec.result_name]
@@ -112,7 +113,7 @@ def evaluate(cfg: DictConfig, planned: Plan, spec: TaskSpec, encoded: dict[str, 
         "model": planned.resolved.provenance(),
         "pooling": {**planned.pooling.as_dict(), "slug": planned.pooling.slug},
         "strategy": planned.strategy,
-        "encoding": {**encoded[prompt].stats(), "prompt": prompt, "device": planned.device, "dtype": planned.dtype,
+        "encoding": {**encoded[prompt].stats(), "prompt": prompt, "device": planned.device, "devices": planned.devices, "dtype": planned.dtype,
                      "batch_size": int(cfg.encode.batch_size)},
         "settings": identity.settings,
         "settings_id": identity.settings_id,

@@ -51,6 +51,7 @@ class ModelRepo:
     pad_token_id: int = 0
     max_positions: int = 512
     main_is_pinned: bool = True  # refs/main points at the pinned commit
+    st_prompts: dict | None = None  # config_sentence_transformers.json "prompts"
 
 
 #: conf/model configs backed by a hub repository (minilm ships in a Python package).
@@ -92,6 +93,40 @@ MODEL_REPOS = {
                                       sbert={"pooling": "mean", "normalize": "2_Normalize", "max_seq_length": 512},
                                       others=("onnx/model.onnx", "onnx/config.json", "onnx/tokenizer.json",
                                               "onnx/sentencepiece.bpe.model", "onnx/special_tokens_map.json")),
+    # ---- the models at the top of the Polish tables (issue 24). Revisions: MTEB's registry (installed mteb,
+    # models/model_implementations/*) and the MTEB results repository (shared/FRONTIER-FACTS.md). File layouts
+    # follow each family's published sentence-transformers pipeline; details no source at hand shows (exact
+    # extra files, the pooling mode of e5-large-instruct, Normalize in Qwen3-Embedding) are inferred.
+    "multilingual_e5_large_instruct": ModelRepo(
+        "multilingual_e5_large_instruct", "intfloat/multilingual-e5-large-instruct",
+        "baa7be480a7de1539afce709c8f13f833a510e0a", "xlmr-spm", "xlm-roberta", "XLMRobertaModel", "safetensors",
+        pad_token_id=1, max_positions=514, main_is_pinned=False,
+        sbert={"pooling": "mean", "normalize": "2_Normalize", "max_seq_length": 512},
+        others=("onnx/model.onnx", "onnx/config.json")),
+    # config_sentence_transformers.json's query prompt as third-party code quotes the file (seen); MTEB uses its
+    # own instruction (the task type's default) through InstructSentenceTransformerModel, not this prompt.
+    "qwen3_embedding_0_6b": ModelRepo(
+        "qwen3_embedding_0_6b", "Qwen/Qwen3-Embedding-0.6B", "b22da495047858cce924d27d76261e96be6febc0", "qwen",
+        "qwen3", "Qwen3Model", "safetensors", pad_token_id=0, max_positions=32768, main_is_pinned=False,
+        sbert={"pooling": "lasttoken", "normalize": "2_Normalize", "max_seq_length": 8192},
+        st_prompts={"query": "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:",
+                    "document": ""}),
+    "bge_m3": ModelRepo(
+        "bge_m3", "BAAI/bge-m3", "5617a9f61b028005a4858fdac845db406aefb181", "xlmr-spm", "xlm-roberta",
+        "XLMRobertaModel", "both", pad_token_id=1, max_positions=8194, main_is_pinned=False,
+        sbert={"pooling": "cls", "normalize": "2_Normalize", "max_seq_length": 8192},
+        others=("colbert_linear.pt", "sparse_linear.pt", "onnx/model.onnx")),
+    # A static embedding (averaged token vectors): MTEB's registry pin (sentence_transformers_models.py), the results
+    # folder of its published Polish numbers. train.py: in the sibling static-retrieval-mrl-en-v1's tree (seen);
+    # here inferred. Never fetched (code, *.py without trust_remote_code).
+    "static_similarity_mrl_multilingual": ModelRepo(
+        "static_similarity_mrl_multilingual", "sentence-transformers/static-similarity-mrl-multilingual-v1",
+        "7264ea07c5365a11d7e6d87dbb6195889a13054f", "static", "static", "StaticEmbedding", "safetensors",
+        others=("train.py",), main_is_pinned=False),
+    "mmlw_roberta_large": ModelRepo(
+        "mmlw_roberta_large", "sdadas/mmlw-roberta-large", "b8058066a8de32d0737b3cd82d8b4f4108745af9", "roberta",
+        "roberta", "RobertaModel", "both", sbert={"pooling": "mean", "max_seq_length": 512}, pad_token_id=1,
+        max_positions=514, main_is_pinned=False),
 }
 
 WORDS = ("Dwoje dzieci wspina się po ściance wspinaczkowej . Mężczyzna gra na gitarze na scenie . Kobieta kroi "
@@ -141,6 +176,28 @@ def roberta_bpe_tokenizer(texts: list[str]):
                                 pad_token="<pad>", mask_token="<mask>", cls_token="<s>", sep_token="</s>")
 
 
+QWEN_SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
+
+
+def qwen_tokenizer(texts: list[str]):
+    """A Qwen2TokenizerFast (Qwen3's class) with a byte-level BPE vocabulary trained on ``texts``: pad token
+    <|endoftext|>, eos <|im_end|>, no bos, and the post-processor of Qwen3-Embedding's tokenizer.json, which
+    appends <|endoftext|> to every input (seen: QwenLM/Qwen3-Embedding#122 prints
+    ``[1944, 1549, 151643]`` for "test again", 151643 being <|endoftext|>), the token last-token pooling reads."""
+    from tokenizers import ByteLevelBPETokenizer
+    from tokenizers.processors import TemplateProcessing
+    from transformers import Qwen2TokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(texts, vocab_size=400, min_frequency=1, special_tokens=list(QWEN_SPECIALS))
+    backend = bpe._tokenizer
+    end = backend.token_to_id("<|endoftext|>")
+    backend.post_processor = TemplateProcessing(single="$A <|endoftext|>", pair="$A <|endoftext|> $B:1 <|endoftext|>:1",
+                                                special_tokens=[("<|endoftext|>", end)])
+    return Qwen2TokenizerFast(tokenizer_object=backend, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                              unk_token=None, bos_token=None)
+
+
 def _roberta_tokenizer(out: Path) -> int:
     tokenizer = roberta_bpe_tokenizer([" ".join(WORDS)] * 5)
     tokenizer.save_pretrained(out)
@@ -178,7 +235,17 @@ def _bert_cased_tokenizer(out: Path) -> int:
     return len(vocab)
 
 
+def _qwen_tokenizer(out: Path) -> int:
+    """Qwen3's layout: tokenizer.json beside vocab.json + merges.txt, Qwen2Tokenizer class."""
+    tokenizer = qwen_tokenizer([" ".join(WORDS)] * 5)
+    tokenizer.save_pretrained(out)
+    tokenizer.backend_tokenizer.model.save(str(out))  # vocab.json, merges.txt
+    _keep_only(out, ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt"))
+    return len(tokenizer)
+
+
 TOKENIZERS = {"herbert": _herbert_tokenizer, "roberta": _roberta_tokenizer, "xlmr-spm": _xlmr_tokenizer,
+              "qwen": _qwen_tokenizer,
               "bert-cased": _bert_cased_tokenizer}
 
 
@@ -191,16 +258,50 @@ def _keep_only(out: Path, names: tuple[str, ...]) -> None:
 # ---------------------------------------------------------------- model files
 
 
+def _static_files(repo: ModelRepo, out: Path) -> None:
+    """A sentence-transformers StaticEmbedding pipeline: modules.json naming 0_StaticEmbedding/ (seen for this
+    repository, in a page copy of its modules.json), which holds tokenizer.json (an uncased multilingual WordPiece,
+    per the model card's title "BERT Multilingual uncased tokenizer"; inferred) and model.safetensors
+    (``embedding.weight``: one vector per token)."""
+    from safetensors.torch import save_file
+    from tokenizers import BertWordPieceTokenizer
+
+    folder = out / "0_StaticEmbedding"
+    folder.mkdir(parents=True)
+    chars = sorted(set(string.ascii_lowercase + string.digits + string.punctuation))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{c}" for c in chars),
+             *sorted({w.lower() for w in WORDS} - set(chars))]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    BertWordPieceTokenizer(str(folder / "vocab.txt"), lowercase=True).save(str(folder / "tokenizer.json"))
+    (folder / "vocab.txt").unlink()
+    torch.manual_seed(sum(map(ord, repo.repo_id)))
+    save_file({"embedding.weight": torch.randn(len(vocab), HIDDEN)}, str(folder / "model.safetensors"))
+    (out / "modules.json").write_text(json.dumps([{"idx": 0, "name": "0", "path": "0_StaticEmbedding",
+                                                   "type": "sentence_transformers.models.StaticEmbedding"}]))
+    (out / "config_sentence_transformers.json").write_text(json.dumps({"__version__": {
+        "sentence_transformers": "3.4.0", "transformers": "4.48.0", "pytorch": "2.5.1"}, "prompts": {},
+        "default_prompt_name": None, "similarity_fn_name": "cosine"}), encoding="utf-8")
+
+
 def _model_files(repo: ModelRepo, out: Path) -> None:
     """The repository's files in ``out`` (those bench must not fetch included, as small stand-ins)."""
     import transformers
 
     out.mkdir(parents=True, exist_ok=True)
+    if repo.model_type == "static":
+        _static_files(repo, out)
+        for name in repo.others:
+            (out / name).write_bytes(f"stand-in for {repo.repo_id}/{name}, which bench never fetches\n".encode())
+        (out / ".gitattributes").write_text("*.safetensors filter=lfs diff=lfs merge=lfs -text\n", encoding="utf-8")
+        (out / "README.md").write_text(f"# {repo.repo_id} (test replica)\n", encoding="utf-8")
+        return
     vocab = TOKENIZERS[repo.tokenizer](out)
     config_cls = {"bert": transformers.BertConfig, "roberta": transformers.RobertaConfig,
-                  "xlm-roberta": transformers.XLMRobertaConfig}[repo.model_type]
+                  "xlm-roberta": transformers.XLMRobertaConfig, "qwen3": transformers.Qwen3Config}[repo.model_type]
+    extra = {"num_key_value_heads": 1, "head_dim": 16, "eos_token_id": 2} if repo.model_type == "qwen3" else {}
     config = config_cls(vocab_size=vocab, hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=repo.max_positions, pad_token_id=repo.pad_token_id)
+                        intermediate_size=64, max_position_embeddings=repo.max_positions, pad_token_id=repo.pad_token_id,
+                        **extra)
     if repo.tokenizer == "herbert":
         config.tokenizer_class = "HerbertTokenizerFast"
     torch.manual_seed(sum(map(ord, repo.repo_id)))
@@ -229,7 +330,8 @@ def _sbert_files(repo: ModelRepo, out: Path) -> None:
     (out / "1_Pooling" / "config.json").write_text(json.dumps({
         "word_embedding_dimension": HIDDEN, "pooling_mode_cls_token": spec["pooling"] == "cls",
         "pooling_mode_mean_tokens": spec["pooling"] == "mean", "pooling_mode_max_tokens": False,
-        "pooling_mode_mean_sqrt_len_tokens": False}), encoding="utf-8")
+        "pooling_mode_mean_sqrt_len_tokens": False, "pooling_mode_lasttoken": spec["pooling"] == "lasttoken"}),
+        encoding="utf-8")
     if spec.get("dense"):
         modules.append({"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"})
         (out / "2_Dense").mkdir()
@@ -246,8 +348,10 @@ def _sbert_files(repo: ModelRepo, out: Path) -> None:
     (out / "modules.json").write_text(json.dumps(modules, indent=2), encoding="utf-8")
     (out / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": spec["max_seq_length"],
                                                                "do_lower_case": False}), encoding="utf-8")
-    (out / "config_sentence_transformers.json").write_text(json.dumps({"__version__": {
-        "sentence_transformers": "2.0.0", "transformers": "4.7.0", "pytorch": "1.9.0"}}), encoding="utf-8")
+    st_config = {"__version__": {"sentence_transformers": "2.0.0", "transformers": "4.7.0", "pytorch": "1.9.0"}}
+    if repo.st_prompts is not None:
+        st_config.update(prompts=repo.st_prompts, default_prompt_name=None)
+    (out / "config_sentence_transformers.json").write_text(json.dumps(st_config), encoding="utf-8")
 
 
 NEVER_FETCHED = (".gitattributes", "README.md")

@@ -23,6 +23,8 @@ from tests.conftest import ROOT
 from tests.hub_replica import MODEL_REPOS
 
 HIDDEN_POOLINGS = ("cls", "mean", "max", "mean_max", "first_last_avg")
+DECODER_POOLINGS = ("last_token", "mean", "max", "mean_max", "first_last_avg")  # cls is refused for decoders
+DECODERS = ("qwen3",)
 
 
 def _cfg(make_cfg, tiny_data_root, *extra):
@@ -33,7 +35,8 @@ def _cfg(make_cfg, tiny_data_root, *extra):
 @pytest.mark.parametrize("config", sorted(MODEL_REPOS))
 def test_every_model_config_runs_from_its_replica(make_cfg, tiny_data_root, hub_models, config):
     repo = MODEL_REPOS[config]
-    poolings = HIDDEN_POOLINGS + (("sbert",) if repo.sbert else ())
+    hidden = {"static": ()}.get(repo.model_type, DECODER_POOLINGS if repo.model_type in DECODERS else HIDDEN_POOLINGS)
+    poolings = hidden + (("sbert",) if repo.sbert else ())
     for pooling in poolings:  # the first loads and runs the model for every hidden-state strategy; sbert, its pipeline
         (record,) = run(_cfg(make_cfg, tiny_data_root, f"model={config}", f"pooling={pooling}"))
         model = record["bench"]["model"]
@@ -218,7 +221,7 @@ def test_prompts_by_task_type(make_cfg):
     assert e5.prompt("sts") == e5.prompt("pair_classification") == "query: "
     mmlw = ModelSpec.from_config(make_cfg("model=mmlw_roberta_base").model)
     assert mmlw.prompt("sts") == mmlw.prompt("pair_classification") == ""  # 'zapytanie: ' is for retrieval
-    with pytest.raises(BenchError, match="unknown task type.*retrieval.*valid: sts, pair_classification"):
+    with pytest.raises(BenchError, match="unknown key .retrieval.*Valid keys: a task type .sts, pair_classification"):
         ModelSpec.from_config({"name_or_path": "x/y", "prompts": {"retrieval": "q: "}})
     with pytest.raises(BenchError, match="model.prefix was replaced by model.prompts"):
         ModelSpec.from_config({"name_or_path": "x/y", "prefix": "query: "})
@@ -249,3 +252,28 @@ def test_unreachable_hub_is_detected_at_once(hub_models, tiny_data_root, tmp_pat
     assert "RESOLVED 3f076fdb1ab68d5b2880cb87a0886f315b8146f8" in done.stdout
     assert float(done.stdout.split()[-1]) < 10
     assert done.stderr.count("cannot be reached") == 1 and "Retrying" not in done.stderr
+
+
+def test_a_static_embedding_runs_only_its_pipeline_and_never_truncates(make_cfg, tiny_data_root, hub_models):
+    (record,) = run(_cfg(make_cfg, tiny_data_root, "model=static_similarity_mrl_multilingual"))
+    assert record["bench"]["pooling"]["name"] == "sbert" and record["bench"]["settings"]["model"]["max_seq_length"] is None
+    assert record["bench"]["model"]["weights"]["files"] == ["0_StaticEmbedding/model.safetensors"]
+    assert record["bench"]["encoding"]["sentences_truncated"] == 0
+    with pytest.raises(BenchError, match="is a static embedding .*no hidden states to pool with pooling=mean; use pooling=sbert"):
+        run(_cfg(make_cfg, tiny_data_root, "model=static_similarity_mrl_multilingual", "pooling=mean"))
+    with pytest.raises(BenchError, match="static embedding, which never truncates: set model.max_seq_length=null"):
+        run(_cfg(make_cfg, tiny_data_root, "model=static_similarity_mrl_multilingual", "model.max_seq_length=512"))
+    with pytest.raises(BenchError, match="max_seq_length is null, which only a static embedding"):
+        run(_cfg(make_cfg, tiny_data_root, "model=mmlw_roberta_base", "model.max_seq_length=null", "pooling=mean"))
+
+
+def test_preflight_shows_each_tasks_resolved_instruction(make_cfg, tiny_data_root, hub_models):
+    def report(task):
+        return preflight(make_cfg("model=qwen3_embedding_0_6b", f"task={task}", f"data.root={tiny_data_root}",
+                                  "data.check_rows=false"))
+
+    assert report("cdsc_e")["prompts"] == {
+        "cdsc_e": "Instruct: Retrieve text that are semantically similar to the given text.\nQuery:"}
+    report = report("cdsc_r")
+    assert report["prompts"] == {"cdsc_r": "Instruct: Retrieve semantically similar text.\nQuery:"}
+    assert report["tokenizer"] == "Qwen2Tokenizer" and report["pipeline"] == ["Transformer", "Pooling", "Normalize"]

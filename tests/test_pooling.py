@@ -74,3 +74,78 @@ def test_pool_many_equals_separate_pooling():
     shared = pool_many(layers, MASK, requests)
     for name, chosen in requests:
         assert torch.allclose(shared[(name, chosen)], pool(layers, MASK, name, list(chosen)))
+
+
+# ------------------------------------------------------------------ last_token: decoder embedders
+
+
+def test_last_token_takes_the_last_kept_token_with_either_padding_side():
+    from bench.pooling import last_token_pool
+
+    assert last_token_pool(HIDDEN, MASK).tolist() == [[5.0, 0.0], [2.0, 3.0]]  # right padding
+    left = torch.tensor([[[9.0, 9.0], [-1.0, 1.0], [2.0, 3.0]]])
+    assert last_token_pool(left, torch.tensor([[0, 1, 1]])).tolist() == [[2.0, 3.0]]  # left padding: the end
+
+
+@pytest.fixture(scope="module")
+def tiny_decoder(tmp_path_factory):
+    """A tiny Qwen3 with Qwen3-Embedding's tokenizer behaviour (appends <|endoftext|>) and a
+    sentence-transformers pipeline pooling the last token, as Qwen3-Embedding's 1_Pooling does."""
+    import json
+
+    from transformers import Qwen3Config, Qwen3Model
+
+    from tests.conftest import CORPUS
+    from tests.hub_replica import qwen_tokenizer
+
+    folder = tmp_path_factory.mktemp("decoder")
+    tokenizer = qwen_tokenizer(CORPUS * 5)
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(3)
+    config = Qwen3Config(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         num_key_value_heads=1, head_dim=16, intermediate_size=64, max_position_embeddings=128,
+                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    Qwen3Model(config).save_pretrained(folder)
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"word_embedding_dimension": 32,
+                                                                 "pooling_mode_lasttoken": True}))
+    (folder / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
+    return folder
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_last_token_equals_sentence_transformers_lasttoken(tiny_decoder, side):
+    from sentence_transformers import SentenceTransformer
+
+    from bench.encode import HiddenStateBackend
+    from bench.models.loading import load_transformer, resolve
+    from bench.models.spec import ModelSpec, PoolingSpec
+    from tests.conftest import CORPUS
+
+    theirs = SentenceTransformer(str(tiny_decoder), device="cpu")
+    theirs.tokenizer.padding_side = side
+    resolved = resolve(ModelSpec.from_config({"name_or_path": str(tiny_decoder), "max_seq_length": 64}))
+    tokenizer, model, untrained = load_transformer(resolved, "cpu")
+    tokenizer.padding_side = side
+    backend = HiddenStateBackend(tokenizer, model, "cpu", 64, [PoolingSpec("last_token", "last_token")])
+    texts = [CORPUS[0], CORPUS[5], CORPUS[1]]  # different lengths: padded in one batch
+    ours = backend.embed_batch(texts)["last_token"]
+    expected = theirs.encode(texts, batch_size=3, convert_to_numpy=True)
+    assert ours.shape == expected.shape and abs(ours - expected).max() < 1e-6
+    assert tokenizer(CORPUS[0])["input_ids"][-1] == tokenizer.pad_token_id  # read at the appended <|endoftext|>
+
+
+def test_decoders_refuse_cls_and_drop_it_as_a_companion(tiny_decoder, caplog):
+    from bench.encode import HiddenStateBackend
+    from bench.models.loading import load_transformer, resolve
+    from bench.models.spec import ModelSpec, PoolingSpec
+
+    resolved = resolve(ModelSpec.from_config({"name": "qwen", "name_or_path": str(tiny_decoder), "max_seq_length": 64}))
+    tokenizer, model, _ = load_transformer(resolved, "cpu")
+    with pytest.raises(BenchError, match=r"model 'qwen' is a decoder \(qwen3\): pooling=cls .*pooling=last_token"):
+        HiddenStateBackend(tokenizer, model, "cpu", 64, [PoolingSpec("cls", "cls")], name="qwen")
+    backend = HiddenStateBackend(tokenizer, model, "cpu", 64, [PoolingSpec("last_token", "last_token"),
+                                                               PoolingSpec("cls", "cls"), PoolingSpec("mean", "mean")])
+    assert [s.name for s in backend.strategies] == ["last_token", "mean"]

@@ -36,6 +36,7 @@ from bench.models.weights import (
     Weights,
     check_tokenizer_files,
     collect_weights,
+    is_static,
     missing_pickled_patterns,
     pipeline_modules,
     restricted_unpickling,
@@ -104,6 +105,7 @@ class ResolvedModel:
             "prompt": prompt,
             "strategy": strategy,
             "dtype": dtype,
+            **({"attention": self.spec.attn_implementation} if self.spec.attn_implementation else {}),
         }
 
 
@@ -170,7 +172,8 @@ def quiet_transformers() -> Iterator[None]:
 
 
 def _model_kwargs(resolved: ResolvedModel, dtype) -> dict:
-    return {"use_safetensors": not resolved.weights.pickled or None, "dtype": dtype}
+    attention = {"attn_implementation": resolved.spec.attn_implementation} if resolved.spec.attn_implementation else {}
+    return {"use_safetensors": not resolved.weights.pickled or None, "dtype": dtype, **attention}
 
 
 def load_transformer(resolved: ResolvedModel, device: str, dtype=torch.float32):
@@ -190,6 +193,17 @@ def load_transformer(resolved: ResolvedModel, device: str, dtype=torch.float32):
         raise BenchError(f"cannot load model from {folder}: {exc.__class__.__name__}: {_first_line(exc)}") from None
     check_usable(resolved, tokenizer, model.config)
     return tokenizer, model.to(device).eval(), frozenset(info.get("missing_keys", ()))
+
+
+def load_tokenizer(resolved: ResolvedModel):
+    """The model's tokenizer alone (data-parallel encoding sorts by length in the main process, without weights)."""
+    from transformers import AutoTokenizer
+
+    folder = transformer_dir(resolved.path)
+    try:
+        return AutoTokenizer.from_pretrained(folder, trust_remote_code=resolved.spec.trust_remote_code)
+    except Exception as exc:
+        raise BenchError(f"cannot load the tokenizer from {folder}: {exc.__class__.__name__}: {_first_line(exc)}") from None
 
 
 def load_sentence_transformer(resolved: ResolvedModel, device: str, dtype=torch.float32):
@@ -216,7 +230,8 @@ def load_sentence_transformer(resolved: ResolvedModel, device: str, dtype=torch.
         model.default_prompt_name = None
     transformer = model[0]
     check_usable(resolved, model.tokenizer, getattr(getattr(transformer, "auto_model", None), "config", None))
-    model.max_seq_length = resolved.spec.max_seq_length
+    if not is_static(resolved.path):  # a static embedding never truncates: it has no length to set
+        model.max_seq_length = resolved.spec.max_seq_length
     return model.eval()
 
 
@@ -247,7 +262,8 @@ def check_usable(resolved: ResolvedModel, tokenizer, config) -> None:
     maximum length must fit the model's positions; otherwise every vector would be garbage or the
     run would crash halfway."""
     name = resolved.spec.name
-    size = len(tokenizer)
+    check_length_limit(resolved)
+    size = tokenizer.get_vocab_size() if hasattr(tokenizer, "get_vocab_size") else len(tokenizer)  # tokenizers' own
     specials = len(set(getattr(tokenizer, "all_special_tokens", ())))
     if size <= specials + 1:  # what transformers builds when the vocabulary files are missing
         raise BenchError(f"model '{name}': the tokenizer in {resolved.path} has only {size} tokens (its special "
@@ -257,10 +273,21 @@ def check_usable(resolved: ResolvedModel, tokenizer, config) -> None:
         raise BenchError(f"model '{name}': the tokenizer has {size} tokens but the model's embedding table only "
                          f"{vocab}: tokenizer and weights do not belong together.")
     limit = position_limit(config) if config is not None else None
-    if limit is not None and resolved.spec.max_seq_length > limit:
+    if limit is not None and resolved.spec.max_seq_length is not None and resolved.spec.max_seq_length > limit:
         raise BenchError(f"model.max_seq_length={resolved.spec.max_seq_length} exceeds what '{name}' can take "
                          f"({limit} tokens, from its {config.max_position_embeddings} position embeddings); "
                          f"use model.max_seq_length={limit} or less.")
+
+
+def check_length_limit(resolved: ResolvedModel) -> None:
+    """``max_seq_length: null`` (no limit) only for a static embedding, which never truncates; a transformer has one."""
+    static = is_static(resolved.path)
+    if resolved.spec.max_seq_length is None and not static:
+        raise BenchError(f"model '{resolved.spec.name}': model.max_seq_length is null, which only a static embedding "
+                         f"(no transformer, no truncation) can have; give the length to truncate at, e.g. 512.")
+    if static and resolved.spec.max_seq_length is not None:
+        raise BenchError(f"model '{resolved.spec.name}' is a static embedding, which never truncates: set "
+                         f"model.max_seq_length=null (it is part of the result's identity).")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench.config import conf_values
 from bench.errors import BenchError
+from bench.models.prompts import check_template, normalise_prompts, resolve_prompt
 from bench.pooling import HEAD_STRATEGIES, PIPELINE_STRATEGIES, POOLERS, get_pooler
 
 
@@ -17,8 +19,21 @@ def _plain(cfg: DictConfig | dict) -> dict:
     return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
 
 
-#: Task types a model config can give a prompt for (``model.prompts``).
+#: Task types a model config can give a prompt for (``model.prompts``; MTEB's names and keys: bench.models.prompts).
 PROMPT_TASK_TYPES = ("sts", "pair_classification")
+
+
+#: transformers' attention implementations (``attn_implementation``); which a model supports is its own matter.
+ATTENTION_KERNELS = ("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
+
+
+@functools.cache
+def known_task_names() -> tuple[str, ...]:
+    """The MTEB task names of bench's task configs (``conf/task/*.yaml`` ``mteb_name``): prompt keys."""
+    from bench.config import CONF_DIR
+
+    names = {conf_values("task", path.stem).get("mteb_name") for path in sorted((CONF_DIR / "task").glob("*.yaml"))}
+    return tuple(sorted(n for n in names if isinstance(n, str)))
 
 
 def is_local_reference(ref: str) -> bool:
@@ -34,18 +49,22 @@ class ModelSpec:
     ``name_or_path`` is a hub id, a local directory, or ``pkg://MODULE`` for weights shipped in
     an installed Python package (the embedded default). ``hub_id``/``revision`` identify the
     weights for provenance; for a hub id they are also what is downloaded. ``prompts`` holds the
-    text put before every sentence, by task type, as the model's published evaluations did it.
+    text put before every sentence, keyed as MTEB keys a model's prompts (task name, task type, prompt
+    type), and ``instruction_template`` makes them instructions as MTEB's instruction wrapper does
+    (:mod:`bench.models.prompts`); :meth:`prompt` resolves them for one task.
     """
 
     name: str
     name_or_path: str
     hub_id: str | None
     revision: str
-    max_seq_length: int
+    max_seq_length: int | None  # None: no limit (static embeddings, which never truncate)
     prompts: tuple[tuple[str, str], ...]
     default_pooling: str
     has_sbert: bool
     trust_remote_code: bool
+    instruction_template: str | None = None
+    attn_implementation: str | None = None  # transformers' attention kernel; None: transformers' default
 
     @classmethod
     def from_config(cls, cfg: DictConfig | dict) -> ModelSpec:
@@ -63,14 +82,19 @@ class ModelSpec:
         is_local = path.startswith("pkg://") or is_local_reference(path)
         hub_id = c.get("hub_id") or (None if is_local else path)
         max_len = c["max_seq_length"]
-        if not isinstance(max_len, int) or isinstance(max_len, bool) or max_len < 2:
-            raise BenchError(f"model.max_seq_length must be an integer >= 2, got {max_len!r}.")
+        if max_len is not None and (not isinstance(max_len, int) or isinstance(max_len, bool) or max_len < 2):
+            raise BenchError(f"model.max_seq_length must be an integer >= 2 (null: no limit, for static embeddings), "
+                             f"got {max_len!r}.")
         prompts = c.get("prompts") or {}
         if not isinstance(prompts, dict):
             raise BenchError(f"model.prompts must map task types to prompts, e.g. {{sts: 'query: '}}; got {prompts!r}.")
-        unknown = sorted(set(prompts) - set(PROMPT_TASK_TYPES))
-        if unknown:
-            raise BenchError(f"model.prompts has unknown task type(s) {unknown}; valid: {', '.join(PROMPT_TASK_TYPES)}.")
+        prompts = normalise_prompts(prompts, known_task_names())
+        template = c.get("instruction_template")
+        check_template(template)
+        attention = c.get("attn_implementation")
+        if attention is not None and attention not in ATTENTION_KERNELS:
+            raise BenchError(f"model.attn_implementation={attention!r} is not a transformers attention kernel; valid: "
+                             f"{', '.join(ATTENTION_KERNELS)} (or null for transformers' default).")
         default_name = hub_id or (Path(path).expanduser().name if not path.startswith("pkg://") else path[6:]) or path
         return cls(
             name=str(c.get("name") or default_name),
@@ -78,15 +102,18 @@ class ModelSpec:
             hub_id=hub_id,
             revision=str(c["revision"]),
             max_seq_length=max_len,
-            prompts=tuple(sorted((str(k), str(v)) for k, v in prompts.items() if v)),
+            prompts=tuple(sorted(prompts.items())),
             default_pooling=str(c["default_pooling"]),
             has_sbert=bool(c["has_sbert"]),
             trust_remote_code=bool(c["trust_remote_code"]),
+            instruction_template=None if template is None else str(template),
+            attn_implementation=attention,
         )
 
-    def prompt(self, task_type: str) -> str:
-        """The prompt for a task type (``probe_*`` results use their task's type); "" when none."""
-        return dict(self.prompts).get(task_type, "")
+    def prompt(self, task_type: str, task_name: str | None = None) -> str:
+        """The text put before every sentence of a task (MTEB task name ``task_name``, bench task type
+        ``task_type``; ``probe_*`` results use their task's), both sides of a pair; "" when none."""
+        return resolve_prompt(dict(self.prompts), self.instruction_template, task_name, task_type)
 
     @property
     def slug(self) -> str:

@@ -57,11 +57,18 @@ def pipeline_modules(directory: Path) -> list[Module]:
 
 
 def transformer_dir(directory: Path) -> Path:
-    """The folder of the transformer itself: the root, or ``0_Transformer/`` in old pipelines."""
+    """The folder of the transformer itself (the root, or ``0_Transformer/`` in old pipelines), or of a static
+    embedding's table and tokenizer (``0_StaticEmbedding/``)."""
     for module in pipeline_modules(directory):
-        if module.type.rsplit(".", 1)[-1] in ("Transformer", "AutoModel"):
+        if module.type.rsplit(".", 1)[-1] in ("Transformer", "AutoModel", "StaticEmbedding"):
             return directory / module.path
     return directory
+
+
+def is_static(directory: Path) -> bool:
+    """A static-embedding pipeline (sentence-transformers' StaticEmbedding): token vectors averaged, no transformer."""
+    modules = pipeline_modules(directory)
+    return bool(modules) and modules[0].type.rsplit(".", 1)[-1] == "StaticEmbedding"
 
 
 def _json_file(path: Path) -> dict:

@@ -22,17 +22,26 @@ TOLERANCE = 1e-4
 PUBLISHED = Path(__file__).resolve().parent / "published.yaml"
 
 
+#: A published score this far below the same file's score in another language is flagged (a broken run, e.g.
+#: Qwen3-Embedding-0.6B's STSb: pl 37.47, en 65.18, pt 84.12).
+LANGUAGE_GAP = 0.15
+#: A published score this far above every other model's in the table (models trained on the task aside) is flagged.
+LEAD = 0.04
+
+
 @dataclass(frozen=True)
 class Published:
     model: str
     revision: str | None
-    max_seq_length: int
-    prompts: tuple[tuple[str, str], ...]
+    max_seq_length: int | None
+    prompts: tuple[tuple[str, str], ...] | None  # None: the published run's prompt is not recorded
     task: str  # MTEB task name
     subset: str
     score: float
     dataset_revision: str | None
     source: str  # repository path and commit of the file the score was read from
+    other_subsets: tuple[tuple[str, float], ...] = ()  # the same file's scores in other languages
+    trained_on: tuple[str, ...] = ()  # MTEB tasks among the model's declared training data
 
     @property
     def label(self) -> str:
@@ -45,15 +54,53 @@ def published_scores() -> tuple[Published, ...]:
     out = []
     for model in table["models"]:
         folder = model["revision"] or "external"
+        prompts = model.get("prompts", {})
         for entry in model["scores"]:
             out.append(Published(
-                model=model["model"], revision=model["revision"], max_seq_length=int(model["max_seq_length"]),
-                prompts=tuple(sorted((model.get("prompts") or {}).items())), task=entry["task"],
+                model=model["model"], revision=model["revision"],
+                max_seq_length=None if model["max_seq_length"] is None else int(model["max_seq_length"]),
+                prompts=None if prompts is None else tuple(sorted(prompts.items())), task=entry["task"],
                 subset=entry.get("subset", "default"), score=float(entry["score"]),
                 dataset_revision=entry.get("dataset_revision"),
                 source=(f"{table['repository']}: results/{model['model'].replace('/', '__')}/{folder}/"
-                        f"{entry['task']}.json @ {str(entry['commit'])[:8]}")))
+                        f"{entry['task']}.json @ {str(entry['commit'])[:8]}"),
+                other_subsets=tuple(sorted((entry.get("other_subsets") or {}).items())),
+                trained_on=tuple(model.get("trained_on") or ())))
     return tuple(out)
+
+
+@lru_cache(maxsize=1)
+def translated_from() -> dict[str, tuple[str, ...]]:
+    """Polish tasks that are translations, and the MTEB tasks of their originals."""
+    table = yaml.safe_load(PUBLISHED.read_text(encoding="utf-8"))
+    return {task: tuple(sources) for task, sources in (table.get("translated_from") or {}).items()}
+
+
+def trained_on_task(published: Published) -> list[str]:
+    """The model's declared training data that is this task or the original it was translated from."""
+    return [t for t in published.trained_on if t in (published.task, *translated_from().get(published.task, ()))]
+
+
+def implausible(published: Published, table: tuple[Published, ...] | None = None) -> tuple[str, ...]:
+    """Why a published number should not be trusted as a zero-shot result, if it should not: far below the
+    same run's other languages (a broken run), training data that holds the task (not zero-shot), or far
+    above every zero-shot model in the table."""
+    table = published_scores() if table is None else table
+    flags = []
+    best_other = max(published.other_subsets, key=lambda item: item[1], default=None)
+    if best_other is not None and published.score < best_other[1] - LANGUAGE_GAP:
+        others = ", ".join(f"{lang} {score * 100:.2f}" for lang, score in published.other_subsets)
+        flags.append(f"{published.subset} {published.score * 100:.2f} against {others} in the same run: "
+                     f"far below its other languages, likely a broken run")
+    seen = trained_on_task(published)
+    if seen:
+        via = "" if seen == [published.task] else f" (the original of {published.task}, which is a translation)"
+        flags.append(f"declared training data includes {', '.join(seen)}{via}: not a zero-shot score")
+    rivals = [p.score for p in table if p.model != published.model and p.task == published.task
+              and p.subset == published.subset and not trained_on_task(p)]
+    if rivals and published.score > max(rivals) + LEAD:
+        flags.append(f"{(published.score - max(rivals)) * 100:.1f} points above every zero-shot model in this table")
+    return tuple(flags)
 
 
 @dataclass(frozen=True)
@@ -108,9 +155,12 @@ def _differences(published: Published, result: Result, revision: str | None) -> 
     if strategy != "sbert":
         reasons.append(f"strategy {strategy}, published with the model's own pipeline (sbert)")
     prompt = result.prompt
-    wanted = dict(published.prompts).get(result.task_type or "", "")
-    if prompt != wanted:
-        reasons.append(f"prompt {prompt!r}, published with {wanted!r}")
+    if published.prompts is None:
+        reasons.append("the published run's prompt is not recorded")
+    else:
+        wanted = dict(published.prompts).get(result.task_type or "", "")
+        if prompt != wanted:
+            reasons.append(f"prompt {prompt!r}, published with {wanted!r}")
     if model.get("max_seq_length") != published.max_seq_length:
         reasons.append(f"max length {model.get('max_seq_length')}, published {published.max_seq_length}")
     data = meta.get("mteb_data") or {}
@@ -132,7 +182,8 @@ def comparison_rows(records: list[dict]) -> list[dict]:
         rows.append({"model": result.model_name, "strategy": result.strategy, "task": result.task,
                      "bench": found.score, "published": found.published.score, "delta": found.delta,
                      "status": ("differs" if found.flagged else "matches") if found.comparable else "not comparable",
-                     "note": found.describe(), "source": found.published.source})
+                     "note": found.describe(), "source": found.published.source,
+                     "implausible": implausible(found.published)})
     return rows
 
 
@@ -147,6 +198,18 @@ def comparison_markdown(records: list[dict]) -> str:
         delta = "" if row["delta"] is None else f"{row['delta']:+.6f}"
         mark = {"matches": f"✓ within {TOLERANCE:g}", "differs": f"✗ differs by more than {TOLERANCE:g}"}.get(
             row["status"], row["note"])
+        mark += "".join(f"; ⚠ published number: {flag}" for flag in row["implausible"])
         lines.append(f"| {row['model']} | {row['strategy']} | {row['task']} | {row['bench']:.6f} | "
                      f"{row['published']:.6f} | {delta} | {mark} |")
+    return "\n".join(lines) + "\n"
+
+
+def published_markdown() -> str:
+    """The whole published table, each number with its source and any reason not to trust it as zero-shot."""
+    lines = ["| model | revision | task | published | flags | source |", "|---|---|---|---:|---|---|"]
+    for p in published_scores():
+        task = p.task if p.subset == "default" else f"{p.task} ({p.subset})"
+        flags = "; ".join(f"⚠ {flag}" for flag in implausible(p))
+        lines.append(f"| {p.model} | {(p.revision or 'external')[:7]} | {task} | {p.score * 100:.2f} | {flags} | "
+                     f"{p.source} |")
     return "\n".join(lines) + "\n"

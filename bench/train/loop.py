@@ -150,7 +150,8 @@ def saved_model_spec(final: Path, base: ModelSpec, name: str) -> ModelSpec:
 def saved_model_overrides(final: Path, base: ModelSpec, name: str) -> list[str]:
     overrides = ["model=hf", f"model.name_or_path={final.resolve()}", f"model.name={base.name}-{name}",
                  "model.revision=local", f"model.max_seq_length={base.max_seq_length}"]
-    return overrides + [f"+model.prompts.{kind}='{text}'" for kind, text in base.prompts]
+    template = [f"model.instruction_template='{base.instruction_template}'"] if base.instruction_template else []
+    return overrides + [f"+model.prompts.{kind}='{text}'" for kind, text in base.prompts] + template
 
 
 def objective_data(recipe: Recipe, specs: list[TaskSpec], splits):

@@ -175,7 +175,7 @@ def pick_specs(names: tuple[str, ...], specs: list[TaskSpec], role: str) -> list
 def training_prompt(base: ModelSpec, specs: list[TaskSpec]) -> str:
     """The prompt training and selection put before every sentence: the one evaluation uses for these
     tasks' type, so the model is trained on what it will be tested on."""
-    prompts = {base.prompt(spec.type) for spec in specs}
+    prompts = {base.prompt(spec.type, spec.mteb_name) for spec in specs}
     if len(prompts) > 1:
         raise BenchError(f"model '{base.name}' has different prompts for the task types of this recipe "
                          f"({dict(base.prompts)}); train on tasks of one type, or give them one prompt.")
