@@ -284,3 +284,20 @@ def test_real_models_on_real_data_are_not_refused(data_root, hub_models):
     herbert = check_unknown_tokens(resolve(ModelSpec.from_config(compose_config(["model=herbert"]).model)), False,
                                    texts)
     assert max(herbert.values()) < MAX_UNKNOWN_SHARE / 4
+
+
+def test_a_cross_encoder_refuses_a_test_split_without_positives_before_training(make_cfg, tiny_models, tmp_path):
+    """The same rule as the bi-encoders: no training starts on a task whose test score cannot exist."""
+    from bench.cross.loop import run_cross
+    from tests.conftest import write_sick_like
+    from tests.test_cross import cross_cfg, synthetic_rows
+
+    root = tmp_path / "data"
+    for name, n, seed in (("CDS_train.txt", 30, 0), ("CDS_trial.txt", 12, 1)):
+        write_sick_like(root / "cdscorpus" / name, synthetic_rows(n, seed))
+    rows = [row[:4] + ("NEUTRAL",) for row in synthetic_rows(12, 2)]  # no ENTAILMENT: AP has no positives
+    write_sick_like(root / "cdscorpus" / "CDS_test_annotated.txt", rows)
+    cfg = cross_cfg(make_cfg, tiny_models, root, tmp_path, "task=cdsc_e")
+    with pytest.raises(DataError, match=r"task 'cdsc_e': the test split .*CDS_test_annotated.txt cannot be scored"):
+        run_cross(cfg)
+    assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())

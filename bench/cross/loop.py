@@ -20,7 +20,7 @@ from bench.data.schema import PairData
 from bench.device import pick_device, precision_flags
 from bench.digests import digest_json
 from bench.errors import BenchError
-from bench.evaluators.base import with_interval
+from bench.evaluators.base import check_scorable, with_interval
 from bench.identity import Identity, data_id, label_definition
 from bench.models.loading import LINEAGE_FILE, ResolvedModel, quiet_transformers, resolve
 from bench.models.spec import ModelSpec
@@ -28,6 +28,7 @@ from bench.models.weights import restricted_unpickling
 from bench.plan import check_settings
 from bench.provenance import git_commit, package_versions, run_provenance
 from bench.results import assemble_record, model_revision, result_path, settings_id
+from bench.scoring import data_problem, too_few_pairs
 from bench.scoring.predictions import prediction_main
 from bench.store import ResultsStore
 from bench.tasks import TaskSpec, load_task, task_specs
@@ -89,6 +90,7 @@ def run_cross(cfg: DictConfig) -> list[dict]:
         parts = load_task(spec, cfg.data.root, splits=(*SPLITS, spec.eval_split), check_rows=bool(cfg.data.check_rows))
         for name, part in parts.items():
             heads[spec.result_name].targets(spec, part, f"{spec.result_name}/{name}")
+        check_test_scorable(spec, heads[spec.result_name], parts[spec.eval_split])
         data[spec.result_name] = parts
     resolved = resolve(base)
     require_trainer()
@@ -118,6 +120,13 @@ def run_cross(cfg: DictConfig) -> list[dict]:
         store.write(identity.path, record, pairs, targets)
         records.append(record)
     return records
+
+
+def check_test_scorable(spec: TaskSpec, head: Head, test: PairData) -> None:
+    """The rule bi-encoders follow (:func:`bench.evaluators.base.check_scorable`): a test split whose main score is
+    undefined whatever the model (no positives, constant gold, too few pairs) is refused before any training."""
+    problem = too_few_pairs(test.targets) if head.kind == "nli" else data_problem(spec.type, test.targets)
+    check_scorable(spec.result_name, spec.eval_split, test, problem)
 
 
 def result_settings(cfg: DictConfig, recipe: CrossRecipe, head: Head, parts: dict[str, PairData],
