@@ -281,7 +281,7 @@ def _store(fresh: dict[str, np.ndarray], texts: list[str], lengths: np.ndarray,
 
 def build_backend(resolved, strategies: list[PoolingSpec], device: str, dtype):
     """The model's backend for these strategies: its sentence-transformers pipeline, or the bare encoder."""
-    from bench.memory import check_fits
+    from bench.capacity import check_fits
     from bench.models.loading import load_sentence_transformer, load_transformer
 
     if hasattr(resolved, "build_backend"):  # a model object in memory (bench.models.memory): nothing to load

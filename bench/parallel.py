@@ -64,7 +64,7 @@ class ParallelBackend:
     length sort) and never loads the weights."""
 
     def __init__(self, resolved, strategies, devices: list[str], dtype, threads: int | None = None):
-        from bench.memory import check_fits
+        from bench.capacity import check_fits
         from bench.models.loading import load_tokenizer
 
         check_fits(resolved, devices, dtype)  # each process holds a whole copy
