@@ -37,6 +37,8 @@ class Plan:
     resolved: ResolvedModel
     device: str
     dtype: str
+    #: Why this strategy and this maximum length (asked for, the model config's, or the model's own files).
+    reasons: dict[str, str]
 
     @property
     def strategy(self) -> str:
@@ -71,12 +73,9 @@ def plan(cfg: DictConfig) -> Plan:
     if cfg.cache.enabled:
         check_writable_dir(cfg.cache.dir, "cache.dir")
     model_spec = ModelSpec.from_config(cfg.model)
-    pooling = PoolingSpec.from_config(cfg.pooling)
-    if pooling.uses_pipeline and not model_spec.has_sbert:
-        raise BenchError(
-            f"model '{model_spec.name}' has no sentence-transformers pipeline, so pooling=sbert is not available; "
-            f"use cls, mean, max, mean_max or first_last_avg (set has_sbert: true in its config if it ships one)."
-        )
+    asked = requested_pooling(cfg.pooling)
+    if asked is not None:
+        check_pipeline_available(asked, model_spec)
     compression = CompressionSpec.from_config(cfg.compression)
     evaluator = evaluator_for(cfg)
     specs = evaluator.select(task_specs(cfg.task))
@@ -89,8 +88,62 @@ def plan(cfg: DictConfig) -> Plan:
     device = pick_device(str(cfg.encode.device))
     dtype = str(pick_dtype(device, bool(cfg.encode.half))).removeprefix("torch.")
     resolved = resolve(model_spec)
+    pooling, reasons = choose_strategy(cfg.pooling, resolved)
     check_compressed_size(compression, resolved, pooling)
-    return Plan(model_spec, pooling, compression, evaluator, specs, data, fits, resolved, device, dtype)
+    return Plan(resolved.spec, pooling, compression, evaluator, specs, data, fits, resolved, device, dtype, reasons)
+
+
+#: The pooling config that leaves the strategy to the model (conf/pooling/auto.yaml).
+AUTO = "auto"
+
+
+def requested_pooling(pooling_cfg) -> PoolingSpec | None:
+    """The strategy the config names, checked now (before data and model load); None for ``pooling=auto``, which
+    the model decides once it is resolved (:func:`choose_strategy`)."""
+    values = OmegaConf.to_container(pooling_cfg, resolve=True) if isinstance(pooling_cfg, DictConfig) else dict(pooling_cfg)
+    return None if (values.get("fn") or values.get("name")) == AUTO else PoolingSpec.from_config(values)
+
+
+def check_pipeline_available(pooling: PoolingSpec, model_spec: ModelSpec) -> None:
+    if pooling.uses_pipeline and not model_spec.has_sbert:
+        raise BenchError(
+            f"model '{model_spec.name}' has no sentence-transformers pipeline, so pooling=sbert is not available; "
+            f"use cls, mean, max, mean_max or first_last_avg (set has_sbert: true in its config if it ships one)."
+        )
+
+
+def choose_strategy(pooling_cfg, resolved: ResolvedModel) -> tuple[PoolingSpec, dict[str, str]]:
+    """The strategy a run uses, and why it and the maximum length are what they are.
+
+    A strategy named in the config (``pooling=cls`` on the command line, or a model config's own ``override
+    /pooling``) is used as named. ``pooling=auto`` (the default when none is asked for) takes the model's default:
+    its config's ``default_pooling``, or for ``default_pooling: auto`` (``model=org/name``, a folder) its
+    sentence-transformers pipeline when it ships one, else ``mean``. ``pooling.layers`` / ``pooling.normalize``
+    given with ``auto`` apply to the chosen strategy."""
+    from bench.config import conf_values, group_choices
+
+    spec = resolved.spec
+    asked = requested_pooling(pooling_cfg)
+    length_reason = resolved.reasons.get("max_seq_length") or "the model config's max_seq_length (model.max_seq_length)"
+    if asked is not None:
+        by_config = asked.name == spec.default_pooling and "pooling" not in resolved.reasons  # not an auto default
+        reason = (f"the model config's default pooling (model.default_pooling={asked.name})" if by_config
+                  else f"asked for (pooling={asked.name})")
+        return asked, {"strategy": reason, "max_seq_length": length_reason}
+    name = spec.default_pooling
+    choices = [c for c in group_choices("pooling") if c != AUTO]
+    if name not in choices:
+        raise unknown_choice(f"model.default_pooling of '{spec.name}'", name, [*choices, AUTO])
+    values = OmegaConf.to_container(pooling_cfg, resolve=True) if isinstance(pooling_cfg, DictConfig) else dict(pooling_cfg)
+    chosen = conf_values("pooling", name)
+    if list(values.get("layers") or [-1]) != [-1]:
+        chosen["layers"] = list(values["layers"])
+    if values.get("normalize"):
+        chosen["normalize"] = True
+    pooling = PoolingSpec.from_config(chosen)
+    check_pipeline_available(pooling, spec)
+    reason = resolved.reasons.get("pooling") or f"the model config's default pooling (model.default_pooling={name})"
+    return pooling, {"strategy": reason, "max_seq_length": length_reason}
 
 
 def check_compressed_size(compression: CompressionSpec, resolved: ResolvedModel, pooling: PoolingSpec) -> None:

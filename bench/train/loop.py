@@ -97,6 +97,7 @@ def train(cfg: DictConfig) -> dict:
     specs = task_specs(cfg.task)
     if recipe.evaluate_tasks is not None:
         pick_specs(recipe.evaluate_tasks, specs, "evaluate_tasks")  # a typo fails now, not after training
+    base = resolve(base).spec  # with the length and prompts the model's own files give, where the config leaves them
     check_never_before_training(cfg, recipe, base, specs)
     if not recipe.stages:
         done = train_stage(cfg, recipe, base, specs)
