@@ -149,7 +149,8 @@ def saved_model_spec(final: Path, base: ModelSpec, name: str) -> ModelSpec:
 def saved_model_overrides(final: Path, base: ModelSpec, name: str) -> list[str]:
     overrides = ["model=hf", f"model.name_or_path={final.resolve()}", f"model.name={base.name}-{name}",
                  "model.revision=local", f"model.max_seq_length={base.max_seq_length}"]
-    return overrides + [f"+model.prompts.{kind}='{text}'" for kind, text in base.prompts]
+    # the base's prompts, always given: left null, the saved pipeline's own config would decide them
+    return overrides + ["model.prompts={" + ",".join(f"{kind}:'{text}'" for kind, text in base.prompts) + "}"]
 
 
 def objective_data(recipe: Recipe, specs: list[TaskSpec], splits):
@@ -383,7 +384,7 @@ def evaluate_saved(cfg: DictConfig, final: Path, base: ModelSpec, recipe: Recipe
     return run(saved_model_config(cfg, final, base, recipe))
 
 
-def existing_results(cfg: DictConfig) -> list[str]:
+def results_that_exist(cfg: DictConfig) -> list[str]:
     """The result files an evaluation with this config would write that exist already (planned, nothing encoded)."""
     from bench.identity import identify
     from bench.plan import plan
@@ -398,7 +399,7 @@ def check_never_before_training(cfg: DictConfig, recipe: Recipe, base: ModelSpec
     if str(cfg.overwrite) != "never" or not recipe.evaluate_after:
         return
     eval_cfg = evaluation_config(cfg, recipe)
-    taken = existing_results(eval_cfg) if recipe.evaluate_base else []
+    taken = results_that_exist(eval_cfg) if recipe.evaluate_base else []
     stages = recipe.stage_recipes() if recipe.stages else [recipe]
     spec = base
     for number, stage in enumerate(stages, start=1):
@@ -407,7 +408,7 @@ def check_never_before_training(cfg: DictConfig, recipe: Recipe, base: ModelSpec
         if finished_model(stage, inputs) is None:
             break  # this stage trains, so this and every later stage's model will be new
         named = recipe if number == len(stages) else stage  # the chain's last model carries the chain's name
-        taken += existing_results(saved_model_config(eval_cfg, final, base, named))
+        taken += results_that_exist(saved_model_config(eval_cfg, final, base, named))
         spec = saved_model_spec(final, base, stage.name)
     if taken:
         raise BenchError(f"overwrite=never, but these results exist: {', '.join(taken)}; nothing was trained. Use "
