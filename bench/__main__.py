@@ -35,9 +35,30 @@ def main(cfg: DictConfig) -> None:
     records = run_job(run, cfg, log)
     if records is not None:
         print(to_markdown(scores_frame(records), digits=2), flush=True)
+        notes = strategy_notes(records)
+        if notes:
+            print(notes, flush=True)
         published = comparison_markdown(records)
         if published:
             print(published, flush=True)
+
+
+def strategy_notes(records: list[dict]) -> str:
+    """Under the table: the strategy, maximum length and prompts each model was evaluated with, and why (asked for,
+    the model config's, or the model's own files), once per model and strategy."""
+    lines: list[str] = []
+    for record in records:
+        meta = record.get("bench") or {}
+        if "strategy_reason" not in meta:  # a result kept from an older bench
+            continue
+        model = meta.get("model") or {}
+        line = (f"{model.get('name')}: strategy {meta.get('strategy')}: {meta['strategy_reason']}; max length "
+                f"{model.get('max_seq_length')}: {meta.get('max_seq_length_reason')}")
+        if meta.get("prompts_reason"):
+            line += f"; prompts {model.get('prompts') or 'none'}: {meta['prompts_reason']}"
+        if line not in lines:
+            lines.append(line)
+    return "\n".join(lines)
 
 
 def preflight_text(report: dict) -> str:
@@ -46,6 +67,8 @@ def preflight_text(report: dict) -> str:
     lines = [f"OK {report['model']} @ {report['revision']} ({report['source']}): {report['weights']} weights "
              f"{', '.join(report['weight_files'])}; {report['tokenizer']}; {pipeline}; strategy {report['strategy']}"
              f"; prompts {report['prompts'] or 'none'}"]
+    for what, why in (report.get("reasons") or {}).items():
+        lines.append(f"   {what.replace('_', ' ')}: {why}")
     for task, splits in report["data"].items():
         parts = [f"{name} {info['rows']} ({info['kind']} {info.get('revision') or (info.get('sha256') or '')[:12]})"
                  for name, info in splits.items()]

@@ -83,6 +83,7 @@ def _in_memory_overrides(model, kind: str, given: set[str]) -> list[str]:
         encoder.__class__.__name__
     defaults = {"model.name": label, "model.name_or_path": f"memory:{label}",
                 "model.has_sbert": kind != "transformers",
+                "model.default_pooling": "sbert" if kind != "transformers" else "mean",
                 "pooling": "sbert" if kind != "transformers" else None}
     if kind == "sentence-transformers":
         defaults["model.max_seq_length"] = int(model.max_seq_length)

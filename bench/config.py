@@ -76,11 +76,14 @@ class ModelConfig:
     name_or_path: str = MISSING
     hub_id: str | None = MISSING
     revision: str = MISSING
-    max_seq_length: int | None = MISSING  # null: no limit, for static embeddings only
-    prompts: dict[str, str] = field(default_factory=dict)
+    max_seq_length: int | None = MISSING  # null: the model's own (bench.models.loading.resolve); no limit for static
+    # by task name, task type or prompt type (bench.models.prompts), or null: the model's own. Untyped here (checked
+    # by ModelSpec.from_config): OmegaConf cannot merge a dict (model.prompts={sts:...}) into a typed Optional[Dict]
+    # node that holds null
+    prompts: Any = field(default_factory=dict)
     instruction_template: str | None = None
     attn_implementation: str | None = None
-    default_pooling: str = MISSING
+    default_pooling: str = MISSING  # a conf/pooling name, or auto
     has_sbert: bool = MISSING
     trust_remote_code: bool = False
 

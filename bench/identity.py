@@ -92,14 +92,17 @@ class Identity:
 def identify(cfg: DictConfig, planned: Plan) -> dict[str, Identity]:
     """Each task's settings, identity and result path."""
     resolved = planned.resolved
-    revision = model_revision(resolved.provenance())
+    provenance = resolved.provenance()
+    revision = model_revision(provenance)
+    # a model fine-tuned by bench.train: what it was trained from (recipe, base weights, data), by its lineage
+    training = {"training_id": provenance["lineage"].get("training_id")} if provenance.get("lineage") else {}
     out = {}
     for spec in planned.specs:
         settings = task_settings(cfg, spec, planned)
         out[spec.result_name] = Identity(
             settings, settings_id(settings),
             digest_json({"settings": settings, "weights_sha256": resolved.weights_sha256,
-                    "files_sha256": resolved.files_sha256, "bench": __version__}),
+                         "files_sha256": resolved.files_sha256, "bench": __version__, **training}),
             result_path(cfg.results_dir, planned.model_spec.slug, revision, planned.strategy, settings_id(settings),
                         planned.evaluator.output_name(spec)))
     return out

@@ -40,6 +40,8 @@ class Plan:
     resolved: ResolvedModel
     device: str
     dtype: str
+    #: Why this strategy and this maximum length (asked for, the model config's, or the model's own files).
+    reasons: dict[str, str]
     devices: list[str] | None = None  # data-parallel encoding: one process per device (bench.parallel)
 
     @property
@@ -84,12 +86,9 @@ def plan(cfg: DictConfig, model: ResolvedModel | None = None) -> Plan:
             # a cache folder this user cannot write (a group's read-only cache, a read-only mount) is still read;
             # its writes are skipped with one warning when they come (bench.cache)
     model_spec = model.spec if model is not None else ModelSpec.from_config(cfg.model)
-    pooling = PoolingSpec.from_config(cfg.pooling)
-    if pooling.uses_pipeline and not model_spec.has_sbert:
-        raise BenchError(
-            f"model '{model_spec.name}' has no sentence-transformers pipeline, so pooling=sbert is not available; "
-            f"use cls, mean, max, mean_max or first_last_avg (set has_sbert: true in its config if it ships one)."
-        )
+    asked = requested_pooling(cfg.pooling)
+    if asked is not None:
+        check_pipeline_available(asked, model_spec)
     compression = CompressionSpec.from_config(cfg.compression)
     evaluator = evaluator_for(cfg)
     specs = evaluator.select(task_specs(cfg.task))
@@ -103,13 +102,69 @@ def plan(cfg: DictConfig, model: ResolvedModel | None = None) -> Plan:
     devices = pick_devices(OmegaConf.to_container(cfg.encode.devices) if cfg.encode.get("devices") is not None else None)
     dtype = str(pick_dtype((devices or [device])[0], bool(cfg.encode.half))).removeprefix("torch.")
     resolved = model if model is not None else resolve(model_spec)
+    pooling, reasons = choose_strategy(cfg.pooling, resolved)
     if getattr(resolved, "path", None) is not None and is_static(resolved.path) and not pooling.uses_pipeline:
         raise BenchError(f"model '{model_spec.name}' is a static embedding (averaged token vectors, no transformer): "
                          f"it has no hidden states to pool with pooling={pooling.name}; use pooling=sbert.")
     check_unknown_tokens(resolved, pooling.uses_pipeline,
                          {name: [s for part in parts.values() for s in part.sentences] for name, parts in data.items()})
     check_compressed_size(compression, resolved, pooling)
-    return Plan(model_spec, pooling, compression, evaluator, specs, data, fits, resolved, device, dtype, devices)
+    return Plan(resolved.spec, pooling, compression, evaluator, specs, data, fits, resolved, device, dtype, reasons,
+                devices)
+
+
+#: The pooling config that leaves the strategy to the model (conf/pooling/auto.yaml).
+AUTO = "auto"
+
+
+def requested_pooling(pooling_cfg) -> PoolingSpec | None:
+    """The strategy the config names, checked now (before data and model load); None for ``pooling=auto``, which
+    the model decides once it is resolved (:func:`choose_strategy`)."""
+    values = OmegaConf.to_container(pooling_cfg, resolve=True) if isinstance(pooling_cfg, DictConfig) else dict(pooling_cfg)
+    return None if (values.get("fn") or values.get("name")) == AUTO else PoolingSpec.from_config(values)
+
+
+def check_pipeline_available(pooling: PoolingSpec, model_spec: ModelSpec) -> None:
+    if pooling.uses_pipeline and not model_spec.has_sbert:
+        raise BenchError(
+            f"model '{model_spec.name}' has no sentence-transformers pipeline, so pooling=sbert is not available; "
+            f"use cls, mean, max, mean_max or first_last_avg (set has_sbert: true in its config if it ships one)."
+        )
+
+
+def choose_strategy(pooling_cfg, resolved: ResolvedModel) -> tuple[PoolingSpec, dict[str, str]]:
+    """The strategy a run uses, and why it and the maximum length are what they are.
+
+    A strategy named in the config (``pooling=cls`` on the command line, or a model config's own ``override
+    /pooling``) is used as named. ``pooling=auto`` (the default when none is asked for) takes the model's default:
+    its config's ``default_pooling``, or for ``default_pooling: auto`` (``model=org/name``, a folder) its
+    sentence-transformers pipeline when it ships one, else ``mean``. ``pooling.layers`` / ``pooling.normalize``
+    given with ``auto`` apply to the chosen strategy."""
+    from bench.config import conf_values, group_choices
+
+    spec = resolved.spec
+    asked = requested_pooling(pooling_cfg)
+    own = getattr(resolved, "reasons", {})  # what resolve() read from the model's files (none for a model in memory)
+    length_reason = own.get("max_seq_length") or "the model config's max_seq_length (model.max_seq_length)"
+    if asked is not None:
+        by_config = asked.name == spec.default_pooling and "pooling" not in own  # not an auto default
+        reason = (f"the model config's default pooling (model.default_pooling={asked.name})" if by_config
+                  else f"asked for (pooling={asked.name})")
+        return asked, {"strategy": reason, "max_seq_length": length_reason}
+    name = spec.default_pooling
+    choices = [c for c in group_choices("pooling") if c != AUTO]
+    if name not in choices:
+        raise unknown_choice(f"model.default_pooling of '{spec.name}'", name, [*choices, AUTO])
+    values = OmegaConf.to_container(pooling_cfg, resolve=True) if isinstance(pooling_cfg, DictConfig) else dict(pooling_cfg)
+    chosen = conf_values("pooling", name)
+    if list(values.get("layers") or [-1]) != [-1]:
+        chosen["layers"] = list(values["layers"])
+    if values.get("normalize"):
+        chosen["normalize"] = True
+    pooling = PoolingSpec.from_config(chosen)
+    check_pipeline_available(pooling, spec)
+    reason = own.get("pooling") or f"the model config's default pooling (model.default_pooling={name})"
+    return pooling, {"strategy": reason, "max_seq_length": length_reason}
 
 
 def check_compressed_size(compression: CompressionSpec, resolved: ResolvedModel, pooling: PoolingSpec) -> None:

@@ -10,8 +10,8 @@ from omegaconf import DictConfig
 from bench.encode import build_backend
 from bench.errors import BenchError
 from bench.models.loading import resolve
-from bench.models.spec import ModelSpec, PoolingSpec
-from bench.plan import check_settings, companions
+from bench.models.spec import ModelSpec
+from bench.plan import check_settings, choose_strategy, companions, requested_pooling
 from bench.tasks import load_task, task_specs
 
 
@@ -19,7 +19,7 @@ def preflight(cfg: DictConfig) -> dict:
     """A report of what was found, or a BenchError listing every problem."""
     check_settings(cfg)
     model_spec = ModelSpec.from_config(cfg.model)
-    pooling = PoolingSpec.from_config(cfg.pooling)
+    pooling = requested_pooling(cfg.pooling)  # None: auto, decided once the model is resolved
     problems: list[str] = []
     data: dict[str, dict] = {}
     specs = task_specs(cfg.task)
@@ -31,14 +31,16 @@ def preflight(cfg: DictConfig) -> dict:
             continue
         data[spec.result_name] = {name: {"rows": len(part), **{k: part.source.get(k) for k in (
             "kind", "path", "revision", "sha256")}} for name, part in parts.items()}
-    # the prompt each task gets, resolved as the run resolves it (task name, type, instruction template)
-    prompts = {spec.result_name: model_spec.prompt(spec.type, spec.mteb_name) for spec in specs}
-    report = {"model": model_spec.name, "strategy": pooling.slug, "prompts": {k: v for k, v in prompts.items() if v},
-              "data": data}
+    report = {"model": model_spec.name, "strategy": pooling.slug if pooling else "auto",
+              "prompts": {}, "data": data}
     try:
-        if pooling.uses_pipeline and not model_spec.has_sbert:
+        if pooling is not None and pooling.uses_pipeline and not model_spec.has_sbert:
             raise BenchError(f"model '{model_spec.name}' has no sentence-transformers pipeline (pooling=sbert).")
         resolved = resolve(model_spec)
+        pooling, reasons = choose_strategy(cfg.pooling, resolved)
+        # the prompt each task gets, resolved as the run resolves it (task name, type, instruction template)
+        prompts = {spec.result_name: resolved.spec.prompt(spec.type, spec.mteb_name) for spec in specs}
+        report.update(strategy=pooling.slug, prompts={k: v for k, v in prompts.items() if v}, reasons=reasons)
         backend = build_backend(resolved, companions(pooling, cfg.encode.precompute), "cpu", torch.float32)
         report.update(source=resolved.source, revision=resolved.resolved_revision or model_spec.revision,
                       weights=resolved.weights.format, weight_files=list(resolved.weights.files),
@@ -47,6 +49,6 @@ def preflight(cfg: DictConfig) -> dict:
     except BenchError as exc:
         problems.append(str(exc))
     if problems:
-        raise BenchError(f"preflight of {model_spec.name} / {pooling.slug} found {len(problems)} problem(s):\n  - "
+        raise BenchError(f"preflight of {model_spec.name} / {report['strategy']} found {len(problems)} problem(s):\n  - "
                          + "\n  - ".join(problems))
     return report

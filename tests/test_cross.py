@@ -192,6 +192,46 @@ def test_tiny_cross_encoder_learns_and_sits_beside_the_bi_encoder(make_cfg, tiny
 
 
 @pytest.mark.slow
+def test_a_trained_cross_encoder_is_scored_again_without_training_until_its_base_changes(make_cfg, tiny_models,
+                                                                                          cross_root, tmp_path, caplog):
+    import shutil
+
+    from tests.test_train import _perturb_weights
+
+    base = shutil.copytree(tiny_models["bert"], tmp_path / "base")
+    caplog.set_level(logging.INFO, logger="bench")
+
+    def run(*extra):
+        caplog.clear()
+        cfg = cross_cfg(make_cfg, tiny_models, cross_root, tmp_path, "task=cdsc_r", f"model.name_or_path={base}",
+                        *extra)
+        cfg.cross.max_steps, cfg.cross.eval_steps = 20, 10
+        return Result.of(run_cross(cfg)[0])
+
+    first = run()
+    assert "cross-encoder (regression head) for cdsc_r" in caplog.text
+    (first_path,) = (tmp_path / "results").rglob("cdsc_r.cross.json")
+    # a scoring-only setting: the saved model scores the same test pairs again, nothing is trained
+    rescored = run("stats.bootstrap=50")
+    assert "scoring it without training again" in caplog.text and "regression head) for" not in caplog.text
+    assert rescored.main_score == first.main_score and rescored.meta["settings"]["scoring"]["bootstrap"] == 50
+    assert rescored.meta["lineage"]["training_id"] == first.meta["lineage"]["training_id"]
+    assert len(list((tmp_path / "results").rglob("cdsc_r.cross.json"))) == 2
+    # the result is lost, the model is on disk: scored again, not trained again
+    first_path.unlink()
+    again = run()
+    assert "scoring it without training again" in caplog.text and first_path.is_file()
+    assert again.main_score == first.main_score
+    # the base's weights change in place: another training, in another folder
+    _perturb_weights(base)
+    retrained = run()
+    assert "regression head) for cdsc_r" in caplog.text and "without training again" not in caplog.text
+    assert retrained.meta["lineage"]["base"]["weights_sha256"] != first.meta["lineage"]["base"]["weights_sha256"]
+    assert retrained.meta["lineage"]["training_id"] != first.meta["lineage"]["training_id"]
+    assert len(list((tmp_path / "models").glob("*/model"))) == 2
+
+
+@pytest.mark.slow
 def test_binary_and_nli_heads_learn(make_cfg, tiny_models, cross_root, tmp_path):
     binary = run_cross(cross_cfg(make_cfg, tiny_models, cross_root, tmp_path, "task=cdsc_e"))
     result = Result.of(binary[0])

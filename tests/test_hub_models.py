@@ -263,8 +263,10 @@ def test_a_static_embedding_runs_only_its_pipeline_and_never_truncates(make_cfg,
         run(_cfg(make_cfg, tiny_data_root, "model=static_similarity_mrl_multilingual", "pooling=mean"))
     with pytest.raises(BenchError, match="static embedding, which never truncates: set model.max_seq_length=null"):
         run(_cfg(make_cfg, tiny_data_root, "model=static_similarity_mrl_multilingual", "model.max_seq_length=512"))
-    with pytest.raises(BenchError, match="max_seq_length is null, which only a static embedding"):
-        run(_cfg(make_cfg, tiny_data_root, "model=mmlw_roberta_base", "model.max_seq_length=null", "pooling=mean"))
+    # a transformer given no length takes its own (bench.models.loading.own_length), never "no limit"
+    (own,) = run(_cfg(make_cfg, tiny_data_root, "model=mmlw_roberta_base", "model.max_seq_length=null", "pooling=mean"))
+    assert isinstance(own["bench"]["settings"]["model"]["max_seq_length"], int)
+    assert "max_seq_length" in own["bench"]["max_seq_length_reason"] or "tokens" in own["bench"]["max_seq_length_reason"]
 
 
 def test_preflight_shows_each_tasks_resolved_instruction(make_cfg, tiny_data_root, hub_models):

@@ -185,3 +185,81 @@ def test_training_logs_are_numbers_in_one_bar(make_cfg, tiny_models, train_root,
     assert "{'loss'" not in out.out + out.err and "Computing widget examples" not in out.err
     assert "Writing model shards" not in out.err
     assert "step 8/8: validation" in caplog.text and "step 4/8: loss" in caplog.text
+
+
+def _perturb_weights(folder) -> None:
+    """The base model's weights change in place (same folder, same settings): another model."""
+    from safetensors.torch import load_file, save_file
+
+    path = folder / "model.safetensors"
+    tensors = load_file(path)
+    name = next(k for k in tensors if k.endswith("word_embeddings.weight"))
+    tensors[name] = tensors[name] + 0.01
+    save_file(tensors, path, metadata={"format": "pt"})
+
+
+def test_trained_model_identity_covers_the_base_weights_and_scoring_changes_reuse_it(make_cfg, tiny_models, train_root,
+                                                                                    tmp_path, caplog):
+    import shutil
+
+    caplog.set_level("INFO")
+    base = shutil.copytree(tiny_models["bert"], tmp_path / "base")
+    write_sick_like(train_root / "cdscorpus" / "CDS_test_annotated.txt", synthetic_rows(40, 2))
+
+    def run(*extra):
+        caplog.clear()
+        return train(train_cfg(make_cfg, tiny_models, train_root, tmp_path, f"model.name_or_path={base}",
+                               "train.max_steps=8", "train.evaluate_after=true", "train.evaluate_base=false", *extra))
+
+    first = run()
+    first_results = sorted((tmp_path / "results").glob("base-cdsc_r_cosent/*/sbert/*/cdsc_r.json"))
+    assert len(first_results) == 1 and first["lineage"]["training_id"]
+    # a scoring-only setting: the saved model is evaluated again, not trained again
+    scored = run("stats.bootstrap=10")
+    assert "trained with these exact settings already" in caplog.text
+    assert scored["lineage"]["run_folder"] == first["lineage"]["run_folder"]
+    (record,) = scored["records"]
+    assert record["bench"]["settings"]["scoring"]["bootstrap"] == 10
+    assert record["bench"]["model"]["lineage"]["training_id"] == first["lineage"]["training_id"]
+    second_results = sorted((tmp_path / "results").glob("base-cdsc_r_cosent/*/sbert/*/cdsc_r.json"))
+    assert len(second_results) == 2 and first_results[0] in second_results  # a result beside the first, not over it
+    # a lost result with the trained model on disk: evaluated again, not trained again, same number
+    first_results[0].unlink()
+    again = run()
+    assert "trained with these exact settings already" in caplog.text
+    assert first_results[0].is_file()
+    assert again["records"][0]["scores"]["test"][0]["main_score"] == first["records"][0]["scores"]["test"][0]["main_score"]
+    # the base's weights change in place: another training identity, so another folder, trained anew
+    _perturb_weights(base)
+    retrained = run()
+    assert "trained with these exact settings already" not in caplog.text
+    assert retrained["lineage"]["run_folder"] != first["lineage"]["run_folder"]
+    assert retrained["lineage"]["base"]["weights_sha256"] != first["lineage"]["base"]["weights_sha256"]
+    assert retrained["lineage"]["training_id"] != first["lineage"]["training_id"]
+    assert len(list((tmp_path / "models").iterdir())) == 2
+
+
+def test_overwrite_never_refuses_before_any_training(make_cfg, tiny_models, train_root, tmp_path):
+    write_sick_like(train_root / "cdscorpus" / "CDS_test_annotated.txt", synthetic_rows(40, 2))
+
+    def cfg(*extra):
+        return train_cfg(make_cfg, tiny_models, train_root, tmp_path, "train.max_steps=8", "train.evaluate_after=true",
+                         *extra)
+
+    train(cfg())
+    (trained,) = (tmp_path / "results").glob("bert-cdsc_r_cosent/*/sbert/*/cdsc_r.json")
+    (base,) = (tmp_path / "results").glob("bert/*/mean/*/cdsc_r.json")
+    before = {path: path.read_bytes() for path in (trained, base)}
+    # a new training whose base model's result exists: refused before the trainer starts, nothing trained
+    with pytest.raises(BenchError, match="overwrite=never, but these results exist") as refused:
+        train(cfg("overwrite=never", "train.learning_rate=5e-4"))
+    assert str(base) in str(refused.value) and "nothing was trained" in str(refused.value)
+    assert len(list((tmp_path / "models").iterdir())) == 1
+    # the trained model's own result (the saved model would be evaluated again): refused as well
+    with pytest.raises(BenchError, match="overwrite=never") as refused:
+        train(cfg("overwrite=never", "train.evaluate_base=false"))
+    assert str(trained) in str(refused.value) and str(base) not in str(refused.value)
+    assert {path: path.read_bytes() for path in (trained, base)} == before
+    # overwrite=missing keeps both results as they are
+    train(cfg())
+    assert {path: path.read_bytes() for path in (trained, base)} == before

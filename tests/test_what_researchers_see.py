@@ -13,7 +13,7 @@ from tests.conftest import ROOT
 @pytest.mark.slow
 @pytest.mark.parametrize(("module", "first", "must"), [
     ("bench", "bench: evaluate sentence embeddings on the Polish suite",
-     ["data.root=DIR", "model=herbert pooling=mean", "pooling      cls, first_last_avg, max, mean, mean_max, pooler, sbert",
+     ["data.root=DIR", "model=herbert pooling=mean", "pooling      auto, cls, first_last_avg, max, mean, mean_max, pooler, sbert",
       "hydra/launcher basic (default), joblib, slurm_cpu, slurm_gpu"]),
     ("bench.train", "bench.train: fine-tune a model as a siamese bi-encoder",
      ["train.evaluate_tasks", "train.keep=best", "train        cdsc_r_cosent, entailment_mnrl, mlm_then_relatedness, "
@@ -72,5 +72,8 @@ def test_no_hydra_folders_in_the_current_directory(tiny_models, tiny_data_root, 
                            f"cache.dir={tmp_path / 'cache'}", "encode.progress=false", "stats.bootstrap=0"],
                           capture_output=True, text=True, cwd=cwd)
     assert done.returncode == 0, done.stderr[-2000:]
+    # under the table: the strategy and length used, and why
+    assert ("bert: strategy mean: the model has no sentence-transformers pipeline (no modules.json): mean pooling over "
+            "the last layer; max length 64: the model config's max_seq_length (model.max_seq_length)") in done.stdout
     assert list(cwd.iterdir()) == []  # no outputs/ or multirun/ here
     assert list((tmp_path / "res" / ".hydra" / "runs").glob("*/bench_job.json"))

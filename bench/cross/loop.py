@@ -111,9 +111,11 @@ def run_cross(cfg: DictConfig) -> list[dict]:
             log.info("%s exists with these exact settings; kept (overwrite=missing).", identity.path)
             records.append(kept[name])
             continue
-        folder = (Path(recipe.output_dir) /
-                  f"{base.slug}-cross-{spec.result_name}-{head.kind}-seed{recipe.seed}-{identity.identity[:8]}")
-        model, lineage = train_one(cfg, recipe, resolved, spec, head, parts, folder)
+        training_id = digest_json(training_identity(recipe, resolved, spec, head, parts))
+        folder = (Path(recipe.output_dir)
+                  / f"{base.slug}-cross-{spec.result_name}-{head.kind}-seed{recipe.seed}-{training_id[:8]}")
+        trained = trained_model(cfg, recipe, resolved, head, folder, training_id)
+        model, lineage = trained or train_one(cfg, recipe, resolved, spec, head, parts, folder, training_id)
         record, pairs, targets = score(cfg, spec, head, parts, model, recipe, resolved, lineage,
                                        {"settings": identity.settings, "settings_id": identity.settings_id,
                                         "identity": identity.identity})
@@ -140,6 +142,52 @@ def result_settings(cfg: DictConfig, recipe: CrossRecipe, head: Head, parts: dic
             "scoring": {"bootstrap": int(cfg.stats.bootstrap), "level": float(cfg.stats.level), "seed": int(cfg.seed)}}
 
 
+def training_identity(recipe: CrossRecipe, resolved: ResolvedModel, spec: TaskSpec, head: Head,
+                      parts: dict[str, PairData]) -> dict:
+    """Everything that shapes a trained cross-encoder, and nothing that only scores it (the test split, the
+    interval's settings): the recipe, the head, the base model (settings, weights and tokenizer/config files
+    digests), the train and validation data and the labels read from them. A scoring-only change scores the
+    saved model again; any change here trains another one, in another folder."""
+    return {"cross": {**recipe.training_settings(), "kind": head.kind}, "task": spec.result_name,
+            "base": resolved.spec.as_dict(), "base_weights_sha256": resolved.weights_sha256,
+            "base_files_sha256": resolved.files_sha256,
+            "data": {name: data_id(parts[name]) for name in SPLITS},
+            "labels": {name: digest_json(np.asarray(head.labels(spec, parts[name], f"{spec.result_name}/{name}"),
+                                                    dtype=float).tolist()) for name in SPLITS}}
+
+
+def trained_model(cfg: DictConfig, recipe: CrossRecipe, resolved: ResolvedModel, head: Head, folder: Path,
+                  training_id: str):
+    """The model (and lineage) saved in ``folder`` by a training of this exact identity, loaded instead of trained
+    again (its result was lost, or a scoring setting changed); None when there is none."""
+    final = folder / "model"
+    lineage_file = final / LINEAGE_FILE
+    if not lineage_file.is_file():
+        return None
+    import json
+
+    try:
+        lineage = json.loads(lineage_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BenchError(f"{lineage_file} is unreadable ({exc}); delete {folder} to train it again.") from None
+    if lineage.get("training_id") != training_id:
+        raise BenchError(f"{final} holds a cross-encoder trained from other settings, base weights or data (its "
+                         f"lineage's training_id is {lineage.get('training_id')!r}, this run's {training_id}): delete "
+                         f"{folder} to train it again.")
+    cross_encoder = require_trainer()[0]
+    device = pick_device(str(cfg.encode.device))
+    try:
+        with restricted_unpickling(), quiet_transformers():
+            model = cross_encoder(str(final), num_labels=head.num_labels, max_length=recipe.max_length, device=device,
+                                  trust_remote_code=resolved.spec.trust_remote_code, local_files_only=True)
+    except Exception as exc:
+        raise BenchError(f"cannot load the trained cross-encoder {final}: {exc.__class__.__name__}: {exc}; delete "
+                         f"{folder} to train it again.") from None
+    log.info("%s was trained with these exact settings already (recipe, base weights and files, data); scoring it "
+             "without training again.", final)
+    return model, lineage
+
+
 def load_model(resolved: ResolvedModel, head: Head, recipe: CrossRecipe, device: str):
     """The base encoder with a freshly initialised head (sentence-transformers' CrossEncoder); pickled
     weights load through the restricted unpickler, remote code only when the model config allows it."""
@@ -155,7 +203,7 @@ def load_model(resolved: ResolvedModel, head: Head, recipe: CrossRecipe, device:
 
 
 def train_one(cfg: DictConfig, recipe: CrossRecipe, resolved: ResolvedModel, spec: TaskSpec, head: Head,
-              parts: dict[str, PairData], folder: Path):
+              parts: dict[str, PairData], folder: Path, training_id: str):
     """Train on the train split, keep the checkpoint best on validation; the model and its lineage."""
     from datasets import Dataset
     from transformers import set_seed
@@ -200,6 +248,7 @@ def train_one(cfg: DictConfig, recipe: CrossRecipe, resolved: ResolvedModel, spe
     history = [{k: v for k, v in entry.items() if k.startswith("eval_") or k in ("step", "epoch", "loss")}
                for entry in trainer.state.log_history]
     lineage = {
+        "training_id": training_id,
         "base_model": f"{resolved.spec.name}@{(resolved.resolved_revision or resolved.spec.revision or '')[:12]}",
         "base": {**resolved.spec.as_dict(), "resolved_revision": resolved.resolved_revision,
                  "weights_sha256": resolved.weights_sha256, "source": resolved.source},

@@ -20,7 +20,7 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -60,6 +60,8 @@ class ResolvedModel:
     path: Path
     source: str  # "package", "local" or "hub"
     resolved_revision: str | None = None
+    #: Why each setting the model config left to the model (default pooling, length, prompts) has its value.
+    reasons: dict[str, str] = field(default_factory=dict)
 
     @cached_property
     def weights(self) -> Weights:
@@ -150,7 +152,118 @@ def resolve(spec: ModelSpec) -> ResolvedModel:
         resolved = ResolvedModel(spec, path, "hub", snapshot_commit(path))
     check_tokenizer_files(resolved.path)
     resolved.weights  # noqa: B018 -- fails now, with the folder named, if a module has no weights
+    resolved.spec, resolved.reasons = own_settings(spec, resolved.path)
     return resolved
+
+
+#: MTEB's names of bench's task types: the keys a model's own prompts are looked up by (MTEB's get_prompt_name).
+MTEB_TASK_TYPES = {"sts": "STS", "pair_classification": "PairClassification"}
+#: The most tokens bench gives a model that states no length of its own.
+DEFAULT_MAX_LENGTH = 512
+
+
+def own_settings(spec: ModelSpec, path: Path) -> tuple[ModelSpec, dict[str, str]]:
+    """The settings a model config leaves to the model (``default_pooling: auto``, ``max_seq_length: null``,
+    ``prompts: null``: ``model=org/name`` or a folder), read from the model's own files as sentence-transformers
+    and MTEB read them, and why each has its value."""
+    changes, reasons = {}, {}
+    if spec.default_pooling == "auto":
+        pipeline = (path / "modules.json").is_file()
+        changes["default_pooling"] = "sbert" if pipeline else "mean"
+        reasons["pooling"] = ("the model ships a sentence-transformers pipeline (modules.json): evaluated through it, "
+                              "as MTEB and the model's authors evaluate it" if pipeline else
+                              "the model has no sentence-transformers pipeline (no modules.json): mean pooling over "
+                              "the last layer")
+    if spec.max_seq_length is None:
+        changes["max_seq_length"], reasons["max_seq_length"] = own_length(path)
+    if spec.prompts is None:
+        changes["prompts"], reasons["prompts"] = own_prompts(path)
+    return replace(spec, **changes), reasons
+
+
+def _json_object(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise BenchError(f"{path} is unreadable ({exc}); the model's settings are read from it.") from None
+    return value if isinstance(value, dict) else {}
+
+
+def _positive_int(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+#: Where a sentence-transformers Transformer module states its max_seq_length (sentence-transformers reads the
+#: first that exists, the old names for models saved by early versions).
+ST_CONFIG_FILES = ("sentence_bert_config.json", "sentence_roberta_config.json", "sentence_distilbert_config.json",
+                   "sentence_camembert_config.json", "sentence_albert_config.json",
+                   "sentence_xlm-roberta_config.json", "sentence_xlnet_config.json")
+
+
+def own_length(path: Path) -> tuple[int | None, str]:
+    """The model's maximum length, as sentence-transformers takes it: the ``max_seq_length`` of its module config
+    (``sentence_bert_config.json``); for a pipeline saved by sentence-transformers >= 6, which keeps it as the
+    tokenizer's ``model_max_length``, that (within the position embeddings); for a raw encoder, the least of what
+    its position embeddings and its tokenizer take, at most 512."""
+    from bench.models.weights import is_static
+
+    if is_static(path):
+        return None, "a static embedding (averaged token vectors) never truncates: no length limit"
+    folder = transformer_dir(path)
+    for name in ST_CONFIG_FILES:
+        if (folder / name).is_file():
+            declared = _positive_int(_json_object(folder / name).get("max_seq_length"))
+            if declared:
+                return declared, (f"the model's sentence-transformers config ({(folder / name).relative_to(path)}: "
+                                  f"max_seq_length {declared})")
+            break
+    from types import SimpleNamespace
+
+    config = _json_object(folder / "config.json")
+    positions = position_limit(SimpleNamespace(**config)) if config else None
+    tokenizer = _positive_int(_json_object(folder / "tokenizer_config.json").get("model_max_length"))
+    tokenizer = tokenizer if tokenizer and tokenizer < 1_000_000 else None  # transformers' huge "no limit"
+    if (path / "modules.json").is_file() and tokenizer:
+        length = min(tokenizer, positions or tokenizer)
+        return length, (f"the model's sentence-transformers pipeline: its tokenizer's model_max_length {tokenizer} "
+                        f"(where sentence-transformers >= 6 keeps max_seq_length)"
+                        + (f", within its position embeddings {positions}" if length < tokenizer else ""))
+    limits = {f"bench's default {DEFAULT_MAX_LENGTH}": DEFAULT_MAX_LENGTH}
+    if positions:
+        limits[f"its position embeddings {positions}"] = positions
+    if tokenizer:
+        limits[f"its tokenizer's model_max_length {tokenizer}"] = tokenizer
+    length = min(limits.values())
+    return length, (f"the model states no max_seq_length of its own: {length} tokens, the least of "
+                    f"{', '.join(limits)}")
+
+
+def own_prompts(path: Path) -> tuple[tuple[tuple[str, str], ...], str]:
+    """The prompts the model's sentence-transformers config gives bench's task types, by MTEB's rule for
+    symmetric STS and pair-classification tasks: the prompt named after the task type (``STS``,
+    ``PairClassification``), else the model's default prompt (``default_prompt_name``), else none."""
+    config = _json_object(path / "config_sentence_transformers.json")
+    prompts = config.get("prompts") if isinstance(config.get("prompts"), dict) else {}
+    prompts = {name: text for name, text in prompts.items() if text}  # sentence-transformers writes empty ones
+    default = config.get("default_prompt_name")
+    chosen, how = {}, []
+    for kind, mteb_type in MTEB_TASK_TYPES.items():
+        if prompts.get(mteb_type):
+            chosen[kind] = str(prompts[mteb_type])
+            how.append(f"{kind}: its '{mteb_type}' prompt")
+        elif default and prompts.get(default):
+            chosen[kind] = str(prompts[default])
+            how.append(f"{kind}: its default prompt '{default}'")
+    if chosen:
+        reason = f"the model's sentence-transformers config (config_sentence_transformers.json): {'; '.join(how)}"
+    elif prompts:
+        reason = (f"the model's prompts ({', '.join(sorted(prompts))}) name neither STS nor PairClassification and "
+                  f"it has no default prompt")
+    else:
+        reason = "the model configures no prompts"
+    return tuple(sorted(chosen.items())), reason
 
 
 @contextmanager

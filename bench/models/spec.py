@@ -58,9 +58,9 @@ class ModelSpec:
     name_or_path: str
     hub_id: str | None
     revision: str
-    max_seq_length: int | None  # None: no limit (static embeddings, which never truncate)
-    prompts: tuple[tuple[str, str], ...]
-    default_pooling: str
+    max_seq_length: int | None  # None: the model's own, filled in by resolve() (bench.models.loading)
+    prompts: tuple[tuple[str, str], ...] | None  # None: the model's own, filled in by resolve()
+    default_pooling: str  # a conf/pooling name, or "auto": decided by resolve() from the model's files
     has_sbert: bool
     trust_remote_code: bool
     instruction_template: str | None = None
@@ -83,8 +83,9 @@ class ModelSpec:
         hub_id = c.get("hub_id") or (None if is_local else path)
         max_len = c["max_seq_length"]
         if max_len is not None and (not isinstance(max_len, int) or isinstance(max_len, bool) or max_len < 2):
-            raise BenchError(f"model.max_seq_length must be an integer >= 2 (null: no limit, for static embeddings), "
-                             f"got {max_len!r}.")
+            raise BenchError(f"model.max_seq_length must be an integer >= 2 (or null: the model's own; no limit for a "
+                             f"static embedding), got {max_len!r}.")
+        own_prompts = c.get("prompts") is None
         prompts = c.get("prompts") or {}
         if not isinstance(prompts, dict):
             raise BenchError(f"model.prompts must map task types to prompts, e.g. {{sts: 'query: '}}; got {prompts!r}.")
@@ -102,7 +103,7 @@ class ModelSpec:
             hub_id=hub_id,
             revision=str(c["revision"]),
             max_seq_length=max_len,
-            prompts=tuple(sorted(prompts.items())),
+            prompts=None if own_prompts else tuple(sorted((str(k), str(v)) for k, v in prompts.items() if v)),
             default_pooling=str(c["default_pooling"]),
             has_sbert=bool(c["has_sbert"]),
             trust_remote_code=bool(c["trust_remote_code"]),
@@ -113,7 +114,7 @@ class ModelSpec:
     def prompt(self, task_type: str, task_name: str | None = None) -> str:
         """The text put before every sentence of a task (MTEB task name ``task_name``, bench task type
         ``task_type``; ``probe_*`` results use their task's), both sides of a pair; "" when none."""
-        return resolve_prompt(dict(self.prompts), self.instruction_template, task_name, task_type)
+        return resolve_prompt(dict(self.prompts or ()), self.instruction_template, task_name, task_type)
 
     @property
     def slug(self) -> str:
@@ -122,7 +123,7 @@ class ModelSpec:
 
     def as_dict(self) -> dict:
         out = asdict(self)
-        out["prompts"] = dict(self.prompts)
+        out["prompts"] = dict(self.prompts) if self.prompts is not None else None
         return out
 
 

@@ -17,17 +17,28 @@ NOT_TRAINING = frozenset({"output_dir", "resume", "evaluate_after", "evaluate_ba
                           "save_total_limit"})
 
 
-def run_digest(recipe: Recipe, base: ModelSpec, splits) -> str:
-    """8 hex digits over everything that shapes the training: the recipe's training fields, the base
-    model and the data files. Runs that differ in any of them never share a checkpoint folder."""
+def training_identity(recipe: Recipe, resolved: ResolvedModel, splits) -> dict:
+    """Everything that shapes the training: the recipe's training fields, the base model (its settings, the
+    digests of its weights and of its tokenizer/config files) and the data (each split's content digest, or
+    the hub file at its revision). A base whose weights change in place is another training."""
+    from bench.identity import data_id
+
     identity = {"recipe": {k: v for k, v in asdict(recipe).items() if k not in NOT_TRAINING},
-                "base": base.as_dict(),
-                "data": {task: {split: part.source.get("sha256") or part.source.get("revision")
-                                for split, part in parts.items()} for task, parts in sorted(splits.items())}}
+                "base": resolved.spec.as_dict(),
+                "base_weights_sha256": resolved.weights_sha256,
+                "base_files_sha256": resolved.files_sha256,
+                "data": {task: {split: data_id(part) for split, part in sorted(parts.items())}
+                         for task, parts in sorted(splits.items())}}
     if recipe.text_file:  # the text's content, not its name
         from bench.digests import sha256_file
 
         identity["text_file_sha256"] = sha256_file(Path(recipe.text_file))
+    return identity
+
+
+def run_digest(identity: dict) -> str:
+    """8 hex digits of :func:`training_identity`: runs that differ in any part of it never share a checkpoint
+    folder, and a finished model is reused only by a run of the same identity."""
     return digest_json(identity, 8)
 
 

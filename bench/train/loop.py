@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench.atomic import write_json_atomic
 from bench.device import pick_device, precision_flags
-from bench.digests import sha256_file
+from bench.digests import digest_json, sha256_file
 from bench.errors import BenchError
 from bench.models.loading import (
     LINEAGE_FILE,
@@ -31,7 +31,7 @@ from bench.models.weights import restricted_unpickling
 from bench.tasks import TaskSpec, task_specs
 from bench.train.callbacks import ElapsedTime, TrainingProgress, elapsed_before, latest_checkpoint, warmup_argument
 from bench.train.data import load_training_splits, training_dataset
-from bench.train.lineage import lineage_record, output_folder, run_digest
+from bench.train.lineage import lineage_record, output_folder, run_digest, training_identity
 from bench.train.objectives import build_loss
 from bench.train.recipe import Recipe, pick_specs, training_prompt
 from bench.train.validation import ValidationEvaluator, ValidationSet
@@ -100,6 +100,8 @@ def train(cfg: DictConfig) -> dict:
     specs = task_specs(cfg.task)
     if recipe.evaluate_tasks is not None:
         pick_specs(recipe.evaluate_tasks, specs, "evaluate_tasks")  # a typo fails now, not after training
+    base = resolve(base).spec  # with the length and prompts the model's own files give, where the config leaves them
+    check_never_before_training(cfg, recipe, base, specs)
     if not recipe.stages:
         done = train_stage(cfg, recipe, base, specs)
         if "process_index" in done:
@@ -149,9 +151,11 @@ def saved_model_spec(final: Path, base: ModelSpec, name: str) -> ModelSpec:
 
 def saved_model_overrides(final: Path, base: ModelSpec, name: str) -> list[str]:
     overrides = ["model=hf", f"model.name_or_path={final.resolve()}", f"model.name={base.name}-{name}",
-                 "model.revision=local", f"model.max_seq_length={base.max_seq_length}"]
+                 "model.revision=local",
+                 f"model.max_seq_length={'null' if base.max_seq_length is None else base.max_seq_length}"]
     template = [f"model.instruction_template='{base.instruction_template}'"] if base.instruction_template else []
-    return overrides + [f"+model.prompts.{kind}='{text}'" for kind, text in base.prompts] + template
+    # the base's prompts, always given: left null, the saved pipeline's own config would decide them
+    return overrides + ["model.prompts={" + ",".join(f"{kind}:'{text}'" for kind, text in base.prompts) + "}"] + template
 
 
 def objective_data(recipe: Recipe, specs: list[TaskSpec], splits):
@@ -165,6 +169,45 @@ def objective_data(recipe: Recipe, specs: list[TaskSpec], splits):
     return datasets
 
 
+@dataclass
+class StageInputs:
+    """What one stage trains on and where its model goes (decided before any training)."""
+
+    train_specs: list[TaskSpec]
+    select_specs: list[TaskSpec]
+    splits: dict
+    resolved: ResolvedModel
+    training_id: str  # digest of the training identity (recipe, base weights and files, data)
+    out: Path  # <output_dir>/<model>-<recipe>-seed<seed>-<first 8 hex digits of the training id>
+
+
+def stage_inputs(cfg: DictConfig, recipe: Recipe, base: ModelSpec, specs: list[TaskSpec]) -> StageInputs:
+    train_specs = [s for _, tasks in recipe.losses if tasks for s in pick_specs(tasks, specs, "tasks")]
+    select_specs = pick_specs(recipe.select_on, specs, "select_on")
+    splits = load_training_splits(list({s.result_name: s for s in train_specs + select_specs}.values()),
+                                  cfg.data.root, check_rows=bool(cfg.data.check_rows))
+    resolved = resolve(base)
+    identity = training_identity(recipe, resolved, splits)
+    return StageInputs(train_specs, select_specs, splits, resolved, digest_json(identity),
+                       output_folder(recipe, base, run_digest(identity)))
+
+
+def finished_model(recipe: Recipe, stage: StageInputs) -> dict | None:
+    """The lineage of the model this stage already saved with the same training identity (reused instead of
+    trained again), or None when there is none (or ``train.resume=false``)."""
+    final = stage.out / "model"
+    if not (recipe.resume and (final / LINEAGE_FILE).is_file()):
+        return None
+    lineage = read_lineage(final)
+    if lineage.get("training_id") != stage.training_id:
+        raise BenchError(f"{final} holds a model trained from other settings, base weights or data than this run's "
+                         f"(its lineage's training_id is {lineage.get('training_id')!r}, this run's {stage.training_id}): "
+                         f"delete {stage.out} or set train.resume=false to train it again.")
+    log.info("%s was trained with these exact settings already (recipe, base weights and files, data); using it "
+             "(train.resume=false retrains).", final)
+    return lineage
+
+
 def train_stage(cfg: DictConfig, recipe: Recipe, base: ModelSpec, specs: list[TaskSpec]) -> dict:
     """One recipe trained from ``base``: ``{"model_dir", "lineage"}`` (or the process index on other ranks)."""
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
@@ -172,17 +215,14 @@ def train_stage(cfg: DictConfig, recipe: Recipe, base: ModelSpec, specs: list[Ta
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     set_seed(recipe.seed)
-    train_specs = [s for _, tasks in recipe.losses if tasks for s in pick_specs(tasks, specs, "tasks")]
-    select_specs = pick_specs(recipe.select_on, specs, "select_on")
-    splits = load_training_splits(list({s.result_name: s for s in train_specs + select_specs}.values()),
-                                  cfg.data.root, check_rows=bool(cfg.data.check_rows))
+    stage = stage_inputs(cfg, recipe, base, specs)
+    train_specs, select_specs, splits, resolved, out = (stage.train_specs, stage.select_specs, stage.splits,
+                                                        stage.resolved, stage.out)
     objectives = objective_data(recipe, specs, splits)
-    resolved = resolve(base)
-    out = output_folder(recipe, base, run_digest(recipe, base, splits))
     final = out / "model"
-    if recipe.resume and (final / LINEAGE_FILE).is_file():
-        log.info("%s was trained with these exact settings already; using it (train.resume=false retrains).", final)
-        return {"model_dir": str(final), "lineage": read_lineage(final)}
+    reused = finished_model(recipe, stage)
+    if reused is not None:
+        return {"model_dir": str(final), "lineage": reused}
     device = pick_device(str(cfg.encode.device))
     precision = precision_flags(recipe.precision, device)
     prompt = training_prompt(base, train_specs + select_specs)
@@ -190,7 +230,8 @@ def train_stage(cfg: DictConfig, recipe: Recipe, base: ModelSpec, specs: list[Ta
         from bench.train.mlm import train_mlm
 
         (_, dataset), = objectives.values()
-        return train_mlm(cfg, recipe, resolved, dataset["anchor"], splits, select_specs, out, device, precision)
+        return train_mlm(cfg, recipe, resolved, dataset["anchor"], splits, select_specs, out, device, precision,
+                         stage.training_id)
     model = build_model(resolved, recipe.pooling, device)
     names = list(objectives)
     set_card_example(model, objectives[names[0]][1])
@@ -250,6 +291,7 @@ def train_stage(cfg: DictConfig, recipe: Recipe, base: ModelSpec, specs: list[Ta
         model.save(str(final), safe_serialization=True)
     lineage = lineage_record(recipe, resolved, splits, train_specs, select_specs, trainer, examples, device,
                              precision["name"], (clock.prior, seconds), resumed_from=checkpoint)
+    lineage["training_id"] = stage.training_id
     lineage["run_folder"] = out.name  # <model>-<recipe>-seed<seed>-<digest of the training settings>
     if recipe.text_file:
         lineage["data"]["text_file"] = {"path": str(Path(recipe.text_file).resolve()),
@@ -323,11 +365,10 @@ def _sampler(recipe: Recipe):
     return BatchSamplers.BATCH_SAMPLER
 
 
-def evaluate_saved(cfg: DictConfig, final: Path, base: ModelSpec, recipe: Recipe) -> list[dict]:
-    """The fine-tuned model through the same harness (its results carry the lineage): the model node is
-    composed from ``conf/model/hf.yaml`` and ``conf/pooling/sbert.yaml``, as ``model=<folder>`` would be."""
+def saved_model_config(cfg: DictConfig, final: Path, base: ModelSpec, recipe: Recipe) -> DictConfig:
+    """The evaluation config of a saved model: the model node composed from ``conf/model/hf.yaml`` and a pooling,
+    as ``model=<folder>`` would be; everything else (tasks, scoring, overwrite policy) the run's own."""
     from bench.config import compose_config
-    from bench.run import run
 
     # a sentence-transformers model is evaluated through its own pipeline; a masked-LM stage's encoder with the
     # recipe's pooling (as the next stage would train it)
@@ -336,8 +377,47 @@ def evaluate_saved(cfg: DictConfig, final: Path, base: ModelSpec, recipe: Recipe
     eval_cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     eval_cfg.model = composed.model
     eval_cfg.pooling = composed.pooling
-    eval_cfg.overwrite = "always"
-    return run(eval_cfg)
+    return eval_cfg
+
+
+def evaluate_saved(cfg: DictConfig, final: Path, base: ModelSpec, recipe: Recipe) -> list[dict]:
+    """The fine-tuned model through the same harness, under the run's overwrite policy: with ``missing`` a result
+    of exactly this identity (the fine-tuned weights, its training id, the scoring settings) is kept, anything
+    else computed; its results carry the lineage."""
+    from bench.run import run
+
+    return run(saved_model_config(cfg, final, base, recipe))
+
+
+def results_that_exist(cfg: DictConfig) -> list[str]:
+    """The result files an evaluation with this config would write that exist already (planned, nothing encoded)."""
+    from bench.identity import identify
+    from bench.plan import plan
+
+    return [str(identity.path) for identity in identify(cfg, plan(cfg)).values() if identity.path.exists()]
+
+
+def check_never_before_training(cfg: DictConfig, recipe: Recipe, base: ModelSpec, specs: list[TaskSpec]) -> None:
+    """``overwrite=never`` refuses before any training: the base model's results (``train.evaluate_base``) and those
+    of every stage's model already trained with these exact settings (reused, so evaluated again) must not exist.
+    (A model still to be trained has new weights, so no result of it can exist.)"""
+    if str(cfg.overwrite) != "never" or not recipe.evaluate_after:
+        return
+    eval_cfg = evaluation_config(cfg, recipe)
+    taken = results_that_exist(eval_cfg) if recipe.evaluate_base else []
+    stages = recipe.stage_recipes() if recipe.stages else [recipe]
+    spec = base
+    for number, stage in enumerate(stages, start=1):
+        inputs = stage_inputs(cfg, stage, spec, specs)
+        final = inputs.out / "model"
+        if finished_model(stage, inputs) is None:
+            break  # this stage trains, so this and every later stage's model will be new
+        named = recipe if number == len(stages) else stage  # the chain's last model carries the chain's name
+        taken += results_that_exist(saved_model_config(eval_cfg, final, base, named))
+        spec = saved_model_spec(final, base, stage.name)
+    if taken:
+        raise BenchError(f"overwrite=never, but these results exist: {', '.join(taken)}; nothing was trained. Use "
+                         f"overwrite=missing to keep them and compute the rest, or overwrite=always.")
 
 
 __all__ = ["Recipe", "train"]

@@ -44,7 +44,7 @@ def load_mlm(resolved: ResolvedModel):
 
 
 def train_mlm(cfg: DictConfig, recipe: Recipe, resolved: ResolvedModel, sentences, splits, select_specs,
-              out: Path, device: str, precision: dict) -> dict:
+              out: Path, device: str, precision: dict, training_id: str) -> dict:
     """Masked-LM training from ``resolved``; ``{"model_dir", "lineage"}`` of the saved encoder."""
     from datasets import Dataset
     from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
@@ -97,6 +97,7 @@ def train_mlm(cfg: DictConfig, recipe: Recipe, resolved: ResolvedModel, sentence
     selection = selection_record("eval_loss", trainer.state, history)
     selection["improved"] = None if selection["base_metric"] is None else bool(selection["best_metric"] < selection["base_metric"])
     lineage = {
+        "training_id": training_id,
         "base_model": f"{resolved.spec.name}@{(resolved.resolved_revision or resolved.spec.revision or '')[:12]}",
         "base": {**resolved.spec.as_dict(), "resolved_revision": resolved.resolved_revision,
                  "weights_sha256": resolved.weights_sha256, "source": resolved.source},
