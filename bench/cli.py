@@ -31,6 +31,8 @@ CHECKED_GROUPS = ("model", "pooling", "task", "compression", "probe", "train", "
 #: Hydra's own flags that take a value (the value is not an override).
 FLAGS_WITH_VALUE = ("--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
                     "--config-dir", "-cd", "--shell-completion", "-sc", "--experimental-rerun")
+#: Hydra's ``--info`` takes an optional value, one of these.
+INFO_FLAGS, INFO_CHOICES = ("--info", "-i"), ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
 
 
 def _looks_like_model_ref(value: str) -> bool:
@@ -48,6 +50,27 @@ def _override_args(argv: Sequence[str]) -> list[tuple[int, str]]:
         elif not arg.startswith("-") and ("=" in arg or arg.startswith("~")):
             out.append((index, arg))
     return out
+
+
+def hydra_flags_first(argv: Sequence[str]) -> list[str]:
+    """The command line with Hydra's flags (and their values) moved before the overrides, order otherwise kept.
+
+    Hydra's argument parser reads the overrides as one positional list, so an override after a flag
+    (``python -m bench pooling=cls -m task=cdsc_r``) dies with "unrecognized arguments"; users write ``-m``
+    anywhere."""
+    flags, overrides = [], []
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        takes = arg in FLAGS_WITH_VALUE or (arg in INFO_FLAGS and index + 1 < len(argv)
+                                            and argv[index + 1] in INFO_CHOICES)
+        if arg.startswith("-") and not arg.startswith("~"):
+            flags.extend(argv[index:index + 2] if takes else [arg])
+            index += 2 if takes else 1
+            continue
+        overrides.append(arg)
+        index += 1
+    return flags + overrides
 
 
 def _parse(arg: str):
@@ -268,6 +291,7 @@ def launch(hydra_main, config_name: str = "config") -> None:
     if "--help" in argv or "-h" in argv:
         print(help_text(config_name), end="")
         sys.exit(0)
+    argv = hydra_flags_first(argv)
     try:
         argv = rewrite_overrides(argv)
         if not any(flag in argv for flag in ("--hydra-help", "--info", "-i", "--shell-completion", "-sc")):
