@@ -303,20 +303,38 @@ def launch(hydra_main, config_name: str = "config") -> None:
     hydra_main()
 
 
-def run_job(job: Callable, cfg, log: logging.Logger, records: Callable = lambda result: result or []):
+def run_job(job: Callable, cfg, log: logging.Logger, records: Callable = lambda result: result or [],
+            extra: Callable = lambda result: None):
     """The work of a Hydra job, with its report for the sweep summary (:mod:`bench.sweep`).
 
     A :class:`BenchError` is logged as one line, without a traceback, and the process exits with status 2;
     in a multirun the job returns None instead (as does any other exception, logged with its traceback),
-    so one bad combination does not end the sweep, and the summary at the end lists it as failed."""
+    so one bad combination does not end the sweep, and the summary at the end lists it as failed. A
+    :class:`NotApplicable` combination in a multirun is reported as skipped: listed once, not a failure.
+    ``extra(result)`` adds fields to the job's report (preflight's checks)."""
+    from bench.errors import NotApplicable
     from bench.sweep import write_job_report
 
     folder = str(cfg.get("results_dir")) if cfg.get("results_dir") else None
     try:
         result = job(cfg)
+    except NotApplicable as exc:
+        if not _in_multirun():
+            log.error("%s", exc)
+            write_job_report("failed", error=str(exc), results_dir=folder)
+            sys.exit(2)
+        log.warning("skipped: the combination does not apply (listed at the end of the sweep)")
+        write_job_report("skipped", error=str(exc), results_dir=folder)
+        return None
     except BenchError as exc:
-        log.error("%s", exc)
-        write_job_report("failed", error=str(exc), results_dir=folder)
+        checks = getattr(exc, "checks", None)  # preflight's: listed once per model and data source at the end
+        if checks is not None and _in_multirun():
+            log.error("preflight found %s (listed once at the end of the sweep)",
+                      str(exc).split(" found ", 1)[-1].split(":", 1)[0])
+        else:
+            log.error("%s", exc)
+        write_job_report("failed", error=str(exc), results_dir=folder,
+                         extra={"checks": checks} if checks is not None else None)
         if _in_multirun():
             return None
         sys.exit(2)
@@ -327,7 +345,7 @@ def run_job(job: Callable, cfg, log: logging.Logger, records: Callable = lambda 
         write_job_report("failed", error=f"{exc.__class__.__name__}: {exc} (traceback in the job's log)",
                          results_dir=folder)
         return None
-    write_job_report("ok", records=records(result), results_dir=folder)
+    write_job_report("ok", records=records(result), results_dir=folder, extra=extra(result))
     return result
 
 

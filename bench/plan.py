@@ -15,7 +15,7 @@ from bench.atomic import check_writable_dir
 from bench.compress import CompressionSpec
 from bench.data.schema import PairData
 from bench.device import pick_device, pick_dtype
-from bench.errors import BenchError, unknown_choice
+from bench.errors import BenchError, NotApplicable, unknown_choice
 from bench.evaluators import Evaluator, evaluator_for
 from bench.models.loading import ResolvedModel, resolve
 from bench.models.spec import ModelSpec, PoolingSpec
@@ -72,11 +72,7 @@ def plan(cfg: DictConfig) -> Plan:
         check_writable_dir(cfg.cache.dir, "cache.dir")
     model_spec = ModelSpec.from_config(cfg.model)
     pooling = PoolingSpec.from_config(cfg.pooling)
-    if pooling.uses_pipeline and not model_spec.has_sbert:
-        raise BenchError(
-            f"model '{model_spec.name}' has no sentence-transformers pipeline, so pooling=sbert is not available; "
-            f"use cls, mean, max, mean_max or first_last_avg (set has_sbert: true in its config if it ships one)."
-        )
+    check_applicable(model_spec, pooling)
     compression = CompressionSpec.from_config(cfg.compression)
     evaluator = evaluator_for(cfg)
     specs = evaluator.select(task_specs(cfg.task))
@@ -93,6 +89,15 @@ def plan(cfg: DictConfig) -> Plan:
     return Plan(model_spec, pooling, compression, evaluator, specs, data, fits, resolved, device, dtype)
 
 
+def check_applicable(model_spec: ModelSpec, pooling: PoolingSpec) -> None:
+    """The strategy exists for this model: ``sbert`` needs the model's own sentence-transformers pipeline."""
+    if pooling.uses_pipeline and not model_spec.has_sbert:
+        raise NotApplicable(
+            f"model '{model_spec.name}' has no sentence-transformers pipeline, so pooling=sbert is not available; "
+            f"use cls, mean, max, mean_max or first_last_avg (set has_sbert: true in its config if it ships one)."
+        )
+
+
 def check_compressed_size(compression: CompressionSpec, resolved: ResolvedModel, pooling: PoolingSpec) -> None:
     """``compression.dims`` against the size of the strategy's vectors, when the model's config files state it:
     a dimension the vectors do not have fails here, not after the encoding pass."""
@@ -101,8 +106,8 @@ def check_compressed_size(compression: CompressionSpec, resolved: ResolvedModel,
     parts = len(COMPOSITES.get(pooling.fn, (pooling.fn,)))
     size = vector_size(resolved.path, pipeline=pooling.uses_pipeline, parts=parts)
     if size is not None and compression.dims > size:
-        raise BenchError(f"compression.dims={compression.dims} exceeds the embedding size {size} "
-                         f"(model {resolved.spec.name}, strategy {pooling.slug}).")
+        raise NotApplicable(f"compression.dims={compression.dims} exceeds the embedding size {size} "
+                            f"(model {resolved.spec.name}, strategy {pooling.slug}).")
 
 
 def splits_needed(specs: list[TaskSpec], root, evaluator: Evaluator,

@@ -3,6 +3,7 @@
 import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -62,3 +63,85 @@ def test_multirun_flag_after_a_setting_runs_the_sweep(tmp_path, tiny_models, tin
     assert "unrecognized arguments" not in done.stderr
     assert done.returncode == 0, done.stdout + done.stderr
     assert sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir() and p.name.isdigit()) == ["0", "1"]
+
+
+# ------------------------------------------------------------------ sweeps: skipped is not failed
+
+
+def _report(num, status, error=None, checks=None, results=()):
+    report = {"status": status, "error": error, "job": {"num": num, "overrides": [f"pooling=p{num}"]},
+              "results": list(results), "folder": f"/sweep/{num}"}
+    if checks is not None:
+        report["checks"] = checks
+    return report
+
+
+def test_combinations_that_do_not_apply_are_skipped_not_failed():
+    from bench.sweep import summary_text
+
+    reports = [_report(0, "ok"), _report(1, "skipped", "model 'herbert' has no sentence-transformers pipeline"),
+               _report(2, "ok")]
+    text, failures = summary_text(reports, [])
+    assert failures == 0
+    assert "1 combination(s) skipped (they do not apply; not failures):" in text
+    assert text.count("model 'herbert' has no sentence-transformers pipeline") == 1
+    assert "All 2 job(s) succeeded (1 skipped)." in text and "failed" not in text
+
+
+def test_a_real_failure_still_fails_the_sweep():
+    from bench.sweep import summary_text
+
+    text, failures = summary_text([_report(0, "skipped", "n/a"), _report(1, "failed", "boom")], [Path("/sweep/2")])
+    assert failures == 2
+    assert "2 of 3 job(s) failed:" in text and "job 1 (pooling=p1): boom [/sweep/1]" in text
+    assert "job in /sweep/2: no report" in text
+
+
+def test_preflight_sweep_lists_each_model_and_data_source_once():
+    from bench.sweep import summary_text
+
+    def checks(model_ok):
+        return {"model": {"name": "m (org/m @ main)", "ok": model_ok, **(
+                    {"detail": "safetensors weights"} if model_ok else {"problem": "could not fetch model 'org/m'"})},
+                "data": {"cdsc_r (hub a @ 1)": {"ok": False, "problem": "could not fetch task 'cdsc_r'"},
+                         "ppc (hub b @ 2)": {"ok": True, "detail": "test 6 rows"}}}
+
+    reports = [_report(n, "failed", "preflight of m found 2 problem(s)", checks(False)) for n in range(12)]
+    reports.append(_report(12, "skipped", "model 'm' has no sentence-transformers pipeline"))
+    text, failures = summary_text(reports, [])
+    assert failures == 12
+    assert "Preflight of 12 job(s): 1 model(s), 2 data source(s)" in text
+    assert text.count("could not fetch model 'org/m'") == 1 and text.count("could not fetch task 'cdsc_r'") == 1
+    assert "  PROBLEM model m (org/m @ main): see problem 1" in text
+    assert "  PROBLEM data cdsc_r (hub a @ 1): see problem 2" in text
+    assert "  OK      data ppc (hub b @ 2): test 6 rows" in text
+    assert "12 job(s) with the preflight problems above: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 [/sweep]" in text
+    assert len(text.splitlines()) < 20
+
+
+def test_job_numbers_sort_naturally(tmp_path):
+    import json
+
+    from bench.sweep import JOB_REPORT, job_folders, read_reports
+
+    for num in (0, 1, 2, 10, 11, 20):
+        (tmp_path / str(num) / ".hydra").mkdir(parents=True)
+        (tmp_path / str(num) / JOB_REPORT).write_text(json.dumps({"status": "ok", "job": {"num": num}}))
+    assert [r["job"]["num"] for r in read_reports(tmp_path)] == [0, 1, 2, 10, 11, 20]
+    assert [p.name for p in job_folders(tmp_path)] == ["0", "1", "2", "10", "11", "20"]
+
+
+@pytest.mark.slow
+def test_sweep_with_a_combination_that_does_not_apply_exits_0(tmp_path, tiny_models, tiny_data_root):
+    """The sbert strategy on a model without a sentence-transformers pipeline is skipped; the sweep succeeds."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "model=hf", f"model.name_or_path={tiny_models['bert']}", "model.has_sbert=false",
+         "model.max_seq_length=128", "pooling=mean,sbert", "-m", "task=cdsc_r", f"data.root={tiny_data_root}",
+         "data.check_rows=false", "stats.bootstrap=0", f"results_dir={tmp_path}/r", f"cache.dir={tmp_path}/cache",
+         f"hydra.sweep.dir={tmp_path}/sweep"],
+        capture_output=True, text=True, cwd=ROOT, timeout=600)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "1 combination(s) skipped (they do not apply; not failures):" in output
+    assert "All 1 job(s) succeeded (1 skipped)." in output
+    assert output.count("so pooling=sbert is not available") == 1
