@@ -1,5 +1,6 @@
 """A new user's first hour: the command line as people write it, sweeps that tell skipped from failed."""
 
+import re
 import shlex
 import subprocess
 import sys
@@ -145,3 +146,44 @@ def test_sweep_with_a_combination_that_does_not_apply_exits_0(tmp_path, tiny_mod
     assert "1 combination(s) skipped (they do not apply; not failures):" in output
     assert "All 1 job(s) succeeded (1 skipped)." in output
     assert output.count("so pooling=sbert is not available") == 1
+
+
+# ------------------------------------------------------------------ the leaderboard, at the end of a run or by hand
+
+
+def _bold(markdown: str) -> list[str]:
+    return sorted(re.findall(r"^\|.*\*\*.*$", markdown, flags=re.M))
+
+
+def test_leaderboard_at_the_end_of_a_run_matches_one_built_by_hand(tmp_path):
+    """Bold (ties co-bolded) never depends on the significance resamples; "vs best" is computed or says how."""
+    from bench.leaderboard import write_leaderboard
+    from tests.leaderboard_fixtures import SUITE, populate_every_kind
+
+    results = tmp_path / "results"
+    populate_every_kind(results)
+    end_of_run = write_leaderboard(results, out_dir=tmp_path / "run", resamples=0, suite=SUITE)
+    by_hand = write_leaderboard(results, out_dir=tmp_path / "hand", resamples=100, suite=SUITE)
+    fast, full = end_of_run["md"].read_text(), by_hand["md"].read_text()
+    assert _bold(fast) and [re.sub(r" ≈", "", line).split("| best")[0] for line in _bold(fast)] == \
+        [re.sub(r" ≈", "", line).split("| best")[0] for line in _bold(full)]
+    for text in (fast, full):
+        cdsc_r = text.split("## cdsc_r (cosine_spearman)")[1].split("\n## ")[0]
+        tied = [line for line in cdsc_r.splitlines() if "**" in line]
+        assert len(tied) == 2 and {"good-tuned", "tuned-twin"} == {line.split("|")[2].strip() for line in tied}
+        assert all("| best |" in line for line in tied)
+    cdsc_r = fast.split("## cdsc_r (cosine_spearman)")[1].split("\n## ")[0]
+    assert cdsc_r.count("| not computed |") == 6 and "n/a" not in cdsc_r
+    assert f"python -m bench.leaderboard --results {results}" in fast
+    assert "not computed" not in full and re.search(r"\| [+-]\d+\.\d\d \(p", full)
+    for paths in (end_of_run, by_hand):
+        html = paths["html"].read_text()
+        shown = re.sub(r"<(script|style)>.*?</\1>", "", html, flags=re.S)
+        assert not re.search(r"\b(nan|None)\b", re.sub(r"<[^>]+>", " ", shown)), "nan or None shown"
+        assert "mathdefault" not in html and "good@abc123" in html
+
+
+def test_plot_ticks_are_plain_numbers():
+    from bench.leaderboard.plots import plain_tick
+
+    assert [plain_tick(v) for v in (64, 1024.0, 0.5)] == ["64", "1024", "0.5"]
