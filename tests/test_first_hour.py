@@ -187,3 +187,67 @@ def test_plot_ticks_are_plain_numbers():
     from bench.leaderboard.plots import plain_tick
 
     assert [plain_tick(v) for v in (64, 1024.0, 0.5)] == ["64", "1024", "0.5"]
+
+
+# ------------------------------------------------------------------ bench-compare takes what a user has
+
+
+@pytest.fixture
+def fixture_results(tmp_path):
+    from tests.leaderboard_fixtures import populate
+
+    results = tmp_path / "results"
+    populate(results)
+    return results
+
+
+def _compare(capsys, *argv):
+    from bench.compare import main
+
+    code = main([*argv, "--resamples", "50"])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_compare_two_model_strategy_names(fixture_results, capsys):
+    code, out, _ = _compare(capsys, "--results", str(fixture_results), "good/mean", "weak/mean")
+    assert code == 0
+    rows = [line for line in out.splitlines() if line.startswith("| cdsc_")]
+    assert [row.split(" | ")[0] for row in rows] == ["| cdsc_e", "| cdsc_r"]
+    assert all(row.endswith("| yes |") for row in rows)  # good is far better than weak on both tasks
+    assert "A = good/mean (" in out and "/good/abc123/mean/" in out and "B = weak/mean (" in out
+
+
+def test_compare_names_with_a_revision_and_one_task(fixture_results, capsys):
+    code, out, _ = _compare(capsys, "--results", str(fixture_results), "good/abc/mean", "twin/mean", "--task", "cdsc_r")
+    assert code == 0
+    assert [line.split(" | ")[0] for line in out.splitlines() if line.startswith("| cdsc")] == ["| cdsc_r"]
+
+
+def test_compare_two_run_folders_and_a_file_with_a_name(fixture_results, tmp_path, capsys):
+    import shutil
+
+    run_a, run_b = tmp_path / "run_a", tmp_path / "run_b"
+    shutil.copytree(fixture_results / "good" / "abc123" / "mean", run_a / "good" / "abc123" / "mean")
+    shutil.copytree(fixture_results / "weak" / "abc123" / "mean", run_b / "weak" / "abc123" / "mean")
+    code, out, _ = _compare(capsys, str(run_a), str(run_b))
+    assert code == 0 and out.count("| yes |") == 2 and "mean of 2" in out
+    (file_a,) = run_a.rglob("cdsc_r.json")
+    code, out, _ = _compare(capsys, "--results", str(fixture_results), str(file_a), "twin/mean")
+    assert code == 0
+    assert [line.split(" | ")[0] for line in out.splitlines() if line.startswith("| cdsc")] == ["| cdsc_r"]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "message"),
+    [
+        ("good/maen", "weak/mean", "Unknown model/strategy in .* 'good/maen'. Did you mean 'good/mean'\\?"),
+        ("good", "weak/mean", "neither a file nor a folder, nor a name MODEL/STRATEGY"),
+        ("good/mean", "weak/mean --task ppc", "no result of ppc on both sides; both hold: cdsc_e, cdsc_r"),
+    ],
+)
+def test_compare_names_it_cannot_resolve(fixture_results, capsys, a, b, message):
+    b, *extra = b.split(" ", 1)
+    code, out, err = _compare(capsys, "--results", str(fixture_results), a, b, *(extra[0].split() if extra else []))
+    assert code == 2 and not out
+    assert re.search(message, err), err
