@@ -251,3 +251,30 @@ def test_compare_names_it_cannot_resolve(fixture_results, capsys, a, b, message)
     code, out, err = _compare(capsys, "--results", str(fixture_results), a, b, *(extra[0].split() if extra else []))
     assert code == 2 and not out
     assert re.search(message, err), err
+
+
+# ------------------------------------------------------------------ offline: what to set, how to supply a copy
+
+
+def test_offline_missing_model_says_how_to_supply_a_local_copy():
+    from bench.errors import BenchError
+    from bench.models import loading
+    from bench.models.spec import ModelSpec
+
+    with pytest.raises(BenchError) as caught:
+        loading.resolve(ModelSpec.from_config({"name_or_path": "org/not-in-the-cache"}))
+    text = str(caught.value)
+    assert "could not fetch model 'org/not-in-the-cache' at revision 'main'" in text
+    assert "hf download org/not-in-the-cache --revision main --local-dir DIR" in text
+    assert "model.name_or_path=DIR" in text and "HF_HUB_CACHE" in text
+
+
+def test_offline_missing_data_says_what_to_set(make_cfg, hub_datasets):
+    from bench.errors import DataError
+    from bench.tasks import load_task, task_specs
+
+    (spec,) = task_specs(make_cfg("task=stsb_multi_mt", "task.lang=de").task)  # the replica has pl and en only
+    with pytest.raises(DataError) as caught:
+        load_task(spec, None, splits=("test",))
+    assert "data.root=DIR (or export BENCH_DATA_ROOT=DIR)" in str(caught.value)
+    assert "hf download" not in str(caught.value)  # that hint is for models
