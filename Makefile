@@ -60,7 +60,6 @@ venv: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)
-	@$(BIN)/python -c "from bench.cli import leaderboard_location; print(leaderboard_location('''$(ARGS)'''))"
 
 test: $(TEST_STAMP)
 	$(TEST_ENV) $(BIN)/python -m pytest -q $(PYTEST_ARGS)

@@ -1,7 +1,9 @@
 """A new user's first hour: the command line as people write it, sweeps that tell skipped from failed."""
 
+import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -278,3 +280,47 @@ def test_offline_missing_data_says_what_to_set(make_cfg, hub_datasets):
         load_task(spec, None, splits=("test",))
     assert "data.root=DIR (or export BENCH_DATA_ROOT=DIR)" in str(caught.value)
     assert "hf download" not in str(caught.value)  # that hint is for models
+
+
+# ------------------------------------------------------------------ make bench, make test
+
+
+MAKE = shutil.which("make")
+
+
+def _make_dry_run(tmp_path, *targets, env=None):
+    """What make would run (``make -n``) with a virtualenv that does not exist yet."""
+    done = subprocess.run([MAKE, "-n", f"VENV={tmp_path / 'venv'}", *targets], capture_output=True, text=True,
+                          cwd=ROOT, env={**os.environ, **(env or {})}, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.skipif(MAKE is None, reason="make is not installed")
+def test_make_bench_sets_up_once_then_runs_the_default(tmp_path):
+    out = _make_dry_run(tmp_path, "bench")
+    steps = [line.rstrip() for line in out.splitlines() if line.strip()]
+    assert f"python3 -m venv {tmp_path / 'venv'}" in out
+    gpu = next(i for i, line in enumerate(steps) if "command -v nvidia-smi" in line)
+    torch = next(i for i, line in enumerate(steps) if 'pip install --quiet "torch==2.13.0"' in line)
+    package = next(i for i, line in enumerate(steps) if "pip install --quiet -e ." in line)
+    run = next(i for i, line in enumerate(steps) if line.endswith("python -m bench"))
+    assert gpu < torch < package < run  # the CPU wheel where no GPU answers, before the package; the run last
+    # once set up, nothing is installed again: the stamps are newer than pyproject.toml
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(sys.executable)
+    for stamp in (".torch-installed", ".bench-installed"):
+        (venv / stamp).touch()
+    again = _make_dry_run(tmp_path, "bench", "ARGS=task=cdsc_r")
+    assert "pip install" not in again and again.strip().endswith("python -m bench task=cdsc_r")
+
+
+@pytest.mark.skipif(MAKE is None, reason="make is not installed")
+def test_make_test_installs_the_test_extra_and_runs_the_fast_tier(tmp_path):
+    out = _make_dry_run(tmp_path, "test")
+    assert 'pip install --quiet -e ".[test]"' in out
+    assert out.strip().splitlines()[-1].endswith("python -m pytest -q")
+    assert "HF_HUB_OFFLINE=1" in out.strip().splitlines()[-1]
+    assert _make_dry_run(tmp_path, "test-all").strip() == "bash .ci/run"
+    assert "ruff check bench tests benchmarks" in _make_dry_run(tmp_path, "lint")
