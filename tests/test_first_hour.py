@@ -290,7 +290,7 @@ MAKE = shutil.which("make")
 
 def _make_dry_run(tmp_path, *targets, env=None):
     """What make would run (``make -n``) with a virtualenv that does not exist yet."""
-    outer = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")  # when the tests themselves run under make (make test)
+    outer = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "ARGS", "PYTEST_ARGS", "VENV")  # the tests run under make test
     environment = {k: v for k, v in os.environ.items() if k not in outer}
     done = subprocess.run([MAKE, "-n", "--no-print-directory", f"VENV={tmp_path / 'venv'}", *targets],
                           capture_output=True, text=True, cwd=ROOT, env={**environment, **(env or {})}, timeout=60)
