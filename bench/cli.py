@@ -328,9 +328,8 @@ def run_job(job: Callable, cfg, log: logging.Logger, records: Callable = lambda 
         return None
     except BenchError as exc:
         checks = getattr(exc, "checks", None)  # preflight's: listed once per model and data source at the end
-        if checks is not None and _in_multirun():
-            log.error("preflight found %s (listed once at the end of the sweep)",
-                      str(exc).split(" found ", 1)[-1].split(":", 1)[0])
+        if checks is not None and _in_multirun():  # in the job's report; the summary lists each problem once
+            log.debug("%s", exc)
         else:
             log.error("%s", exc)
         write_job_report("failed", error=str(exc), results_dir=folder,

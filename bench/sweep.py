@@ -190,8 +190,8 @@ class Reports(Callback):
             reports = read_reports(sweep_dir)
             reported = {Path(r["folder"]) for r in reports}
             missing = [folder for folder in job_folders(sweep_dir) if folder not in reported]
-            boards = rebuild_leaderboards({r["results_dir"] for r in reports  # preflight writes no result
-                                           if r.get("results_dir") and "checks" not in r}, config)
+            boards = [] if config.get("preflight") else rebuild_leaderboards(  # preflight writes no result
+                {r["results_dir"] for r in reports if r.get("results_dir")}, config)
             text, failures = summary_text(reports, missing)
             print(text + "".join(f"\nleaderboard: {path}" for path in boards), flush=True)
         if failures:

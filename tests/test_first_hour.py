@@ -66,6 +66,9 @@ def test_multirun_flag_after_a_setting_runs_the_sweep(tmp_path, tiny_models, tin
     assert "unrecognized arguments" not in done.stderr
     assert done.returncode == 0, done.stdout + done.stderr
     assert sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir() and p.name.isdigit()) == ["0", "1"]
+    assert "Preflight of 2 job(s): 1 model(s), 1 data source(s)" in done.stdout
+    assert "  OK      model bert (" in done.stdout and "  OK      data cdsc_r (files in " in done.stdout
+    assert "leaderboard:" not in done.stdout and not (tmp_path / "r").exists()  # preflight writes nothing
 
 
 # ------------------------------------------------------------------ sweeps: skipped is not failed
