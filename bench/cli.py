@@ -31,6 +31,8 @@ CHECKED_GROUPS = ("model", "pooling", "task", "compression", "probe", "train", "
 #: Hydra's own flags that take a value (the value is not an override).
 FLAGS_WITH_VALUE = ("--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
                     "--config-dir", "-cd", "--shell-completion", "-sc", "--experimental-rerun")
+#: Hydra's modes: one per command line.
+MODE_NAMES = {"-m": "multirun", "--multirun": "multirun", "--cfg": "cfg", "-c": "cfg", "--info": "info", "-i": "info"}
 #: Hydra's ``--info`` takes an optional value, one of these.
 INFO_FLAGS, INFO_CHOICES = ("--info", "-i"), ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
 
@@ -292,6 +294,11 @@ def launch(hydra_main, config_name: str = "config") -> None:
         print(help_text(config_name), end="")
         sys.exit(0)
     argv = hydra_flags_first(argv)
+    modes = [flag for flag in argv if flag in ("-m", "--multirun", "--cfg", "-c", "--info", "-i")]
+    if len({MODE_NAMES[flag] for flag in modes}) > 1:  # Hydra would raise a ValueError with a traceback
+        print(f"error: {' and '.join(dict.fromkeys(modes))} cannot be combined: -m runs a sweep, --cfg prints the "
+              f"configuration, --info prints Hydra's information; use one.", file=sys.stderr)
+        sys.exit(2)
     try:
         argv = rewrite_overrides(argv)
         if not any(flag in argv for flag in ("--hydra-help", "--info", "-i", "--shell-completion", "-sc")):

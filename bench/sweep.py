@@ -175,7 +175,7 @@ class Reports(Callback):
             return
         with _failures_exit_1("building the leaderboard"):
             for path in rebuild_leaderboards({str(config.results_dir)}, config):
-                log.info("leaderboard: %s", path)
+                log.info("leaderboard: %s (the page: %s)", path, path.with_suffix(".html"))
 
     def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
         from hydra.core.utils import JobStatus
@@ -193,7 +193,8 @@ class Reports(Callback):
             boards = [] if config.get("preflight") else rebuild_leaderboards(  # preflight writes no result
                 {r["results_dir"] for r in reports if r.get("results_dir")}, config)
             text, failures = summary_text(reports, missing)
-            print(text + "".join(f"\nleaderboard: {path}" for path in boards), flush=True)
+            print(text + "".join(f"\nleaderboard: {path} (the page: {path.with_suffix('.html')})" for path in boards),
+                  flush=True)
         if failures:
             sys.exit(1)
 
