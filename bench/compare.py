@@ -54,16 +54,6 @@ def results_by_task(folder: Path) -> dict[str, Path]:
     return {name: paths[0] for name, paths in found.items()}
 
 
-def compare_folders(folder_a: Path, folder_b: Path, *, resamples: int = 10000, seed: int = 0) -> list[dict]:
-    """One comparison per task both folders hold a result of (e.g. two models' or two stages' strategy folders,
-    ``results/<model>/<revision>/<strategy>``)."""
-    a, b = results_by_task(folder_a), results_by_task(folder_b)
-    names = sorted(set(a) & set(b))
-    if not names:
-        raise BenchError(f"{folder_a} and {folder_b} hold no result of the same task.")
-    return [compare(a[name], b[name], resamples=resamples, seed=seed) for name in names]
-
-
 def to_markdown(results: dict | list[dict], name_a: str, name_b: str) -> str:
     results = [results] if isinstance(results, dict) else results
     level = results[0]["level"]
