@@ -294,7 +294,7 @@ def launch(hydra_main, config_name: str = "config") -> None:
         print(help_text(config_name), end="")
         sys.exit(0)
     argv = hydra_flags_first(argv)
-    modes = [flag for flag in argv if flag in ("-m", "--multirun", "--cfg", "-c", "--info", "-i")]
+    modes = [flag for flag in argv if flag in MODE_NAMES]
     if len({MODE_NAMES[flag] for flag in modes}) > 1:  # Hydra would raise a ValueError with a traceback
         print(f"error: {' and '.join(dict.fromkeys(modes))} cannot be combined: -m runs a sweep, --cfg prints the "
               f"configuration, --info prints Hydra's information; use one.", file=sys.stderr)
