@@ -199,6 +199,24 @@ def test_leaderboard_at_the_end_of_a_run_matches_one_built_by_hand(tmp_path):
         assert "mathdefault" not in html and "good@abc123" in html
 
 
+def test_a_cross_encoder_without_a_bi_encoder_shows_empty_cells(tmp_path):
+    from bench.leaderboard import write_leaderboard
+    from tests.leaderboard_fixtures import SUITE, targets_for, write_result
+
+    targets = targets_for("cdsc_r")
+    prediction = targets / targets.max()
+    write_result(tmp_path / "r", "x-cross", "cross-encoder", "cdsc_r", {"prediction": prediction, "cosine": prediction,
+                 "manhattan": prediction, "euclidean": prediction}, targets, task_name="cdsc_r.cross",
+                 meta={"encoding": None, "cross_encoder": {"head": "regression", "task": "cdsc_r", "model_dir": "m"},
+                       "task_config": {"name": "cdsc_r", "type": "cross_regression", "lang": "pl",
+                                       "eval_split": "test"}})
+    paths = write_leaderboard(tmp_path / "r", resamples=0, suite=SUITE)
+    markdown = paths["md"].read_text()
+    row = next(line for line in markdown.split("## Cross-encoders")[1].splitlines() if "x-cross" in line)
+    assert row.endswith("|  |  | n/a (no bi-encoder result on these pairs) |")
+    assert not re.search(r"\b(nan|None)\b", markdown)
+
+
 def test_plot_ticks_are_plain_numbers():
     from bench.leaderboard.plots import plain_tick
 

@@ -89,7 +89,8 @@ def render_markdown(entries: pd.DataFrame, *, suite: Suite, level: float = 0.95,
     if not probes.empty:
         parts += ["## Trained probes (frozen embeddings)\n", to_markdown(marked(probes, entries, "probe"))]
     crosses = cross_table(entries, level)
-    if not crosses.empty:
+    if not crosses.empty:  # a missing number (no bi-encoder on these pairs) is an empty cell, never "None"
+        crosses = crosses.apply(lambda column: column.map(lambda v: float("nan") if v is None else v))
         parts += ["## Cross-encoders (fine-tuned on each task's pairs; not embeddings, never ranked with them)\n",
                   "Each beside the best bi-encoder scored on the same test pairs by the same metric (zero-shot "
                   "embeddings; the 3-way NLI probe for NLI heads), with the paired bootstrap difference.\n",
