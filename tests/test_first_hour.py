@@ -192,6 +192,7 @@ def test_leaderboard_at_the_end_of_a_run_matches_one_built_by_hand(tmp_path):
     assert cdsc_r.count("| not computed |") == 6 and "n/a" not in cdsc_r
     assert f"python -m bench.leaderboard --results {results}" in fast
     assert "not computed" not in full and re.search(r"\| [+-]\d+\.\d\d \(p", full)
+    assert not re.search(r"\b(nan|None)\b", fast + full)
     for paths in (end_of_run, by_hand):
         html = paths["html"].read_text()
         shown = re.sub(r"<(script|style)>.*?</\1>", "", html, flags=re.S)
