@@ -18,18 +18,21 @@ log = logging.getLogger("bench")
 
 @hydra.main(**VERSION_BASE, config_path=CONF_PACKAGE, config_name="config")
 def main(cfg: DictConfig) -> None:
+    from bench.cli import _in_multirun, run_job
+
     task = cfg.task.get("name") or "?"
-    log.info("bench: model %s, strategy %s, task %s%s", cfg.model.get("name") or cfg.model.get("name_or_path"),
-             cfg.pooling.get("name"), task, " (preflight)" if cfg.get("preflight") else "")
-    from bench.cli import run_job
+    if not (cfg.get("preflight") and _in_multirun()):  # a preflight sweep: Hydra's line per job says it all
+        log.info("bench: model %s, strategy %s, task %s%s", cfg.model.get("name") or cfg.model.get("name_or_path"),
+                 cfg.pooling.get("name"), task, " (preflight)" if cfg.get("preflight") else "")
     from bench.leaderboard.tables import scores_frame, to_markdown
     from bench.preflight import preflight
     from bench.reference import comparison_markdown
     from bench.run import run
 
     if cfg.get("preflight"):
-        report = run_job(preflight, cfg, log, records=lambda report: [])
-        if report is not None:
+        report = run_job(preflight, cfg, log, records=lambda report: [],
+                         extra=lambda report: {"checks": report["checks"]})
+        if report is not None and not _in_multirun():  # a sweep lists each model and data source once, at the end
             print(preflight_text(report), flush=True)
         return
     records = run_job(run, cfg, log)

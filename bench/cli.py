@@ -33,6 +33,10 @@ CHECKED_GROUPS = ("model", "pooling", "task", "compression", "probe", "train", "
 #: Hydra's own flags that take a value (the value is not an override).
 FLAGS_WITH_VALUE = ("--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
                     "--config-dir", "-cd", "--shell-completion", "-sc", "--experimental-rerun")
+#: Hydra's modes: one per command line.
+MODE_NAMES = {"-m": "multirun", "--multirun": "multirun", "--cfg": "cfg", "-c": "cfg", "--info": "info", "-i": "info"}
+#: Hydra's ``--info`` takes an optional value, one of these.
+INFO_FLAGS, INFO_CHOICES = ("--info", "-i"), ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
 
 
 def _looks_like_model_ref(value: str) -> bool:
@@ -50,6 +54,27 @@ def _override_args(argv: Sequence[str]) -> list[tuple[int, str]]:
         elif not arg.startswith("-") and ("=" in arg or arg.startswith("~")):
             out.append((index, arg))
     return out
+
+
+def hydra_flags_first(argv: Sequence[str]) -> list[str]:
+    """The command line with Hydra's flags (and their values) moved before the overrides, order otherwise kept.
+
+    Hydra's argument parser reads the overrides as one positional list, so an override after a flag
+    (``python -m bench pooling=cls -m task=cdsc_r``) dies with "unrecognized arguments"; users write ``-m``
+    anywhere."""
+    flags, overrides = [], []
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        takes = arg in FLAGS_WITH_VALUE or (arg in INFO_FLAGS and index + 1 < len(argv)
+                                            and argv[index + 1] in INFO_CHOICES)
+        if arg.startswith("-") and not arg.startswith("~"):
+            flags.extend(argv[index:index + 2] if takes else [arg])
+            index += 2 if takes else 1
+            continue
+        overrides.append(arg)
+        index += 1
+    return flags + overrides
 
 
 def _parse(arg: str):
@@ -292,6 +317,12 @@ def launch(hydra_main, config_name: str = "config") -> None:
     if "--help" in argv or "-h" in argv:
         print(help_text(config_name), end="")
         sys.exit(0)
+    argv = hydra_flags_first(argv)
+    modes = [flag for flag in argv if flag in MODE_NAMES]
+    if len({MODE_NAMES[flag] for flag in modes}) > 1:  # Hydra would raise a ValueError with a traceback
+        print(f"error: {' and '.join(dict.fromkeys(modes))} cannot be combined: -m runs a sweep, --cfg prints the "
+              f"configuration, --info prints Hydra's information; use one.", file=sys.stderr)
+        sys.exit(2)
     try:
         argv = rewrite_overrides(argv)
         if not any(flag in argv for flag in ("--hydra-help", "--info", "-i", "--shell-completion", "-sc")):
@@ -307,22 +338,38 @@ def launch(hydra_main, config_name: str = "config") -> None:
     hydra_main()
 
 
-def run_job(job: Callable, cfg, log: logging.Logger, records: Callable = lambda result: result or []):
+def run_job(job: Callable, cfg, log: logging.Logger, records: Callable = lambda result: result or [],
+            extra: Callable = lambda result: None):
     """The work of a Hydra job, with its report for the sweep summary (:mod:`bench.sweep`).
 
     A :class:`BenchError` is logged as one line, without a traceback, and the process exits with status 2;
     in a multirun the job returns None instead (as does any other exception, logged with its traceback),
-    so one bad combination does not end the sweep, and the summary at the end lists it as failed."""
-    from bench.errors import exit_status
+    so one bad combination does not end the sweep, and the summary at the end lists it as failed. A
+    :class:`NotApplicable` combination in a multirun is reported as skipped: listed once, not a failure.
+    ``extra(result)`` adds fields to the job's report (preflight's checks)."""
+    from bench.errors import NotApplicable, exit_status
     from bench.sweep import write_job_report
 
     folder = str(cfg.get("results_dir")) if cfg.get("results_dir") else None
     tolerate_unwritable_logs()
     try:
         result = job(cfg)
+    except NotApplicable as exc:
+        if not _in_multirun():
+            log.error("%s", exc)
+            write_job_report("failed", error=str(exc), results_dir=folder)
+            sys.exit(2)
+        log.warning("skipped: the combination does not apply (listed at the end of the sweep)")
+        write_job_report("skipped", error=str(exc), results_dir=folder)
+        return None
     except BenchError as exc:
-        log.error("%s", exc)
-        write_job_report("failed", error=str(exc), results_dir=folder)
+        checks = getattr(exc, "checks", None)  # preflight's: listed once per model and data source at the end
+        if checks is not None and _in_multirun():  # in the job's report; the summary lists each problem once
+            log.debug("%s", exc)
+        else:
+            log.error("%s", exc)
+        write_job_report("failed", error=str(exc), results_dir=folder,
+                         extra={"checks": checks} if checks is not None else None)
         if _in_multirun():
             return None
         sys.exit(exit_status(exc))
@@ -333,7 +380,7 @@ def run_job(job: Callable, cfg, log: logging.Logger, records: Callable = lambda 
         write_job_report("failed", error=f"{exc.__class__.__name__}: {exc} (traceback in the job's log)",
                          results_dir=folder)
         return None
-    write_job_report("ok", records=records(result), results_dir=folder)
+    write_job_report("ok", records=records(result), results_dir=folder, extra=extra(result))
     return result
 
 

@@ -1,11 +1,17 @@
 """Is one result significantly better than another on the same task?
 
-    python -m bench.compare RESULT_A.json RESULT_B.json [--resamples 10000] [--seed 0]
-    python -m bench.compare FOLDER_A FOLDER_B        # every task both folders hold (e.g. two training stages)
+    bench-compare minilm/sbert minilm/mean            # two model/strategy names in the results folder (--results)
+    bench-compare herbert/mean xlmr/mean --task cdsc_r
+    bench-compare RUN_A RUN_B                          # two folders: every task both hold (e.g. two runs' results)
+    bench-compare RESULT_A.json RESULT_B.json [--resamples 10000] [--seed 0]
+
+Each side is what you have: a result file, a folder of results (a run's results folder, or any folder below
+it, ``results/<model>/<revision>/<strategy>``), or a name in the results folder: ``MODEL/STRATEGY`` or
+``MODEL/REVISION/STRATEGY`` (MODEL as in the leaderboard, or its folder name; REVISION may be a prefix).
 
 Paired bootstrap over the test pairs (both results must come from the same test data): prints the
 difference in main score (A - B), its 95% interval and a two-sided p-value, as a Markdown table (a row per
-task for two folders of results, e.g. ``results/<model>/<revision>/<strategy>/<settings>``).
+task both sides hold).
 """
 
 from __future__ import annotations
@@ -68,16 +74,6 @@ def results_by_task(folder: Path) -> dict[str, Path]:
     return {name: paths[0] for name, paths in found.items()}
 
 
-def compare_folders(folder_a: Path, folder_b: Path, *, resamples: int = 10000, seed: int = 0) -> list[dict]:
-    """One comparison per task both folders hold a result of (e.g. two models' or two stages' strategy folders,
-    ``results/<model>/<revision>/<strategy>``)."""
-    a, b = results_by_task(folder_a), results_by_task(folder_b)
-    names = sorted(set(a) & set(b))
-    if not names:
-        raise BenchError(f"{folder_a} and {folder_b} hold no result of the same task.")
-    return [compare(a[name], b[name], resamples=resamples, seed=seed) for name in names]
-
-
 def to_markdown(results: dict | list[dict], name_a: str, name_b: str) -> str:
     results = [results] if isinstance(results, dict) else results
     level = results[0]["level"]
@@ -102,20 +98,85 @@ def to_markdown(results: dict | list[dict], name_a: str, name_b: str) -> str:
     return "\n".join(lines) + f"\n\nA = {name_a}\nB = {name_b}\n"
 
 
+def named_results(name: str, results_dir: Path) -> dict[str, Path]:
+    """The result files of ``MODEL/STRATEGY`` or ``MODEL/REVISION/STRATEGY`` in a results folder, by file name."""
+    from bench.errors import unknown_choice
+    from bench.results import iter_results
+
+    parts = name.strip("/").split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise BenchError(f"'{name}' is neither a file nor a folder, nor a name MODEL/STRATEGY or "
+                         f"MODEL/REVISION/STRATEGY of results in {results_dir}.")
+    if not results_dir.is_dir():
+        raise BenchError(f"'{name}' is not a file or folder, and the results folder {results_dir} does not exist "
+                         f"(pass --results DIR to look up names there).")
+    model, revision, strategy = (parts[0], None, parts[1]) if len(parts) == 2 else parts
+    found: dict[str, list[Path]] = {}
+    names: set[str] = set()
+    for path, record in iter_results(results_dir):
+        result = Result.of(record, path)
+        folder = path.relative_to(results_dir).parts[0]
+        names.add(f"{result.model_name}/{result.strategy}")
+        if (model in (result.model_name, folder) and strategy == result.strategy
+                and (revision is None or result.revision.startswith(revision))):
+            found.setdefault(path.name, []).append(path)
+    if not found:
+        raise unknown_choice(f"model/strategy in {results_dir}", name, names)
+    several = {task: paths for task, paths in found.items() if len(paths) > 1}
+    if several:
+        task, paths = next(iter(sorted(several.items())))
+        choices = "; ".join(str(p.parent) for p in paths)
+        raise BenchError(f"{name} has {len(paths)} results of {task.removesuffix('.json')} (other revisions or "
+                         f"settings): {choices}. Give one of these folders, or MODEL/REVISION/STRATEGY.")
+    return {task: paths[0] for task, paths in found.items()}
+
+
+def resolve(argument: str, results_dir: Path) -> tuple[dict[str, Path], str]:
+    """What one side of the comparison names: (result files by file name, how to show it)."""
+    path = Path(argument)
+    if path.is_file():
+        return {path.name: path}, str(path)
+    if path.is_dir():
+        return results_by_task(path), str(path)
+    found = named_results(argument, results_dir)
+    folders = sorted({str(p.parent) for p in found.values()})
+    return found, f"{argument} ({', '.join(folders)})"
+
+
+def compare_any(a: str, b: str, *, results_dir: Path, tasks: Sequence[str] = (), resamples: int = 10000,
+                seed: int = 0) -> tuple[list[dict], str, str]:
+    """Compare two sides given as files, folders or names: one comparison per task both hold."""
+    (files_a, name_a), (files_b, name_b) = resolve(a, results_dir), resolve(b, results_dir)
+    if len(files_a) == 1 and len(files_b) == 1 and not tasks:  # two results: compare() says if they differ
+        return [compare(*files_a.values(), *files_b.values(), resamples=resamples, seed=seed)], name_a, name_b
+    names = sorted(set(files_a) & set(files_b))
+    if tasks:
+        wanted = {f"{task}.json" for task in tasks}
+        missing = sorted(t for t in tasks if f"{t}.json" not in names)
+        if missing:
+            raise BenchError(f"no result of {', '.join(missing)} on both sides; both hold: "
+                             f"{', '.join(n.removesuffix('.json') for n in names) or 'no common task'}.")
+        names = [n for n in names if n in wanted]
+    if not names:
+        raise BenchError(f"{name_a} and {name_b} hold no result of the same task "
+                         f"(A: {', '.join(sorted(n.removesuffix('.json') for n in files_a))}; "
+                         f"B: {', '.join(sorted(n.removesuffix('.json') for n in files_b))}).")
+    return [compare(files_a[n], files_b[n], resamples=resamples, seed=seed) for n in names], name_a, name_b
+
+
 @user_errors_exit_2
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = command_parser("python -m bench.compare", __doc__)
-    parser.add_argument("a", type=Path)
-    parser.add_argument("b", type=Path)
+    parser = command_parser("python -m bench.compare", __doc__, results=True)
+    parser.add_argument("a", help="a result file, a folder of results, or MODEL/STRATEGY in --results")
+    parser.add_argument("b", help="the same for the other side")
+    parser.add_argument("--task", action="append", default=[], help="only this task (repeatable)")
     parser.add_argument("--resamples", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    if args.a.is_dir() and args.b.is_dir():
-        result = compare_folders(args.a, args.b, resamples=args.resamples, seed=args.seed)
-    else:
-        result = compare(args.a, args.b, resamples=args.resamples, seed=args.seed)
-    print(to_markdown(result, str(args.a), str(args.b)))
-    return 1 if any(r.get("undefined") for r in ([result] if isinstance(result, dict) else result)) else 0
+    results, name_a, name_b = compare_any(args.a, args.b, results_dir=Path(args.results), tasks=args.task,
+                                          resamples=args.resamples, seed=args.seed)
+    print(to_markdown(results if len(results) > 1 else results[0], name_a, name_b))
+    return 1 if any(r.get("undefined") for r in results) else 0
 
 
 if __name__ == "__main__":

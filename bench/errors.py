@@ -32,6 +32,12 @@ def exit_status(exc: BenchError) -> int:
     return getattr(exc, "status", 2)
 
 
+class NotApplicable(BenchError):
+    """A combination of settings that cannot exist (the ``sbert`` strategy on a model without a
+    sentence-transformers pipeline). Alone it is bad input (status 2); in a sweep the job is skipped, listed
+    once in the summary, and does not fail the sweep: a grid of models x strategies holds such cells."""
+
+
 def unknown_choice(kind: str, value: str, choices: Iterable[str]) -> BenchError:
     """Build an error for an unknown name, listing the valid names and the closest match."""
     valid = sorted(set(choices))

@@ -80,11 +80,19 @@ def fetch_snapshot(repo_id: str, revision: str, *, repo_type: str = "model", all
 
             reason = (f"the Hub is not used (offline) and the Hugging Face cache ({constants.HF_HUB_CACHE}) does not "
                       f"hold it, or not all of its files ({exc.__class__.__name__}); fetch it once with network "
-                      f"access, or point to a local copy")
+                      f"access, or copy a Hugging Face cache that holds it to {constants.HF_HUB_CACHE} (or point "
+                      f"HF_HUB_CACHE at it)" + (local_copy_hint(repo_id, revision) if repo_type == "model" else ""))
         else:
             reason = f"{exc.__class__.__name__}: {_first_line(exc)}"
         raise BenchError(f"could not fetch {label}{repo_type} '{repo_id}' at revision '{revision}': {reason}.") from None
     return Path(path)
+
+
+def local_copy_hint(repo_id: str, revision: str) -> str:
+    """How to run a hub model from a folder: download it where the Hub answers, then name the folder."""
+    return (f", or use a model folder: hf download {repo_id} --revision {revision} --local-dir DIR on a machine "
+            f"with network access, copy DIR here and set model.name_or_path=DIR (keeps the model config's other "
+            f"settings) or model=DIR")
 
 
 def snapshot_commit(path: Path) -> str | None:

@@ -17,7 +17,7 @@ from bench.atomic import check_writable_dir
 from bench.compress import CompressionSpec
 from bench.data.schema import PairData
 from bench.device import pick_device, pick_dtype
-from bench.errors import BenchError, unknown_choice
+from bench.errors import BenchError, NotApplicable, unknown_choice
 from bench.evaluators import Evaluator, evaluator_for
 from bench.models.loading import ResolvedModel, check_unknown_tokens, resolve
 from bench.models.spec import ModelSpec, PoolingSpec
@@ -88,7 +88,7 @@ def plan(cfg: DictConfig, model: ResolvedModel | None = None) -> Plan:
     model_spec = model.spec if model is not None else ModelSpec.from_config(cfg.model)
     asked = requested_pooling(cfg.pooling)
     if asked is not None:
-        check_pipeline_available(asked, model_spec)
+        check_applicable(model_spec, asked)
     compression = CompressionSpec.from_config(cfg.compression)
     evaluator = evaluator_for(cfg)
     specs = evaluator.select(task_specs(cfg.task))
@@ -124,14 +124,6 @@ def requested_pooling(pooling_cfg) -> PoolingSpec | None:
     return None if (values.get("fn") or values.get("name")) == AUTO else PoolingSpec.from_config(values)
 
 
-def check_pipeline_available(pooling: PoolingSpec, model_spec: ModelSpec) -> None:
-    if pooling.uses_pipeline and not model_spec.has_sbert:
-        raise BenchError(
-            f"model '{model_spec.name}' has no sentence-transformers pipeline, so pooling=sbert is not available; "
-            f"use cls, mean, max, mean_max or first_last_avg (set has_sbert: true in its config if it ships one)."
-        )
-
-
 def choose_strategy(pooling_cfg, resolved: ResolvedModel) -> tuple[PoolingSpec, dict[str, str]]:
     """The strategy a run uses, and why it and the maximum length are what they are.
 
@@ -162,9 +154,18 @@ def choose_strategy(pooling_cfg, resolved: ResolvedModel) -> tuple[PoolingSpec, 
     if values.get("normalize"):
         chosen["normalize"] = True
     pooling = PoolingSpec.from_config(chosen)
-    check_pipeline_available(pooling, spec)
+    check_applicable(spec, pooling)
     reason = own.get("pooling") or f"the model config's default pooling (model.default_pooling={name})"
     return pooling, {"strategy": reason, "max_seq_length": length_reason}
+
+
+def check_applicable(model_spec: ModelSpec, pooling: PoolingSpec) -> None:
+    """The strategy exists for this model: ``sbert`` needs the model's own sentence-transformers pipeline."""
+    if pooling.uses_pipeline and not model_spec.has_sbert:
+        raise NotApplicable(
+            f"model '{model_spec.name}' has no sentence-transformers pipeline, so pooling=sbert is not available; "
+            f"use cls, mean, max, mean_max or first_last_avg (set has_sbert: true in its config if it ships one)."
+        )
 
 
 def check_compressed_size(compression: CompressionSpec, resolved: ResolvedModel, pooling: PoolingSpec) -> None:
@@ -175,8 +176,8 @@ def check_compressed_size(compression: CompressionSpec, resolved: ResolvedModel,
     parts = len(COMPOSITES.get(pooling.fn, (pooling.fn,)))
     size = vector_size(resolved.path, pipeline=pooling.uses_pipeline, parts=parts)
     if size is not None and compression.dims > size:
-        raise BenchError(f"compression.dims={compression.dims} exceeds the embedding size {size} "
-                         f"(model {resolved.spec.name}, strategy {pooling.slug}).")
+        raise NotApplicable(f"compression.dims={compression.dims} exceeds the embedding size {size} "
+                            f"(model {resolved.spec.name}, strategy {pooling.slug}).")
 
 
 def splits_needed(specs: list[TaskSpec], root, evaluator: Evaluator,

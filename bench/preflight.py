@@ -1,6 +1,10 @@
 """``preflight=true``: resolve a run's data and model (downloads included) and load the model as the run
 would, without encoding anything, so that a sweep's failures show up in seconds. Every problem is
-collected and reported together."""
+collected and reported together.
+
+Besides the report, each check is summed up as one line per model and per data source (``checks``), so
+a sweep's summary can list each model and each data source once, however many jobs shared it
+(:func:`bench.sweep.preflight_summary`)."""
 
 from __future__ import annotations
 
@@ -11,31 +15,50 @@ from bench.encode import build_backend
 from bench.errors import BenchError
 from bench.models.loading import resolve
 from bench.models.spec import ModelSpec
-from bench.plan import check_settings, choose_strategy, companions, requested_pooling
-from bench.tasks import load_task, task_specs
+from bench.plan import check_applicable, check_settings, choose_strategy, companions, requested_pooling
+from bench.tasks import TaskSpec, load_task, task_specs
+
+
+class PreflightError(BenchError):
+    """The problems preflight found, with the one-line checks of every model and data source."""
+
+    def __init__(self, message: str, checks: dict):
+        super().__init__(message)
+        self.checks = checks
+
+
+def data_source(spec: TaskSpec, root) -> str:
+    """Where a task's data is read from, in words: the original files' folder, or the hub copy and revision."""
+    folder = spec.data_root(root)
+    return f"files in {folder}" if folder is not None else f"hub {spec.hub.path} @ {spec.hub.revision[:12]}"
 
 
 def preflight(cfg: DictConfig) -> dict:
-    """A report of what was found, or a BenchError listing every problem."""
+    """A report of what was found, or a PreflightError listing every problem."""
     check_settings(cfg)
     model_spec = ModelSpec.from_config(cfg.model)
     pooling = requested_pooling(cfg.pooling)  # None: auto, decided once the model is resolved
+    if pooling is not None:
+        check_applicable(model_spec, pooling)  # a combination that cannot exist is skipped in a sweep, not checked
     problems: list[str] = []
     data: dict[str, dict] = {}
+    checks: dict = {"model": None, "data": {}}
     specs = task_specs(cfg.task)
     for spec in specs:
+        source = f"{spec.result_name} ({data_source(spec, cfg.data.root)})"
         try:
             parts = load_task(spec, cfg.data.root, check_rows=bool(cfg.data.check_rows))
         except BenchError as exc:
             problems.append(str(exc))
+            checks["data"][source] = {"ok": False, "problem": str(exc)}
             continue
         data[spec.result_name] = {name: {"rows": len(part), **{k: part.source.get(k) for k in (
             "kind", "path", "revision", "sha256")}} for name, part in parts.items()}
-    report = {"model": model_spec.name, "strategy": pooling.slug if pooling else "auto",
-              "prompts": {}, "data": data}
+        checks["data"][source] = {"ok": True, "detail": ", ".join(
+            f"{name} {len(part)} rows" for name, part in parts.items())}
+    report = {"model": model_spec.name, "strategy": pooling.slug if pooling else "auto", "prompts": {}, "data": data}
+    model = f"{model_spec.name} ({model_spec.name_or_path} @ {model_spec.revision})"
     try:
-        if pooling is not None and pooling.uses_pipeline and not model_spec.has_sbert:
-            raise BenchError(f"model '{model_spec.name}' has no sentence-transformers pipeline (pooling=sbert).")
         resolved = resolve(model_spec)
         pooling, reasons = choose_strategy(cfg.pooling, resolved)
         # the prompt each task gets, resolved as the run resolves it (task name, type, instruction template)
@@ -46,9 +69,12 @@ def preflight(cfg: DictConfig) -> dict:
                       weights=resolved.weights.format, weight_files=list(resolved.weights.files),
                       tokenizer=type(backend.model.tokenizer if pooling.uses_pipeline else backend.tokenizer).__name__,
                       pipeline=[type(m).__name__ for m in backend.model] if pooling.uses_pipeline else None)
+        checks["model"] = {"name": model, "ok": True, "detail": f"{report['weights']} weights, {report['tokenizer']}"}
     except BenchError as exc:
         problems.append(str(exc))
+        checks["model"] = {"name": model, "ok": False, "problem": str(exc)}
+    report["checks"] = checks
     if problems:
-        raise BenchError(f"preflight of {model_spec.name} / {report['strategy']} found {len(problems)} problem(s):\n  - "
-                         + "\n  - ".join(problems))
+        raise PreflightError(f"preflight of {model_spec.name} / {report['strategy']} found {len(problems)} problem(s):"
+                             f"\n  - " + "\n  - ".join(problems), checks)
     return report

@@ -57,9 +57,14 @@ def write_job_report(status: str, *, error: str | None = None, records: list[dic
     return path
 
 
+def natural_key(path: Path) -> tuple:
+    """Sort key for job folders: job 2 before job 10 (Hydra names them by number)."""
+    return len(path.parts), [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in path.parts]
+
+
 def read_reports(sweep_dir: Path) -> list[dict]:
     reports = []
-    for path in sorted(sweep_dir.glob(f"**/{JOB_REPORT}"), key=lambda p: (len(p.parts), str(p))):
+    for path in sorted(sweep_dir.glob(f"**/{JOB_REPORT}"), key=natural_key):
         try:
             report = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -71,8 +76,7 @@ def read_reports(sweep_dir: Path) -> list[dict]:
 
 def job_folders(sweep_dir: Path) -> list[Path]:
     """Every job Hydra started in the sweep folder (it writes ``.hydra/`` into each job's folder)."""
-    return sorted((p.parent for p in sweep_dir.glob("**/.hydra") if p.parent != sweep_dir),
-                  key=lambda p: (len(p.parts), str(p)))
+    return sorted((p.parent for p in sweep_dir.glob("**/.hydra") if p.parent != sweep_dir), key=natural_key)
 
 
 def summary_text(reports: list[dict], missing: list[Path]) -> tuple[str, int]:
@@ -95,19 +99,62 @@ def summary_text(reports: list[dict], missing: list[Path]) -> tuple[str, int]:
         table.columns.name = None
         parts.append(f"Sweep summary, {kind}, {len(part)} result(s) from {len(reports)} job(s):\n\n"
                      + to_markdown(table.reset_index(), digits=2))
-    failed = [r for r in reports if r.get("status") != "ok"]
-    lines = []
-    for report in failed:
-        overrides = " ".join(report.get("job", {}).get("overrides", [])) or "?"
-        lines.append(f"  - job {report.get('job', {}).get('num', '?')} ({overrides}): {report.get('error')}"
-                     f" [{report['folder']}]")
-    for folder in missing:
-        lines.append(f"  - job in {folder}: no report (killed, or it failed before bench started)")
-    if lines:
-        parts.append(f"{len(lines)} of {len(reports) + len(missing)} job(s) failed:\n" + "\n".join(lines))
+    checked = [r for r in reports if r.get("checks")]
+    if checked:
+        parts.append(preflight_summary(checked))
+    skipped = [r for r in reports if r.get("status") == "skipped"]
+    if skipped:
+        parts.append(f"{len(skipped)} combination(s) skipped (they do not apply; not failures):\n" + "\n".join(
+            f"  - {_job_line(report)}: {report.get('error')}" for report in skipped))
+    failed = [r for r in reports if r.get("status") not in ("ok", "skipped")]
+    lines = [f"  - {_job_line(report)}: {report.get('error')} [{report['folder']}]"
+             for report in failed if not report.get("checks")]
+    lines += [f"  - job in {folder}: no report (killed, or it failed before bench started)" for folder in missing]
+    flagged = [str(report.get("job", {}).get("num", "?")) for report in failed if report.get("checks")]
+    if flagged:  # their problems are listed once above
+        lines.append(f"  - {len(flagged)} job(s) with the preflight problems above: {', '.join(flagged)} "
+                     f"[{Path(failed[0]['folder']).parent}]")
+    count = len(failed) + len(missing)
+    if count:
+        parts.append(f"{count} of {len(reports) + len(missing)} job(s) failed:\n" + "\n".join(lines))
     else:
-        parts.append(f"All {len(reports)} job(s) succeeded.")
-    return "\n\n".join(parts), len(lines)
+        ran = len(reports) - len(skipped)
+        parts.append(f"All {ran} job(s) succeeded" + (f" ({len(skipped)} skipped)." if skipped else "."))
+    return "\n\n".join(parts), count
+
+
+def _job_line(report: dict) -> str:
+    job = report.get("job", {})
+    return f"job {job.get('num', '?')} ({' '.join(job.get('overrides', [])) or '?'})"
+
+
+def preflight_summary(reports: list[dict]) -> str:
+    """A preflight sweep's findings: one line per model and per data source, however many jobs shared it, then
+    each distinct problem once."""
+    models: dict[str, list[dict]] = {}
+    sources: dict[str, list[dict]] = {}
+    for report in reports:
+        checks = report["checks"]
+        if checks.get("model"):
+            models.setdefault(checks["model"]["name"], []).append(checks["model"])
+        for source, check in checks.get("data", {}).items():
+            sources.setdefault(source, []).append(check)
+    problems: list[str] = []
+    lines = []
+    for kind, found in (("model", models), ("data", sources)):
+        for name, results in found.items():
+            own = list(dict.fromkeys(r["problem"] for r in results if not r["ok"]))
+            problems += [p for p in own if p not in problems]
+            if own:
+                numbers = ", ".join(str(problems.index(p) + 1) for p in own)
+                lines.append(f"  PROBLEM {kind} {name}: see problem {numbers}")
+            else:
+                lines.append(f"  OK      {kind} {name}: {results[0].get('detail', '')}")
+    text = (f"Preflight of {len(reports)} job(s): {len(models)} model(s), {len(sources)} data source(s)\n"
+            + "\n".join(lines))
+    if problems:
+        text += f"\n\n{len(problems)} problem(s):\n" + "\n".join(f"  {i}. {p}" for i, p in enumerate(problems, 1))
+    return text
 
 
 def rebuild_leaderboards(folders: set[str], cfg: DictConfig) -> list[Path]:
@@ -128,9 +175,11 @@ class Reports(Callback):
     rebuilt per job, so a sweep of N jobs reads the results index once, not N times."""
 
     def on_run_end(self, config: DictConfig, **kwargs) -> None:
+        if config.get("preflight"):  # nothing was written
+            return
         with _failures_exit_1("building the leaderboard"):
             for path in rebuild_leaderboards({str(config.results_dir)}, config):
-                log.info("leaderboard: %s", path)
+                log.info("leaderboard: %s (the page: %s)", path, path.with_suffix(".html"))
 
     def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
         from hydra.core.utils import JobStatus
@@ -145,9 +194,11 @@ class Reports(Callback):
             reports = read_reports(sweep_dir)
             reported = {Path(r["folder"]) for r in reports}
             missing = [folder for folder in job_folders(sweep_dir) if folder not in reported]
-            boards = rebuild_leaderboards({r["results_dir"] for r in reports if r.get("results_dir")}, config)
+            boards = [] if config.get("preflight") else rebuild_leaderboards(  # preflight writes no result
+                {r["results_dir"] for r in reports if r.get("results_dir")}, config)
             text, failures = summary_text(reports, missing)
-            print(text + "".join(f"\nleaderboard: {path}" for path in boards), flush=True)
+            print(text + "".join(f"\nleaderboard: {path} (the page: {path.with_suffix('.html')})" for path in boards),
+                  flush=True)
         if failures:
             sys.exit(1)
 

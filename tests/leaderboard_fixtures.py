@@ -33,7 +33,7 @@ def write_result(results: Path, model: str, strategy: str, task: str, pairs: dic
                  targets: np.ndarray, *, compression: str = "none", dims: int = 64, revision: str = "abc123",
                  ci_width: float = 0.02, task_name: str | None = None, probe: dict | None = None,
                  source: str = "hub", weights: str = "f" * 64, settings: dict | None = None,
-                 test_data: dict | None = None, metric: str | None = None) -> Path:
+                 test_data: dict | None = None, metric: str | None = None, meta: dict | None = None) -> Path:
     task_type, mteb_name = TASKS.get(task, ("sts", task))
     scorer = SCORERS[task_type]
     scores = scorer.metrics(pairs, targets) if not probe else {"main_score": float(pairs["prediction"].mean())}
@@ -62,6 +62,11 @@ def write_result(results: Path, model: str, strategy: str, task: str, pairs: dic
             **({"test_data": test_data} if test_data else {}),
         },
     }
+    for key, value in (meta or {}).items():  # what a fine-tuned or cross-encoder result adds or lacks
+        if value is None:
+            record["bench"].pop(key, None)
+        else:
+            record["bench"][key] = value
     settings = settings or {"model": {"max_seq_length": 128}, "data": {"test": "sha256:" + "d" * 64}}
     record["bench"].update(settings=settings, settings_id=settings_id(settings))
     folder = re.sub(r"[^A-Za-z0-9._-]+", "_", model)  # as bench.models.spec.ModelSpec.slug makes it
@@ -88,3 +93,27 @@ def populate(results: Path) -> None:
         for dims in (16, 32):
             write_result(results, "good", f"mean+pca{dims}", task, similarities(task, targets, 0.3 + 4 / dims, dims), targets,
                          compression="pca", dims=dims)
+
+
+def populate_every_kind(results: Path) -> None:
+    """:func:`populate`, plus a probe, a fine-tuned model (a local folder with its lineage) and a cross-encoder
+    (no encoding device: it records its training device in its lineage): every kind of row the leaderboard shows."""
+    populate(results)
+    targets = targets_for("cdsc_e")
+    write_result(results, "good", "mean", "cdsc_e", {"prediction": targets}, targets, task_name="cdsc_e.nli_probe",
+                 probe={"name": "nli"})
+    lineage = {"base_model": "good@abc123", "device": "cpu", "precision": "fp32"}
+    for task in TASKS:  # two fine-tuned models with the same per-pair scores: tied best on every task
+        targets = targets_for(task)
+        for name, weights in (("good-tuned", "e" * 64), ("tuned-twin", "d" * 64)):
+            write_result(results, name, "sbert", task, similarities(task, targets, 0.25, 7), targets,
+                         revision="local", source="local", weights=weights, meta={"lineage": lineage})
+    targets = targets_for("cdsc_r")
+    prediction = targets / targets.max() + 0.2 * np.random.default_rng(8).normal(size=targets.shape)
+    write_result(results, "good-cross", "cross-encoder", "cdsc_r", {"prediction": prediction, "cosine": prediction,
+                 "manhattan": prediction, "euclidean": prediction}, targets, task_name="cdsc_r.cross",
+                 revision="local", source="local", weights="c" * 64,
+                 meta={"encoding": None, "lineage": lineage,
+                       "cross_encoder": {"head": "regression", "task": "cdsc_r", "model_dir": "models/good-cross"},
+                       "task_config": {"name": "cdsc_r", "type": "cross_regression", "lang": "pl",
+                                       "eval_split": "test"}})

@@ -11,7 +11,7 @@ import struct
 import pytest
 
 from bench.leaderboard import write_leaderboard
-from tests.leaderboard_fixtures import SUITE, populate
+from tests.leaderboard_fixtures import SUITE, populate, populate_every_kind
 
 pytestmark = pytest.mark.slow  # whole runs, processes or services: the full tier (pytest -m "")
 
@@ -88,3 +88,54 @@ def test_page_renders_sorts_and_screenshots(browser, tmp_path):
     assert width >= 800 and height >= 600 and len(data) > 20_000  # a real page, not a blank image
     if os.environ.get("BENCH_SCREENSHOT_DIR"):
         shutil.copy(shot, os.environ["BENCH_SCREENSHOT_DIR"])
+
+
+def _page_facts(driver) -> dict:
+    """What a person sees: the bold cells of every table, the "vs best" column of cdsc_r, the visible text."""
+    return driver.execute_script("""
+        var bold = Array.from(document.querySelectorAll('td.best')).map(function (td) {
+            var row = td.parentElement, table = row.closest('table');
+            return table.id + '|' + row.cells[0].textContent.trim() + '|' + row.cells[2].textContent.trim()
+                   + '|' + td.cellIndex + '|' + td.textContent.trim();
+        }).sort();
+        var header = Array.from(document.querySelectorAll('#task-cdsc_r thead th'))
+            .findIndex(function (th) { return th.textContent.indexOf('vs best') === 0; });
+        var versus = Array.from(document.querySelectorAll('#task-cdsc_r tbody tr'))
+            .map(function (r) { return r.cells[header].textContent.trim(); });
+        var ticks = [];  // matplotlib draws tick labels as glyph paths, each after a comment with its text
+        document.querySelectorAll('#plots svg g[id^="xtick"]').forEach(function (g) {
+            var walker = document.createTreeWalker(g, NodeFilter.SHOW_COMMENT);
+            while (walker.nextNode()) { ticks.push(walker.currentNode.nodeValue.trim()); }
+        });
+        return {bold: bold, versus: versus, text: document.body.innerText, ticks: ticks,
+                legend: document.querySelector('.legend').textContent};
+    """)
+
+
+def test_end_of_run_and_by_hand_pages_agree_on_every_kind_of_row(browser, tmp_path):
+    """Zero-shot, probe, fine-tuned and cross-encoder rows: the page a run rebuilds at its end (no resamples)
+    bolds what the page built by hand bolds (tied bests both), its "vs best" says "not computed" and how to
+    compute it, no cell reads nan or None, and the plot's axis labels are plain numbers."""
+    import re
+
+    results = tmp_path / "results"
+    populate_every_kind(results)
+    facts = {}
+    for name, resamples in (("run", 0), ("hand", 200)):
+        page = write_leaderboard(results, out_dir=tmp_path / name, resamples=resamples, suite=SUITE)["html"]
+        browser.get(page.as_uri())
+        facts[name] = _page_facts(browser)
+        text = facts[name]["text"]
+        assert not re.search(r"\b(nan|None|NaN)\b", text), [line for line in text.splitlines()
+                                                              if re.search(r"\b(nan|None|NaN)\b", line)]
+        assert "good@abc123" in text  # the fine-tuned and cross-encoder rows' base model, in the provenance
+        ticks = facts[name]["ticks"]
+        assert ticks and all(re.fullmatch(r"\d+", tick) for tick in ticks), ticks  # 16, 32, 64: plain numbers
+        assert "mathdefault" not in browser.page_source
+    run, hand = facts["run"], facts["hand"]
+    assert run["bold"] == hand["bold"] and len(run["bold"]) >= 6
+    tied = [cell for cell in run["bold"] if cell.startswith("task-cdsc_r|")]
+    assert {cell.split("|")[1] for cell in tied} == {"good-tuned", "tuned-twin"}  # a tie: both bold
+    assert run["versus"][:2] == ["best", "best"] and set(run["versus"][2:]) == {"not computed"}
+    assert f"python -m bench.leaderboard --results {results}" in run["legend"]
+    assert hand["versus"][:2] == ["best", "best"] and all(re.match(r"[+-]\d", v) for v in hand["versus"][2:])

@@ -195,13 +195,13 @@ def test_leftover_temporary_files_are_cleaned(tmp_path):
 @pytest.mark.slow
 def test_a_sweep_with_a_failed_job_exits_non_zero_and_says_which(tiny_models, tiny_data_root, tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "-m", "pooling=mean,sbert", "model=hf",
-         f"model.name_or_path={tiny_models['bert']}", "model.has_sbert=false", "model.max_seq_length=64",
+        [sys.executable, "-m", "bench", "-m", "pooling=mean", "model=hf",  # (sbert without a pipeline: skipped)
+         f"model.name_or_path={tiny_models['bert']}", "model.has_sbert=false", "model.max_seq_length=64,4096",
          "task=cdsc_r", "data.check_rows=false", f"data.root={tiny_data_root}", f"results_dir={tmp_path / 'res'}",
          f"cache.dir={tmp_path / 'cache'}", f"hydra.sweep.dir={tmp_path / 'sweep'}", "encode.progress=false",
          "stats.bootstrap=0"], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
-    assert "1 of 2 job(s) failed" in done.stdout and "pooling=sbert" in done.stdout.split("failed:")[1]
+    assert "1 of 2 job(s) failed" in done.stdout and "model.max_seq_length=4096" in done.stdout.split("failed:")[1]
     assert "Sweep summary" in done.stdout and "| bert |" in done.stdout
     assert len(list((tmp_path / "res").glob("**/cdsc_r.json"))) == 1
     reports = sorted((tmp_path / "sweep").glob("*/bench_job.json"))

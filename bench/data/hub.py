@@ -69,7 +69,8 @@ def fetch_split_file(source: HubSource, split: str, *, task: str) -> str:
         snapshot = fetch_snapshot(source.path, source.revision, repo_type="dataset", allow_patterns=[filename],
                                   what=f"task '{task}' data,")
     except BenchError as exc:
-        raise DataError(f"{str(exc).rstrip('.')}; or use data.root=DIR with the original files.") from None
+        raise DataError(f"{str(exc).rstrip('.')}; or use the original files: data.root=DIR (or export "
+                        f"BENCH_DATA_ROOT=DIR).") from None
     local = snapshot / filename
     if not local.is_file():
         from bench.hub import hub_reachable

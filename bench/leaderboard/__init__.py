@@ -87,12 +87,13 @@ def write_leaderboard(results_dir: str | Path, out_dir: str | Path | None = None
         if not ranking.empty:
             ranking = ranking[ROW_KEY + ["tasks", *suite.tasks] + ([suite.mean_column] if not complete.empty else [])]
         write_text_atomic(paths["md"], render_markdown(entries, suite=suite, level=level, title=title,
-                                                       marks=resamples > 0))
+                                                       marks=resamples > 0, results_dir=results_dir))
         write_text_atomic(paths["csv"], ranking.to_csv(index=False, float_format="%.4f"))
         shown = entries.assign(path=[_relative(p, results_dir) for p in entries["path"]]) if not entries.empty else entries
         write_text_atomic(paths["entries_csv"], shown.to_csv(index=False, float_format="%.6f"))
         write_text_atomic(paths["html"], render_html(shown, suite=suite, level=level, title=title,
-                                                     marks=resamples > 0, plot_cache=state / ".plots"))
+                                                     marks=resamples > 0, plot_cache=state / ".plots",
+                                                     results_dir=results_dir))
     return paths
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from bench.leaderboard import tables
 from bench.leaderboard.entries import ROW_KEY
+from bench.leaderboard.markdown import recompute_note, versus_best
 from bench.leaderboard.tables import Suite, suite_tables, wide
 from bench.stats import format_p, signed
 
@@ -84,10 +85,23 @@ def _score_td(row) -> str:
     return _td(text, sort, css)
 
 
+def _text(value, missing: str = "") -> str:
+    """A field as a person reads it: a missing value (None, NaN) is ``missing``, never "nan" or "None"."""
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
+        return missing
+    return str(value)
+
+
+def _device(row) -> str:
+    """Where it ran: the encoding device and dtype; a cross-encoder's training device and precision."""
+    text = " ".join(_text(row.get(k)) for k in ("device", "dtype")).strip()
+    return text or "-"
+
+
 def _provenance(row) -> str:
-    return (f"bench {row['bench_version']} @ {row['git_commit'] or '?'}; {row['device']} {row['dtype']}; "
-            f"torch {row['torch']}, transformers {row['transformers']}; data {str(row['dataset_revision'])[:12]}; "
-            f"{row['created']}")
+    return (f"bench {_text(row['bench_version'], '?')} @ {_text(row['git_commit']) or '?'}; {_device(row)}; "
+            f"torch {_text(row['torch'], '?')}, transformers {_text(row['transformers'], '?')}; "
+            f"data {_text(row['dataset_revision'], '?')[:12]}; {_text(row['created'], '?')}")
 
 
 def _shorten(text: str, width: int) -> str:
@@ -119,7 +133,7 @@ def scores_section(table: pd.DataFrame, entries: pd.DataFrame, kind: str, table_
     return _table(headers, rows, table_id)
 
 
-def task_section(task: str, group: pd.DataFrame, level: float) -> str:
+def task_section(task: str, group: pd.DataFrame, level: float, marks: bool = True) -> str:
     rows = []
     for _, row in group.sort_values("score", ascending=False).iterrows():
         low, _ = _num(row["ci_low"])
@@ -127,7 +141,7 @@ def task_section(task: str, group: pd.DataFrame, level: float) -> str:
         if row["best"] is True:
             versus, versus_sort = "best", "0"
         elif row["diff_vs_best"] is None or pd.isna(row["diff_vs_best"]):
-            versus, versus_sort = "n/a", "-1e9"
+            versus, versus_sort = versus_best(row, marks), "-1e9"
         else:
             versus = (f"{signed(row['diff_vs_best'] * 100)} [{signed(row['diff_low'] * 100)}, "
                       f"{signed(row['diff_high'] * 100)}] {format_p(row['p_vs_best'])}")
@@ -174,6 +188,8 @@ def heatmap_section(entries: pd.DataFrame, suite: Suite) -> str:
 
 
 PLOT_COLUMNS = ["task", "pooling", "method", "bytes_per_vector", "main_score", "metric"]
+#: Part of each cached plot's key: a change to how plots are drawn (plain tick labels) redraws cached ones.
+PLOT_STYLE = "plain-ticks"
 
 
 def plots_section(entries: pd.DataFrame, cache: Path | None = None) -> str:
@@ -195,7 +211,7 @@ def plots_section(entries: pd.DataFrame, cache: Path | None = None) -> str:
         frame = group.rename(columns={"compression": "method", "score": "main_score"})
         frame = frame.sort_values(["task", "pooling", "method", "bytes_per_vector"])[PLOT_COLUMNS]
         title = f"{model}: score versus bytes per vector"
-        key = hashlib.sha256((title + frame.to_csv(index=False)).encode()).hexdigest()[:32]
+        key = hashlib.sha256((PLOT_STYLE + title + frame.to_csv(index=False)).encode()).hexdigest()[:32]
         stored = cache / f"{key}.svg" if cache is not None else None
         used.add(f"{key}.svg")
         if stored is not None and stored.is_file():
@@ -228,10 +244,10 @@ def provenance_section(entries: pd.DataFrame) -> str:
     for key, group in entries.groupby(ROW_KEY, sort=True):
         first = group.iloc[0]
         rows.append([_td(str(k)) for k in key] + [
-            _td(str(first["model_source"])), _td(str(first["weights_sha256"])), _td(str(first["base_model"] or "")),
-            _td(str(first["bench_version"])), _td(str(first["git_commit"])), _td(str(first["torch"])),
-            _td(str(first["transformers"])), _td(f"{first['device']} {first['dtype']}"),
-            _td(str(group["created"].max())), _td(str(len(group)), str(len(group)), "num")])
+            _td(_text(first["model_source"])), _td(_text(first["weights_sha256"])), _td(_text(first["base_model"])),
+            _td(_text(first["bench_version"])), _td(_text(first["git_commit"])), _td(_text(first["torch"])),
+            _td(_text(first["transformers"])), _td(_device(first)),
+            _td(_text(group["created"].max())), _td(str(len(group)), str(len(group)), "num")])
     headers = [(h, h == "results") for h in (*ROW_KEY, "source", "weights sha256", "base model",
                                               "bench", "git commit", "torch", "transformers", "device", "created",
                                               "results")]
@@ -239,9 +255,11 @@ def provenance_section(entries: pd.DataFrame) -> str:
 
 
 def render_html(entries: pd.DataFrame, *, suite: Suite, level: float = 0.95, title: str = "bench leaderboard",
-                marks: bool = True, plot_cache: Path | None = None) -> str:
+                marks: bool = True, plot_cache: Path | None = None, results_dir=None) -> str:
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
     legend = tables.legend(level, marks, suite) + " Click a column header to sort."
+    if not marks:
+        legend += " " + recompute_note(results_dir) + "."
     sections: list[tuple[str, str, str]] = []
     if not entries.empty:
         complete, partial = suite_tables(entries, suite)
@@ -261,7 +279,7 @@ def render_html(entries: pd.DataFrame, *, suite: Suite, level: float = 0.95, tit
             sections.append(("cross-section", "Cross-encoders (beside the best bi-encoder on the same pairs)",
                              frame_section(crosses, "cross")))
         for task, group in entries.groupby("task", sort=True):
-            sections.append((f"sec-{task}", f"{task} ({group['metric'].iloc[0]})", task_section(task, group, level)))
+            sections.append((f"sec-{task}", f"{task} ({group['metric'].iloc[0]})", task_section(task, group, level, marks)))
         sections.append(("heatmap-section", f"Model x pooling (mean over the {suite.name} suite)",
                          heatmap_section(entries, suite)))
         sections.append(("plots", "Score versus dimension", plots_section(entries, plot_cache)))

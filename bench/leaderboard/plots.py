@@ -13,6 +13,11 @@ METHOD_STYLE = {"pca": ("o", "-"), "whitening": ("s", "--"), "truncate": ("^", "
                 "binary": ("x", (0, (1, 1)))}
 
 
+def plain_tick(value: float, _position=None) -> str:
+    """A tick label as a plain number (1024, 0.5), never TeX markup."""
+    return str(int(value)) if value >= 1 and float(value).is_integer() else f"{value:g}"
+
+
 def figure(frame: pd.DataFrame, title: str):
     """A matplotlib figure: one panel per task, score (x100) versus bytes per vector.
 
@@ -23,6 +28,7 @@ def figure(frame: pd.DataFrame, title: str):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     with matplotlib.rc_context({"text.parse_math": False}):
         tasks = sorted(frame["task"].unique())
@@ -48,6 +54,9 @@ def figure(frame: pd.DataFrame, title: str):
                                     s=90, zorder=3, label=f"{point['pooling']} (float32, uncompressed)")
                 legend.setdefault(handle.get_label(), handle)
             ax.set_xscale("log", base=2)
+            # plain numbers: with maths parsing off, the default log labels print as "$\mathdefault{2^{10}}$"
+            ax.xaxis.set_major_formatter(FuncFormatter(plain_tick))
+            ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_title(task)
             ax.set_xlabel("bytes per vector (log scale)")
             ax.set_ylabel(f"{part['metric'].iloc[0]} x100")

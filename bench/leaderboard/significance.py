@@ -103,6 +103,7 @@ def compare_with_best(entries: pd.DataFrame, results_dir: str | Path, *, resampl
     out = entries.copy()
     for column in COLUMNS:
         out[column] = pd.Series([None] * len(out), dtype=object)
+    bests = mark_best(out)  # bold never depends on the significance resamples
     if out.empty or resamples <= 0:
         versus_bi_encoders(out, {}, {}, 0, level, seed)
         return out
@@ -110,20 +111,15 @@ def compare_with_best(entries: pd.DataFrame, results_dir: str | Path, *, resampl
     cache = _load_cache(cache_path)
     writer = CacheWriter(cache_path, cache)
     used: dict = {}
-    ranked = out[out["reference"].astype(bool)] if "reference" in out else out  # only comparable rows compete
-    for _task, group in ranked.groupby("task"):
-        scored = group.dropna(subset=["score"])
-        if scored.empty:
+    for task, group in comparable_rows(out).groupby("task"):
+        if task not in bests:
             continue
-        best = scored["score"].idxmax()
-        out.loc[group.index, "best"] = False
-        out.at[best, "best"] = True
-        out.at[best, "not_worse"] = True
+        best = bests[task][0]  # tied bests are all bold; the others are compared with the first
         best_file = pairs_path(Path(out.at[best, "path"]))
         best_digest = _digest(best_file)
         if best_digest is None:
             continue
-        for index in group.index.drop(best):
+        for index in group.index.drop(bests[task]):
             other_file = pairs_path(Path(out.at[index, "path"]))
             digest = _digest(other_file)
             if digest is None or out.at[index, "score"] is None or pd.isna(out.at[index, "score"]):
@@ -146,6 +142,31 @@ def compare_with_best(entries: pd.DataFrame, results_dir: str | Path, *, resampl
     versus_bi_encoders(out, cache, used, resamples, level, seed, writer)
     writer.finish(used)
     return out
+
+
+def comparable_rows(out: pd.DataFrame) -> pd.DataFrame:
+    """The rows on their task's reference data and metric (:mod:`bench.comparability`): only they compete."""
+    return out[out["reference"].astype(bool)] if "reference" in out and not out.empty else out
+
+
+def mark_best(out: pd.DataFrame) -> dict:
+    """Set ``best`` (True for the highest score of each task among comparable rows, every one of them when tied;
+    False for the others with a score) and ``not_worse`` of the best rows; returns each task's best row indices."""
+    bests: dict = {}
+    if out.empty:
+        return bests
+    for task, group in comparable_rows(out).groupby("task"):
+        scored = group.dropna(subset=["score"])
+        if scored.empty:
+            continue
+        top = scored["score"].astype(float)
+        tied = list(top.index[top == top.max()])
+        out.loc[scored.index, "best"] = False
+        for index in tied:
+            out.at[index, "best"] = True
+            out.at[index, "not_worse"] = True
+        bests[task] = tied
+    return bests
 
 
 def bi_encoder_counterparts(entries: pd.DataFrame, row) -> pd.DataFrame:

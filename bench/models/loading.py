@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from bench.digests import digest_files
-from bench.errors import BenchError
+from bench.errors import BenchError, NotApplicable
 from bench.hub import fetch_snapshot, snapshot_commit
 from bench.models.spec import ModelSpec, is_local_reference
 from bench.models.weights import (
@@ -322,7 +322,7 @@ def load_tokenizer(resolved: ResolvedModel):
 def load_sentence_transformer(resolved: ResolvedModel, device: str, dtype=torch.float32):
     """The model's own sentence-transformers pipeline (``pooling=sbert``)."""
     if not (resolved.path / "modules.json").is_file():
-        raise BenchError(
+        raise NotApplicable(
             f"model '{resolved.spec.name}' has no sentence-transformers pipeline (no modules.json in "
             f"{resolved.path}); use a hidden-state pooling such as mean, cls or max."
         )
