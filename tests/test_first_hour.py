@@ -360,3 +360,76 @@ def test_make_test_installs_the_test_extra_and_runs_the_fast_tier(tmp_path):
     assert _make_dry_run(tmp_path, "test-all").strip() == "bash .ci/run"
     assert "ruff check bench tests benchmarks" in _make_dry_run(tmp_path, "lint")
 
+
+
+# ------------------------------------------------------------------ every command of the README's quickstart works
+
+
+def readme_quickstart() -> list[str]:
+    """The command lines of the README's code blocks before its "Results" section (the guide's quickstart)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8").split("\n## Results")[0]
+    lines = []
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+        lines += [re.split(r"\s+#\s", line)[0].strip() for line in block.splitlines()]
+    return [line for line in lines if line]
+
+
+def _check_bench_command(argv: list[str], config_name: str) -> None:
+    """The line as ``bench`` reads it: Hydra's parser, the names, the composed configuration (nothing run)."""
+    from bench.cli import check_composition, representative, rewrite_overrides
+
+    argv = hydra_flags_first(argv)
+    _hydra_parse(argv)
+    check_composition(representative(rewrite_overrides(argv)), config_name)
+
+
+def test_every_command_in_the_readme_quickstart_works(tmp_path, capsys):
+    from importlib.metadata import metadata
+
+    from bench.compare import main as compare_main
+    from bench.leaderboard.__main__ import main as leaderboard_main
+    from tests.leaderboard_fixtures import TASKS, similarities, targets_for, write_result
+
+    results = tmp_path / "results"  # what bench-leaderboard and bench-compare read: minilm with two strategies
+    for task in TASKS:
+        targets = targets_for(task)
+        for strategy, noise in (("sbert", 0.3), ("mean", 0.35)):
+            write_result(results, "minilm", strategy, task, similarities(task, targets, noise, 1), targets)
+    extras = metadata("polish-embedding-bench").get_all("Provides-Extra")
+    configs = {"bench": "config", "bench.train": "finetune", "bench.cross": "crossencoder"}
+    commands = readme_quickstart()
+    assert any(c.startswith("make bench") for c in commands) and any(c.startswith("bench-compare") for c in commands)
+    for command in commands:
+        argv = shlex.split(command)
+        if argv[0] == "make":
+            if MAKE is not None:
+                _make_dry_run(tmp_path, *argv[1:])
+        elif argv[:2] == ["python", "-m"] and argv[2] in configs:
+            _check_bench_command(argv[3:], configs[argv[2]])
+        elif argv[0] == "bench":
+            _check_bench_command(argv[1:], "config")
+        elif argv[0] == "bench-leaderboard":
+            assert leaderboard_main([*argv[1:], "--results", str(results)]) == 0
+        elif argv[0] == "bench-compare":
+            assert compare_main([*argv[1:], "--results", str(results), "--resamples", "20"]) == 0
+            assert "A = minilm/sbert" in capsys.readouterr().out
+        elif argv[:3] == ["python3", "-m", "venv"]:
+            assert command == "python3 -m venv .venv && . .venv/bin/activate"
+        elif argv[:2] == ["pip", "install"]:
+            spec = argv[-1]
+            if spec.startswith(".["):  # an extra of this package
+                assert argv[2] == "-e" and spec.removeprefix(".[").removesuffix("]") in extras, command
+            else:  # the wheel the Makefile installs where there is no GPU
+                assert f"TORCH ?= {spec}" in (ROOT / "Makefile").read_text(), command
+        else:
+            pytest.fail(f"README quickstart command this test does not know how to check: {command}")
+
+
+def test_the_readme_links_every_reference_page_and_each_exists():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    linked = set(re.findall(r"\]\((docs/[\w.-]+\.md)\)", text))
+    assert linked == {f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")}
+    for page in (ROOT / "docs").glob("*.md"):  # links between the pages too
+        for target in re.findall(r"\]\(([\w.-]+\.md)\)", page.read_text(encoding="utf-8")):
+            assert (page.parent / target).is_file(), (page.name, target)
+    assert len(text.splitlines()) <= 170  # a guide, not the reference

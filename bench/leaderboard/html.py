@@ -225,7 +225,7 @@ def plots_section(entries: pd.DataFrame, cache: Path | None = None) -> str:
         for old in cache.glob("*.svg"):  # plots of points that changed since
             if old.name not in used:
                 old.unlink(missing_ok=True)
-    return "".join(blocks) or "<p>No compression results (run a compression sweep, see the README).</p>"
+    return "".join(blocks) or "<p>No compression results (run a compression sweep, see docs/strategies-and-compression.md).</p>"
 
 
 def frame_section(frame: pd.DataFrame, table_id: str) -> str:
