@@ -123,6 +123,15 @@ MODEL_REPOS = {
         "static_similarity_mrl_multilingual", "sentence-transformers/static-similarity-mrl-multilingual-v1",
         "7264ea07c5365a11d7e6d87dbb6195889a13054f", "static", "static", "StaticEmbedding", "safetensors",
         others=("train.py",), main_is_pinned=False),
+    # A model2vec static model, in model2vec's own save layout (model2vec/persistence/persistence.py,
+    # save_pretrained: config.json, model.safetensors with an ``embeddings`` table, tokenizer.json, and a modules.json
+    # naming a StaticEmbedding at "." plus 1_Normalize when config.json says normalize); MTEB runs it through
+    # sentence-transformers (model2vec_models.py: SentenceTransformerEncoderWrapper). Revision: the results folder of
+    # its published Polish numbers (CDSC-R 84.45), not the registry's 73908c3. normalize=true and the tokenizer's
+    # kind (a multilingual tokenizer distilled from bge-m3, 500,353 entries: not read) are inferred.
+    "potion_multilingual_128m": ModelRepo(
+        "potion_multilingual_128m", "minishlab/potion-multilingual-128M", "38ebd7f10f71e67fa8db898290f92b82e9cfff2a",
+        "static", "model2vec", "StaticModel", "safetensors", main_is_pinned=False),
     "mmlw_roberta_large": ModelRepo(
         "mmlw_roberta_large", "sdadas/mmlw-roberta-large", "b8058066a8de32d0737b3cd82d8b4f4108745af9", "roberta",
         "roberta", "RobertaModel", "both", sbert={"pooling": "mean", "max_seq_length": 512}, pad_token_id=1,
@@ -283,13 +292,40 @@ def _static_files(repo: ModelRepo, out: Path) -> None:
         "default_prompt_name": None, "similarity_fn_name": "cosine"}), encoding="utf-8")
 
 
+def _model2vec_files(repo: ModelRepo, out: Path) -> None:
+    """model2vec's save layout at the repository root: config.json (model2vec's StaticModelConfig keys;
+    ``model_type`` "model2vec", which transformers does not know),
+    model.safetensors holding ``embeddings`` (one row per token), tokenizer.json (a tokenizers.Tokenizer: an uncased
+    WordPiece stand-in) and modules.json (StaticEmbedding at ".", then Normalize as config.json asks)."""
+    from safetensors.torch import save_file
+    from tokenizers import BertWordPieceTokenizer
+
+    chars = sorted(set(string.ascii_lowercase + string.digits + string.punctuation + "ąćęłńóśźż"))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{c}" for c in chars),
+             *sorted({w.lower() for w in WORDS} - set(chars))]
+    (out / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    BertWordPieceTokenizer(str(out / "vocab.txt"), lowercase=True, strip_accents=False).save(str(out / "tokenizer.json"))
+    (out / "vocab.txt").unlink()
+    torch.manual_seed(sum(map(ord, repo.repo_id)))
+    save_file({"embeddings": torch.randn(len(vocab), HIDDEN)}, str(out / "model.safetensors"))
+    (out / "config.json").write_text(json.dumps({
+        "model_type": "model2vec", "architectures": ["StaticModel"], "tokenizer_name": "BAAI/bge-m3",
+        "apply_pca": HIDDEN, "hidden_dim": HIDDEN, "seq_length": 1000000, "normalize": True,
+        "embedding_dtype": "float32"}),
+        encoding="utf-8")
+    (out / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": ".", "type": "sentence_transformers.models.StaticEmbedding"},
+        {"idx": 1, "name": "1", "path": "1_Normalize", "type": "sentence_transformers.models.Normalize"}]),
+        encoding="utf-8")
+
+
 def _model_files(repo: ModelRepo, out: Path) -> None:
     """The repository's files in ``out`` (those bench must not fetch included, as small stand-ins)."""
     import transformers
 
     out.mkdir(parents=True, exist_ok=True)
-    if repo.model_type == "static":
-        _static_files(repo, out)
+    if repo.model_type in ("static", "model2vec"):
+        (_static_files if repo.model_type == "static" else _model2vec_files)(repo, out)
         for name in repo.others:
             (out / name).write_bytes(f"stand-in for {repo.repo_id}/{name}, which bench never fetches\n".encode())
         (out / ".gitattributes").write_text("*.safetensors filter=lfs diff=lfs merge=lfs -text\n", encoding="utf-8")

@@ -22,13 +22,15 @@ FAMILIES = {
     "bge_m3": ({}, ""),
     "mmlw_roberta_large": ({}, ""),
     "static_similarity_mrl_multilingual": ({}, ""),  # a static embedding: MTEB's loader runs it on the CPU
+    # model2vec's layout, which MTEB runs through sentence-transformers; its registry pins 73908c3, the results 38ebd7f
+    "potion_multilingual_128m": ({}, ""),
 }
 
 
 def mteb_model(config: str, kwargs: dict):
     """MTEB's own wrapper of the model at the config's revision. mmlw-roberta-large's published numbers carry
-    revision b8058066, which the installed registry has replaced (it pins 36ff7df): the registry's entry,
-    loader and all, at the published revision."""
+    revision b8058066, which the installed registry has replaced (it pins 36ff7df), and potion-multilingual-128M's
+    carry 38ebd7f (the registry pins 73908c3): the registry's entry, loader and all, at the published revision."""
     repo = MODEL_REPOS[config]
     meta = mteb.get_model_meta(repo.repo_id)
     if meta.revision == repo.commit:

@@ -25,6 +25,7 @@ from tests.hub_replica import MODEL_REPOS
 HIDDEN_POOLINGS = ("cls", "mean", "max", "mean_max", "first_last_avg")
 DECODER_POOLINGS = ("last_token", "mean", "max", "mean_max", "first_last_avg")  # cls is refused for decoders
 DECODERS = ("qwen3",)
+STATIC = ("static", "model2vec")  # sentence-transformers' StaticEmbedding; model2vec's layout of it
 
 
 def _cfg(make_cfg, tiny_data_root, *extra):
@@ -35,8 +36,9 @@ def _cfg(make_cfg, tiny_data_root, *extra):
 @pytest.mark.parametrize("config", sorted(MODEL_REPOS))
 def test_every_model_config_runs_from_its_replica(make_cfg, tiny_data_root, hub_models, config):
     repo = MODEL_REPOS[config]
-    hidden = {"static": ()}.get(repo.model_type, DECODER_POOLINGS if repo.model_type in DECODERS else HIDDEN_POOLINGS)
-    poolings = hidden + (("sbert",) if repo.sbert else ())
+    static = repo.model_type in STATIC  # its pipeline only
+    hidden = () if static else DECODER_POOLINGS if repo.model_type in DECODERS else HIDDEN_POOLINGS
+    poolings = hidden + (("sbert",) if repo.sbert or static else ())
     for pooling in poolings:  # the first loads and runs the model for every hidden-state strategy; sbert, its pipeline
         (record,) = run(_cfg(make_cfg, tiny_data_root, f"model={config}", f"pooling={pooling}"))
         model = record["bench"]["model"]
@@ -48,7 +50,7 @@ def test_every_model_config_runs_from_its_replica(make_cfg, tiny_data_root, hub_
         expected_format = "pytorch" if repo.weights == "bin" else "safetensors"
         assert weights["format"] == expected_format, weights
         assert len(model["weights_sha256"]) == 64 and weights["sha256"] == model["weights_sha256"]
-        if pooling == "sbert" and repo.sbert.get("dense"):
+        if pooling == "sbert" and (repo.sbert or {}).get("dense"):
             assert weights["files"] == ["pytorch_model.bin", "2_Dense/pytorch_model.bin"]
 
 
@@ -265,6 +267,24 @@ def test_a_static_embedding_runs_only_its_pipeline_and_never_truncates(make_cfg,
         run(_cfg(make_cfg, tiny_data_root, "model=static_similarity_mrl_multilingual", "model.max_seq_length=512"))
     with pytest.raises(BenchError, match="max_seq_length is null, which only a static embedding"):
         run(_cfg(make_cfg, tiny_data_root, "model=mmlw_roberta_base", "model.max_seq_length=null", "pooling=mean"))
+
+
+def test_a_model2vec_model_runs_through_sentence_transformers_static_embedding(make_cfg, tiny_data_root, hub_models):
+    """potion-multilingual-128M in model2vec's layout (``embeddings`` table and tokenizer at the root, modules.json
+    naming StaticEmbedding at "." and Normalize): bench's pipeline gives model2vec's own vectors."""
+    StaticModel = pytest.importorskip("model2vec").StaticModel
+
+    (record,) = run(_cfg(make_cfg, tiny_data_root, "model=potion_multilingual_128m"))
+    assert record["bench"]["model"]["weights"]["files"] == ["model.safetensors"]
+    assert record["bench"]["encoding"]["sentences_truncated"] == 0 and record["bench"]["encoding"]["prompt"] == ""
+    with pytest.raises(BenchError, match="is a static embedding .*use pooling=sbert"):
+        run(_cfg(make_cfg, tiny_data_root, "model=potion_multilingual_128m", "pooling=mean"))
+    spec = ModelSpec.from_config(make_cfg("model=potion_multilingual_128m").model)
+    texts = ["Dwoje dzieci wspina się po ściance .", "Pies biegnie po plaży za piłką !"]
+    ours = loading.load_sentence_transformer(loading.resolve(spec), "cpu").encode(texts, convert_to_numpy=True)
+    theirs = StaticModel.from_pretrained(str(hub_models["potion_multilingual_128m"])).encode(texts)
+    assert np.linalg.norm(theirs, axis=1) == pytest.approx([1.0, 1.0], abs=1e-6)  # config.json: normalize
+    np.testing.assert_allclose(ours, theirs, atol=1e-6)
 
 
 def test_preflight_shows_each_tasks_resolved_instruction(make_cfg, tiny_data_root, hub_models):

@@ -19,7 +19,8 @@ def test_frontier_models_are_in_the_table_at_their_pinned_revisions(make_cfg):
     from bench.models.spec import ModelSpec
 
     for config in ("multilingual_e5_large_instruct", "qwen3_embedding_0_6b", "qwen3_embedding_4b",
-                   "qwen3_embedding_8b", "bge_m3", "mmlw_roberta_large", "static_similarity_mrl_multilingual"):
+                   "qwen3_embedding_8b", "bge_m3", "mmlw_roberta_large", "static_similarity_mrl_multilingual",
+                   "potion_multilingual_128m"):
         spec = ModelSpec.from_config(make_cfg(f"model={config}").model)
         assert any(p.model == spec.hub_id and p.revision == spec.revision for p in published_scores()), config
     e5 = _one("intfloat/multilingual-e5-large-instruct", "CDSC-R")
