@@ -80,6 +80,7 @@ class ModelConfig:
     prompts: dict[str, str] = field(default_factory=dict)
     instruction_template: str | None = None
     attn_implementation: str | None = None
+    append_eos: bool = False
     default_pooling: str = MISSING
     has_sbert: bool = MISSING
     trust_remote_code: bool = False
