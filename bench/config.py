@@ -83,6 +83,7 @@ class ModelConfig:
     prompts: Any = field(default_factory=dict)
     instruction_template: str | None = None
     attn_implementation: str | None = None
+    append_eos: bool = False
     default_pooling: str = MISSING  # a conf/pooling name, or auto
     has_sbert: bool = MISSING
     trust_remote_code: bool = False

@@ -52,8 +52,10 @@ def label_definition(spec: TaskSpec) -> dict | None:
 
 
 def attention(spec) -> dict:
-    """The attention kernel, when one is asked for (absent otherwise, so earlier results keep their identity)."""
-    return {"attn_implementation": spec.attn_implementation} if spec.attn_implementation else {}
+    """The attention kernel and an appended EOS token, when asked for (absent otherwise, so earlier results keep
+    their identity)."""
+    return {**({"attn_implementation": spec.attn_implementation} if spec.attn_implementation else {}),
+            **({"append_eos": True} if getattr(spec, "append_eos", False) else {})}
 
 
 def task_settings(cfg: DictConfig, spec: TaskSpec, planned: Plan) -> dict:

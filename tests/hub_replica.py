@@ -52,6 +52,7 @@ class ModelRepo:
     max_positions: int = 512
     main_is_pinned: bool = True  # refs/main points at the pinned commit
     st_prompts: dict | None = None  # config_sentence_transformers.json "prompts"
+    remote_code: bool = False  # config.json maps AutoModel to the repository's own code: runs only with trust
 
 
 #: conf/model configs backed by a hub repository (minilm ships in a Python package).
@@ -123,6 +124,27 @@ MODEL_REPOS = {
         "static_similarity_mrl_multilingual", "sentence-transformers/static-similarity-mrl-multilingual-v1",
         "7264ea07c5365a11d7e6d87dbb6195889a13054f", "static", "static", "StaticEmbedding", "safetensors",
         others=("train.py",), main_is_pinned=False),
+    # A model2vec static model, in model2vec's own save layout (model2vec/persistence/persistence.py,
+    # save_pretrained: config.json, model.safetensors with an ``embeddings`` table, tokenizer.json, and a modules.json
+    # naming a StaticEmbedding at "." plus 1_Normalize when config.json says normalize); MTEB runs it through
+    # sentence-transformers (model2vec_models.py: SentenceTransformerEncoderWrapper). Revision: the results folder of
+    # its published Polish numbers (CDSC-R 84.45), not the registry's 73908c3. normalize=true and the tokenizer's
+    # kind (a multilingual tokenizer distilled from bge-m3, 500,353 entries: not read) are inferred.
+    "potion_multilingual_128m": ModelRepo(
+        "potion_multilingual_128m", "minishlab/potion-multilingual-128M", "38ebd7f10f71e67fa8db898290f92b82e9cfff2a",
+        "static", "model2vec", "StaticModel", "safetensors", main_is_pinned=False),
+    # A Qwen2 decoder whose config.json maps AutoModel (and AutoModelForCausalLM, ...ForSequenceClassification) to its
+    # own modeling_qwen.py, and whose tokenizer_config maps AutoTokenizer to tokenization_qwen.py (both seen in copies
+    # derived from this repository, which name Alibaba-NLP/gte-Qwen2-7B-instruct--modeling_qwen.Qwen2Model); eos
+    # <|endoftext|> (config.json eos_token_id 151643, seen). MTEB runs it with trust_remote_code, add_eos_token=True and
+    # its instruction template (gte_models.py). Here: the code files are stand-ins that re-export transformers' Qwen2
+    # classes (the repository's code is not reproduced), the tokenizer is transformers' Qwen2Tokenizer with Qwen2's
+    # plain byte-level post-processor (appends nothing by itself), and the pipeline (last-token Pooling, Normalize,
+    # max_seq_length 32768: MTEB's max_tokens) is inferred.
+    "gte_qwen2_7b_instruct": ModelRepo(
+        "gte_qwen2_7b_instruct", "Alibaba-NLP/gte-Qwen2-7B-instruct", "e26182b2122f4435e8b3ebecbf363990f409b45b",
+        "qwen2-gte", "qwen2", "Qwen2Model", "safetensors", pad_token_id=0, max_positions=131072, main_is_pinned=False,
+        sbert={"pooling": "lasttoken", "normalize": "2_Normalize", "max_seq_length": 32768}, remote_code=True),
     "mmlw_roberta_large": ModelRepo(
         "mmlw_roberta_large", "sdadas/mmlw-roberta-large", "b8058066a8de32d0737b3cd82d8b4f4108745af9", "roberta",
         "roberta", "RobertaModel", "both", sbert={"pooling": "mean", "max_seq_length": 512}, pad_token_id=1,
@@ -244,8 +266,30 @@ def _qwen_tokenizer(out: Path) -> int:
     return len(tokenizer)
 
 
+def _gte_qwen2_tokenizer(out: Path) -> int:
+    """gte-Qwen2's layout: Qwen2Tokenizer files, eos = pad = <|endoftext|>, Qwen2's byte-level post-processor (no
+    token appended: ``add_eos_token`` appends the EOS), and the repository's own tokenizer class named in auto_map."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import Qwen2TokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator([" ".join(WORDS)] * 5, vocab_size=400, min_frequency=1, special_tokens=list(QWEN_SPECIALS))
+    tokenizer = Qwen2TokenizerFast(tokenizer_object=bpe._tokenizer, eos_token="<|endoftext|>",
+                                   pad_token="<|endoftext|>", unk_token=None, bos_token=None)
+    tokenizer.save_pretrained(out)
+    tokenizer.backend_tokenizer.model.save(str(out))  # vocab.json, merges.txt
+    _keep_only(out, ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt"))
+    config = json.loads((out / "tokenizer_config.json").read_text(encoding="utf-8"))
+    config["auto_map"] = {"AutoTokenizer": ["tokenization_qwen.Qwen2Tokenizer", "tokenization_qwen.Qwen2TokenizerFast"]}
+    (out / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+    (out / "tokenization_qwen.py").write_text(
+        '"""Stand-in for the repository\'s tokenization_qwen.py (not reproduced): transformers\' Qwen2 tokenizer."""\n'
+        "from transformers import Qwen2Tokenizer, Qwen2Tokenizer as Qwen2TokenizerFast  # noqa: F401\n", encoding="utf-8")
+    return len(tokenizer)
+
+
 TOKENIZERS = {"herbert": _herbert_tokenizer, "roberta": _roberta_tokenizer, "xlmr-spm": _xlmr_tokenizer,
-              "qwen": _qwen_tokenizer,
+              "qwen": _qwen_tokenizer, "qwen2-gte": _gte_qwen2_tokenizer,
               "bert-cased": _bert_cased_tokenizer}
 
 
@@ -283,13 +327,40 @@ def _static_files(repo: ModelRepo, out: Path) -> None:
         "default_prompt_name": None, "similarity_fn_name": "cosine"}), encoding="utf-8")
 
 
+def _model2vec_files(repo: ModelRepo, out: Path) -> None:
+    """model2vec's save layout at the repository root: config.json (model2vec's StaticModelConfig keys;
+    ``model_type`` "model2vec", which transformers does not know),
+    model.safetensors holding ``embeddings`` (one row per token), tokenizer.json (a tokenizers.Tokenizer: an uncased
+    WordPiece stand-in) and modules.json (StaticEmbedding at ".", then Normalize as config.json asks)."""
+    from safetensors.torch import save_file
+    from tokenizers import BertWordPieceTokenizer
+
+    chars = sorted(set(string.ascii_lowercase + string.digits + string.punctuation + "ąćęłńóśźż"))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{c}" for c in chars),
+             *sorted({w.lower() for w in WORDS} - set(chars))]
+    (out / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    BertWordPieceTokenizer(str(out / "vocab.txt"), lowercase=True, strip_accents=False).save(str(out / "tokenizer.json"))
+    (out / "vocab.txt").unlink()
+    torch.manual_seed(sum(map(ord, repo.repo_id)))
+    save_file({"embeddings": torch.randn(len(vocab), HIDDEN)}, str(out / "model.safetensors"))
+    (out / "config.json").write_text(json.dumps({
+        "model_type": "model2vec", "architectures": ["StaticModel"], "tokenizer_name": "BAAI/bge-m3",
+        "apply_pca": HIDDEN, "hidden_dim": HIDDEN, "seq_length": 1000000, "normalize": True,
+        "embedding_dtype": "float32"}),
+        encoding="utf-8")
+    (out / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": ".", "type": "sentence_transformers.models.StaticEmbedding"},
+        {"idx": 1, "name": "1", "path": "1_Normalize", "type": "sentence_transformers.models.Normalize"}]),
+        encoding="utf-8")
+
+
 def _model_files(repo: ModelRepo, out: Path) -> None:
     """The repository's files in ``out`` (those bench must not fetch included, as small stand-ins)."""
     import transformers
 
     out.mkdir(parents=True, exist_ok=True)
-    if repo.model_type == "static":
-        _static_files(repo, out)
+    if repo.model_type in ("static", "model2vec"):
+        (_static_files if repo.model_type == "static" else _model2vec_files)(repo, out)
         for name in repo.others:
             (out / name).write_bytes(f"stand-in for {repo.repo_id}/{name}, which bench never fetches\n".encode())
         (out / ".gitattributes").write_text("*.safetensors filter=lfs diff=lfs merge=lfs -text\n", encoding="utf-8")
@@ -297,8 +368,11 @@ def _model_files(repo: ModelRepo, out: Path) -> None:
         return
     vocab = TOKENIZERS[repo.tokenizer](out)
     config_cls = {"bert": transformers.BertConfig, "roberta": transformers.RobertaConfig,
-                  "xlm-roberta": transformers.XLMRobertaConfig, "qwen3": transformers.Qwen3Config}[repo.model_type]
+                  "xlm-roberta": transformers.XLMRobertaConfig, "qwen3": transformers.Qwen3Config,
+                  "qwen2": transformers.Qwen2Config}[repo.model_type]
     extra = {"num_key_value_heads": 1, "head_dim": 16, "eos_token_id": 2} if repo.model_type == "qwen3" else {}
+    if repo.model_type == "qwen2":  # eos = bos = <|endoftext|> (id 0 here, 151643 in the repository)
+        extra = {"num_key_value_heads": 1, "eos_token_id": 0, "bos_token_id": 0}
     config = config_cls(vocab_size=vocab, hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=repo.max_positions, pad_token_id=repo.pad_token_id,
                         **extra)
@@ -308,6 +382,8 @@ def _model_files(repo: ModelRepo, out: Path) -> None:
     model = getattr(transformers, repo.architecture)(config)
     model.config.architectures = [repo.architecture]
     model.save_pretrained(out)  # config.json and model.safetensors (tied weights stored once)
+    if repo.remote_code:
+        _remote_code_files(out)
     if repo.weights in ("bin", "both"):  # the legacy format: a pickled state dict
         torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, out / "pytorch_model.bin")
     if repo.weights == "bin":
@@ -320,6 +396,19 @@ def _model_files(repo: ModelRepo, out: Path) -> None:
         path.write_bytes(f"stand-in for {repo.repo_id}/{name}, which bench never fetches\n".encode())
     (out / ".gitattributes").write_text("*.bin filter=lfs diff=lfs merge=lfs -text\n", encoding="utf-8")
     (out / "README.md").write_text(f"# {repo.repo_id} (test replica)\n", encoding="utf-8")
+
+
+def _remote_code_files(out: Path) -> None:
+    """config.json's auto_map to the repository's modeling_qwen.py, and that file as a stand-in (transformers'
+    Qwen2 classes: the repository's own code, whatever it does differently, is not reproduced)."""
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    config["auto_map"] = {"AutoModel": "modeling_qwen.Qwen2Model", "AutoModelForCausalLM": "modeling_qwen.Qwen2ForCausalLM",
+                          "AutoModelForSequenceClassification": "modeling_qwen.Qwen2ForSequenceClassification"}
+    (out / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    (out / "modeling_qwen.py").write_text(
+        '"""Stand-in for the repository\'s modeling_qwen.py (not reproduced): transformers\' Qwen2 classes."""\n'
+        "from transformers import Qwen2ForCausalLM, Qwen2ForSequenceClassification, Qwen2Model  # noqa: F401\n",
+        encoding="utf-8")
 
 
 def _sbert_files(repo: ModelRepo, out: Path) -> None:

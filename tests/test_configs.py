@@ -33,7 +33,8 @@ def test_model_configs(make_cfg, model):
     cfg = make_cfg(f"model={model}")
     spec = ModelSpec.from_config(cfg.model)
     assert spec.name == model and spec.hub_id and spec.revision
-    assert spec.max_seq_length >= 128 if model != "static_similarity_mrl_multilingual" else spec.max_seq_length is None
+    static = model in ("static_similarity_mrl_multilingual", "potion_multilingual_128m")
+    assert spec.max_seq_length >= 128 if not static else spec.max_seq_length is None
     assert not spec.trust_remote_code
     assert PoolingSpec.from_config(cfg.pooling).name == spec.default_pooling  # each model brings its default
     if model == "multilingual_e5_base":

@@ -22,13 +22,17 @@ FAMILIES = {
     "bge_m3": ({}, ""),
     "mmlw_roberta_large": ({}, ""),
     "static_similarity_mrl_multilingual": ({}, ""),  # a static embedding: MTEB's loader runs it on the CPU
+    # model2vec's layout, which MTEB runs through sentence-transformers; its registry pins 73908c3, the results 38ebd7f
+    "potion_multilingual_128m": ({}, ""),
+    # MTEB: trust_remote_code, add_eos_token=True, bf16 (fp32 here); bench: model.append_eos and, asked, trust
+    "gte_qwen2_7b_instruct": ({"model_kwargs": {"dtype": torch.float32}}, f"Instruct: {STS_INSTRUCTION}\nQuery: "),
 }
 
 
 def mteb_model(config: str, kwargs: dict):
     """MTEB's own wrapper of the model at the config's revision. mmlw-roberta-large's published numbers carry
-    revision b8058066, which the installed registry has replaced (it pins 36ff7df): the registry's entry,
-    loader and all, at the published revision."""
+    revision b8058066, which the installed registry has replaced (it pins 36ff7df), and potion-multilingual-128M's
+    carry 38ebd7f (the registry pins 73908c3): the registry's entry, loader and all, at the published revision."""
     repo = MODEL_REPOS[config]
     meta = mteb.get_model_meta(repo.repo_id)
     if meta.revision == repo.commit:
@@ -44,8 +48,9 @@ def test_bench_equals_mteb_wrapper_on_cdsc_r(make_cfg, data_root, hub_models, tm
     result = mteb.evaluate(mteb_model(config, kwargs), mteb_tasks(str(data_root), {"cdsc_r"}), cache=None,
                            show_progress_bar=False)
     theirs = result.task_results[0].scores["test"][0]
+    trust = ("model.trust_remote_code=true",) if MODEL_REPOS[config].remote_code else ()
     (record,) = run(make_cfg(f"model={config}", "task=cdsc_r", f"data.root={data_root}", "pooling=sbert",
-                             "stats.bootstrap=0", f"cache.dir={tmp_path / 'cache'}"))
+                             "stats.bootstrap=0", f"cache.dir={tmp_path / 'cache'}", *trust))
     assert record["bench"]["model"]["resolved_revision"] == MODEL_REPOS[config].commit
     assert record["bench"]["encoding"]["prompt"] == prompt == record["bench"]["settings"]["model"]["prompt"]
     ours = record["scores"]["test"][0]

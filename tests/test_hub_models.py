@@ -24,7 +24,8 @@ from tests.hub_replica import MODEL_REPOS
 
 HIDDEN_POOLINGS = ("cls", "mean", "max", "mean_max", "first_last_avg")
 DECODER_POOLINGS = ("last_token", "mean", "max", "mean_max", "first_last_avg")  # cls is refused for decoders
-DECODERS = ("qwen3",)
+DECODERS = ("qwen3", "qwen2")
+STATIC = ("static", "model2vec")  # sentence-transformers' StaticEmbedding; model2vec's layout of it
 
 
 def _cfg(make_cfg, tiny_data_root, *extra):
@@ -35,10 +36,12 @@ def _cfg(make_cfg, tiny_data_root, *extra):
 @pytest.mark.parametrize("config", sorted(MODEL_REPOS))
 def test_every_model_config_runs_from_its_replica(make_cfg, tiny_data_root, hub_models, config):
     repo = MODEL_REPOS[config]
-    hidden = {"static": ()}.get(repo.model_type, DECODER_POOLINGS if repo.model_type in DECODERS else HIDDEN_POOLINGS)
-    poolings = hidden + (("sbert",) if repo.sbert else ())
+    static = repo.model_type in STATIC  # its pipeline only
+    hidden = () if static else DECODER_POOLINGS if repo.model_type in DECODERS else HIDDEN_POOLINGS
+    poolings = hidden + (("sbert",) if repo.sbert or static else ())
+    trust = ("model.trust_remote_code=true",) if repo.remote_code else ()  # refused without (tested below)
     for pooling in poolings:  # the first loads and runs the model for every hidden-state strategy; sbert, its pipeline
-        (record,) = run(_cfg(make_cfg, tiny_data_root, f"model={config}", f"pooling={pooling}"))
+        (record,) = run(_cfg(make_cfg, tiny_data_root, f"model={config}", f"pooling={pooling}", *trust))
         model = record["bench"]["model"]
         assert model["source"] == "hub" and model["hub_id"] == repo.repo_id
         assert model["resolved_revision"] == repo.commit  # the pinned commit (herbert_large: main's, resolved)
@@ -48,7 +51,7 @@ def test_every_model_config_runs_from_its_replica(make_cfg, tiny_data_root, hub_
         expected_format = "pytorch" if repo.weights == "bin" else "safetensors"
         assert weights["format"] == expected_format, weights
         assert len(model["weights_sha256"]) == 64 and weights["sha256"] == model["weights_sha256"]
-        if pooling == "sbert" and repo.sbert.get("dense"):
+        if pooling == "sbert" and (repo.sbert or {}).get("dense"):
             assert weights["files"] == ["pytorch_model.bin", "2_Dense/pytorch_model.bin"]
 
 
@@ -267,6 +270,59 @@ def test_a_static_embedding_runs_only_its_pipeline_and_never_truncates(make_cfg,
     (own,) = run(_cfg(make_cfg, tiny_data_root, "model=mmlw_roberta_base", "model.max_seq_length=null", "pooling=mean"))
     assert isinstance(own["bench"]["settings"]["model"]["max_seq_length"], int)
     assert "max_seq_length" in own["bench"]["max_seq_length_reason"] or "tokens" in own["bench"]["max_seq_length_reason"]
+
+
+def test_a_model2vec_model_runs_through_sentence_transformers_static_embedding(make_cfg, tiny_data_root, hub_models):
+    """potion-multilingual-128M in model2vec's layout (``embeddings`` table and tokenizer at the root, modules.json
+    naming StaticEmbedding at "." and Normalize): bench's pipeline gives model2vec's own vectors."""
+    StaticModel = pytest.importorskip("model2vec").StaticModel
+
+    (record,) = run(_cfg(make_cfg, tiny_data_root, "model=potion_multilingual_128m"))
+    assert record["bench"]["model"]["weights"]["files"] == ["model.safetensors"]
+    assert record["bench"]["encoding"]["sentences_truncated"] == 0 and record["bench"]["encoding"]["prompt"] == ""
+    with pytest.raises(BenchError, match="is a static embedding .*use pooling=sbert"):
+        run(_cfg(make_cfg, tiny_data_root, "model=potion_multilingual_128m", "pooling=mean"))
+    spec = ModelSpec.from_config(make_cfg("model=potion_multilingual_128m").model)
+    texts = ["Dwoje dzieci wspina się po ściance .", "Pies biegnie po plaży za piłką !"]
+    ours = loading.load_sentence_transformer(loading.resolve(spec), "cpu").encode(texts, convert_to_numpy=True)
+    theirs = StaticModel.from_pretrained(str(hub_models["potion_multilingual_128m"])).encode(texts)
+    assert np.linalg.norm(theirs, axis=1) == pytest.approx([1.0, 1.0], abs=1e-6)  # config.json: normalize
+    np.testing.assert_allclose(ours, theirs, atol=1e-6)
+
+
+def test_a_repository_with_its_own_model_code_is_refused_unless_trusted(make_cfg, tiny_data_root, hub_models):
+    """gte-Qwen2-7B-instruct maps AutoModel to its modeling_qwen.py: without trust, transformers would load its
+    built-in Qwen2Model instead (another model), so both paths refuse, naming the class and the setting."""
+    for pooling in ("sbert", "last_token"):
+        with pytest.raises(BenchError, match=r"needs its repository's own code: its config.json maps AutoModel to "
+                                             r"modeling_qwen.Qwen2Model.*model.trust_remote_code=true"):
+            run(_cfg(make_cfg, tiny_data_root, "model=gte_qwen2_7b_instruct", f"pooling={pooling}"))
+
+
+def test_append_eos_ends_every_input_with_the_eos_token_in_both_paths(make_cfg, tiny_data_root, hub_models):
+    """model.append_eos (gte-Qwen2, as MTEB runs it with add_eos_token=True): the tokenizer appends <|endoftext|>,
+    whose hidden state last-token pooling reads; bench's own last_token pooling and the pipeline's lasttoken give the
+    same ranking, the setting is in the identity only when set, and without it the vectors change."""
+    base = ("model=gte_qwen2_7b_instruct", "model.trust_remote_code=true")
+    spec = ModelSpec.from_config(make_cfg(*base).model)
+    resolved = loading.resolve(spec)
+    tokenizer = loading.load_tokenizer(resolved)
+    ids = tokenizer(["Pies biegnie po plaży .", "Kobieta kroi cebulę"])["input_ids"]
+    assert tokenizer.eos_token == "<|endoftext|>" and [row[-1] for row in ids] == [tokenizer.eos_token_id] * 2
+    assert [row[-2] for row in ids] != [tokenizer.eos_token_id] * 2  # appended once, by the tokenizer
+    pipeline = loading.load_sentence_transformer(resolved, "cpu")
+    assert pipeline.tokenizer(["Pies"])["input_ids"][0][-1] == tokenizer.eos_token_id
+    (raw,) = run(_cfg(make_cfg, tiny_data_root, *base, "pooling=last_token"))
+    (sbert,) = run(_cfg(make_cfg, tiny_data_root, *base, "pooling=sbert"))
+    assert raw["bench"]["settings"]["model"]["append_eos"] is True is sbert["bench"]["settings"]["model"]["append_eos"]
+    assert raw["scores"]["test"][0]["cosine_spearman"] == pytest.approx(sbert["scores"]["test"][0]["cosine_spearman"],
+                                                                       abs=1e-6)
+    (without,) = run(_cfg(make_cfg, tiny_data_root, *base, "pooling=last_token", "model.append_eos=false"))
+    assert "append_eos" not in without["bench"]["settings"]["model"]
+    assert without["scores"]["test"][0]["cosine_spearman"] != pytest.approx(raw["scores"]["test"][0]["cosine_spearman"],
+                                                                            abs=1e-6)
+    with pytest.raises(BenchError, match="model.append_eos must be true or false"):
+        ModelSpec.from_config({"name_or_path": "x/y", "append_eos": "yes"})
 
 
 def test_preflight_shows_each_tasks_resolved_instruction(make_cfg, tiny_data_root, hub_models):

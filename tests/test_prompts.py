@@ -114,7 +114,8 @@ def test_polish_frontier_experiment_names_the_frontier_configs():
         cfg = compose("config", overrides=["experiment=polish_frontier"], return_hydra_config=True)
     GlobalHydra.instance().clear()
     models = cfg.hydra.sweeper.params.model.split(",")
-    assert set(models) <= set(group_choices("model")) and "qwen3_embedding_0_6b" in models and len(models) == 7
+    assert set(models) <= set(group_choices("model")) and "qwen3_embedding_0_6b" in models and len(models) == 9
+    assert models[-1] == "gte_qwen2_7b_instruct"  # refused without trust: last, so the others run first
     for model in models:  # each composes and names a pinned full commit
         from bench.config import compose_config
 

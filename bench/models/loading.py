@@ -108,6 +108,7 @@ class ResolvedModel:
             "strategy": strategy,
             "dtype": dtype,
             **({"attention": self.spec.attn_implementation} if self.spec.attn_implementation else {}),
+            **({"append_eos": True} if self.spec.append_eos else {}),
         }
 
 
@@ -289,22 +290,62 @@ def _model_kwargs(resolved: ResolvedModel, dtype) -> dict:
     return {"use_safetensors": not resolved.weights.pickled or None, "dtype": dtype, **attention}
 
 
+def _tokenizer_kwargs(resolved: ResolvedModel) -> dict:
+    """``add_eos_token`` when the config asks (``model.append_eos``): transformers' tokenizer then appends its EOS
+    token to every input, as MTEB's instruction wrapper runs gte-Qwen2 (``add_eos_token=True``)."""
+    return {"add_eos_token": True} if resolved.spec.append_eos else {}
+
+
+def check_append_eos(resolved: ResolvedModel, tokenizer) -> None:
+    """With ``model.append_eos`` the tokenizer must really end every input with its EOS token (a tokenizer class
+    that ignores ``add_eos_token`` would give another model's inputs, silently)."""
+    if not resolved.spec.append_eos:
+        return
+    eos = getattr(tokenizer, "eos_token_id", None)
+    ids = tokenizer("a")["input_ids"] if eos is not None else []
+    if eos is None or not ids or ids[-1] != eos:
+        raise BenchError(f"model '{resolved.spec.name}' sets model.append_eos=true, but its tokenizer "
+                         f"({type(tokenizer).__name__}, EOS {getattr(tokenizer, 'eos_token', None)!r}) does not end "
+                         f"inputs with an EOS token; set model.append_eos=false or use a tokenizer that honours "
+                         f"add_eos_token.")
+
+
+def check_remote_code(resolved: ResolvedModel) -> None:
+    """A repository whose config.json maps AutoModel to its own code (``auto_map``) is that code's model: without
+    trust, transformers would load its built-in class for the same ``model_type`` instead, another model (e.g.
+    causal attention where the repository's code has its own), silently. Refused with the reason."""
+    if resolved.spec.trust_remote_code or getattr(resolved, "path", None) is None:
+        return
+    config = transformer_dir(resolved.path) / "config.json"
+    try:
+        mapped = json.loads(config.read_text(encoding="utf-8")).get("auto_map", {}).get("AutoModel")
+    except (OSError, ValueError, AttributeError):
+        return
+    if mapped:
+        raise BenchError(f"model '{resolved.spec.name}' needs its repository's own code: its config.json maps AutoModel "
+                         f"to {mapped}, which runs only with trust_remote_code (without it transformers would load "
+                         f"its built-in class, another model). Set model.trust_remote_code=true only if you trust "
+                         f"that repository.")
+
+
 def load_transformer(resolved: ResolvedModel, device: str, dtype=torch.float32):
     """Tokenizer, bare encoder (``AutoModel``) from the resolved directory, and the names of the encoder's
     weights that the checkpoint lacked (transformers initialised them randomly: e.g. a pooler of a model
     trained with masked-LM only)."""
     from transformers import AutoModel, AutoTokenizer
 
+    check_remote_code(resolved)
     folder = transformer_dir(resolved.path)
     trust = resolved.spec.trust_remote_code
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust)
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust, **_tokenizer_kwargs(resolved))
         with restricted_unpickling(), quiet_transformers():
             model, info = AutoModel.from_pretrained(folder, trust_remote_code=trust, output_loading_info=True,
                                                     **_model_kwargs(resolved, dtype))
     except Exception as exc:  # unreadable files, refused pickles, unknown architectures: one line, no traceback
         raise BenchError(f"cannot load model from {folder}: {exc.__class__.__name__}: {_first_line(exc)}") from None
     check_usable(resolved, tokenizer, model.config)
+    check_append_eos(resolved, tokenizer)
     return tokenizer, model.to(device).eval(), frozenset(info.get("missing_keys", ()))
 
 
@@ -314,7 +355,8 @@ def load_tokenizer(resolved: ResolvedModel):
 
     folder = transformer_dir(resolved.path)
     try:
-        return AutoTokenizer.from_pretrained(folder, trust_remote_code=resolved.spec.trust_remote_code)
+        return AutoTokenizer.from_pretrained(folder, trust_remote_code=resolved.spec.trust_remote_code,
+                                             **_tokenizer_kwargs(resolved))
     except Exception as exc:
         raise BenchError(f"cannot load the tokenizer from {folder}: {exc.__class__.__name__}: {_first_line(exc)}") from None
 
@@ -329,10 +371,12 @@ def load_sentence_transformer(resolved: ResolvedModel, device: str, dtype=torch.
     from sentence_transformers import SentenceTransformer
 
     check_custom_modules(resolved)
+    check_remote_code(resolved)
+    extra = {"tokenizer_kwargs": _tokenizer_kwargs(resolved)} if resolved.spec.append_eos else {}
     try:
         with restricted_unpickling(), quiet_transformers():
             model = SentenceTransformer(str(resolved.path), device=device, trust_remote_code=resolved.spec.trust_remote_code,
-                                        model_kwargs=_model_kwargs(resolved, dtype), local_files_only=True)
+                                        model_kwargs=_model_kwargs(resolved, dtype), local_files_only=True, **extra)
     except Exception as exc:  # a module that cannot load: one line naming the model folder
         raise BenchError(f"cannot load the sentence-transformers pipeline of '{resolved.spec.name}' from "
                          f"{resolved.path}: {exc.__class__.__name__}: {_first_line(exc)}") from None
@@ -343,6 +387,7 @@ def load_sentence_transformer(resolved: ResolvedModel, device: str, dtype=torch.
         model.default_prompt_name = None
     transformer = model[0]
     check_usable(resolved, model.tokenizer, getattr(getattr(transformer, "auto_model", None), "config", None))
+    check_append_eos(resolved, model.tokenizer)
     if not is_static(resolved.path):  # a static embedding never truncates: it has no length to set
         model.max_seq_length = resolved.spec.max_seq_length
     return model.eval()

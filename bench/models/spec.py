@@ -65,6 +65,7 @@ class ModelSpec:
     trust_remote_code: bool
     instruction_template: str | None = None
     attn_implementation: str | None = None  # transformers' attention kernel; None: transformers' default
+    append_eos: bool = False  # the tokenizer appends its EOS token (add_eos_token), as MTEB runs gte-Qwen2
 
     @classmethod
     def from_config(cls, cfg: DictConfig | dict) -> ModelSpec:
@@ -96,6 +97,9 @@ class ModelSpec:
         if attention is not None and attention not in ATTENTION_KERNELS:
             raise BenchError(f"model.attn_implementation={attention!r} is not a transformers attention kernel; valid: "
                              f"{', '.join(ATTENTION_KERNELS)} (or null for transformers' default).")
+        append_eos = c.get("append_eos", False)
+        if not isinstance(append_eos, bool):
+            raise BenchError(f"model.append_eos must be true or false, got {append_eos!r}.")
         default_name = hub_id or (Path(path).expanduser().name if not path.startswith("pkg://") else path[6:]) or path
         return cls(
             name=str(c.get("name") or default_name),
@@ -109,6 +113,7 @@ class ModelSpec:
             trust_remote_code=bool(c["trust_remote_code"]),
             instruction_template=None if template is None else str(template),
             attn_implementation=attention,
+            append_eos=append_eos,
         )
 
     def prompt(self, task_type: str, task_name: str | None = None) -> str:
