@@ -13,7 +13,7 @@ from tests.conftest import ROOT
 @pytest.mark.slow
 @pytest.mark.parametrize(("module", "first", "must"), [
     ("bench", "bench: evaluate sentence embeddings on the Polish suite",
-     ["data.root=DIR", "model=herbert pooling=mean", "pooling      auto, cls, first_last_avg, max, mean, mean_max, pooler, sbert",
+     ["data.root=DIR", "model=herbert pooling=mean", "pooling      auto, cls, first_last_avg, last_token, max, mean, mean_max, pooler, sbert",
       "hydra/launcher basic (default), joblib, slurm_cpu, slurm_gpu"]),
     ("bench.train", "bench.train: fine-tune a model as a siamese bi-encoder",
      ["train.evaluate_tasks", "train.keep=best", "train        cdsc_r_cosent, entailment_mnrl, mlm_then_relatedness, "
