@@ -124,6 +124,9 @@ class EncodeConfig:
     progress: bool = MISSING
     threads: int | None = MISSING
     precompute: list[Any] = MISSING
+    backend: str = MISSING
+    quantize: str | None = MISSING
+    attn_implementation: str | None = MISSING
 
 
 @dataclass

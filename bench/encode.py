@@ -263,13 +263,14 @@ def _store(fresh: dict[str, np.ndarray], texts: list[str], lengths: np.ndarray,
             space.store([texts[j] for j in absent], vectors[absent], lengths[absent])
 
 
-def build_backend(resolved, strategies: list[PoolingSpec], device: str, dtype):
+def build_backend(resolved, strategies: list[PoolingSpec], device: str, dtype, attn_implementation: str | None = None):
     """The model's backend for these strategies: its sentence-transformers pipeline, or the bare encoder."""
     from bench.models.loading import load_sentence_transformer, load_transformer
 
     if strategies[0].uses_pipeline:
-        return SentenceTransformerBackend(load_sentence_transformer(resolved, device, dtype), strategies[0])
-    tokenizer, model, untrained = load_transformer(resolved, device, dtype)
+        return SentenceTransformerBackend(load_sentence_transformer(resolved, device, dtype, attn_implementation),
+                                          strategies[0])
+    tokenizer, model, untrained = load_transformer(resolved, device, dtype, attn_implementation)
     return HiddenStateBackend(tokenizer, model, device, resolved.spec.max_seq_length, strategies, untrained,
                               resolved.spec.name)
 
@@ -288,17 +289,27 @@ def check_pooler(model, untrained: frozenset[str], name: str) -> None:
 
 
 def encode_by_prompt(texts_by_prompt: Mapping[str, list[str]], resolved, strategies: list[PoolingSpec], *,
-                     cache, device: str, dtype: torch.dtype, batch_size: int, progress: bool) -> dict[str, Encoded]:
+                     cache, device: str, dtype: torch.dtype, batch_size: int, progress: bool,
+                     runtime=None, export_root=None, threads: int | None = None) -> dict[str, Encoded]:
     """Every text under its prompt, one deduplicated pass per prompt; the model is loaded once for all of
     them, and not at all when the cache holds every vector. The first strategy is the one asked for; the
-    others are companions computed from the same forward pass and cached."""
+    others are companions computed from the same forward pass and cached. ``runtime`` (a
+    :class:`bench.backends.BackendSpec`) runs the encoder under ONNX Runtime or OpenVINO instead of PyTorch."""
     import functools
 
     dtype_name = str(dtype).removeprefix("torch.")
-    backend = functools.cache(lambda: build_backend(resolved, strategies, device, dtype))
+    if runtime is not None and runtime.exported:
+        from bench.backends import build_exported_backend
+
+        backend = functools.cache(lambda: build_exported_backend(resolved, strategies, runtime, export_root, threads))
+    else:
+        attn = runtime.attn_implementation if runtime is not None else None
+        backend = functools.cache(lambda: build_backend(resolved, strategies, device, dtype, attn))
+    extra = runtime.identity() if runtime is not None else {}  # empty for plain PyTorch: the keys stay as they were
     out = {}
     for prompt, texts in texts_by_prompt.items():
-        namespaces = {s.slug: cache.namespace(resolved.cache_key(s.as_dict(), dtype_name, prompt)) for s in strategies}
+        namespaces = {s.slug: cache.namespace({**resolved.cache_key(s.as_dict(), dtype_name, prompt), **extra})
+                      for s in strategies}
         out[prompt] = encoded = encode_distinct(
             texts, backend, strategies=[strategies[0].slug], namespaces=namespaces,
             max_length=resolved.spec.max_seq_length, prefix=prompt, batch_size=batch_size, progress=progress)

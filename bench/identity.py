@@ -41,7 +41,7 @@ def task_settings(cfg: DictConfig, spec: TaskSpec, planned: Plan) -> dict:
     scoring = planned.evaluator.settings(spec, parts)
     return {
         "model": {"max_seq_length": planned.model_spec.max_seq_length, "prompt": planned.model_spec.prompt(spec.type),
-                  "dtype": planned.dtype},
+                  "dtype": planned.dtype, **planned.backend.identity()},
         "pooling": planned.pooling.as_dict(),
         "compression": compression,
         "data": {name: data_id(part) for name, part in parts.items()},

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from omegaconf import DictConfig, OmegaConf
 
 from bench.atomic import check_writable_dir
+from bench.backends import BackendSpec
 from bench.compress import CompressionSpec
 from bench.data.schema import PairData
 from bench.device import pick_device, pick_dtype
@@ -37,11 +38,14 @@ class Plan:
     resolved: ResolvedModel
     device: str
     dtype: str
+    backend: BackendSpec = BackendSpec()
 
     @property
     def strategy(self) -> str:
-        """The strategy's name in results: the pooling, plus its compression (``mean+pca256``)."""
-        return self.pooling.slug + (f"+{self.compression.slug}" if self.compression.active else "")
+        """The strategy's name in results: the pooling, a quantized model's precision (``mean+onnx-int8``), and
+        its compression (``mean+pca256``)."""
+        return (self.pooling.slug + (f"+{self.backend.slug}" if self.backend.slug else "")
+                + (f"+{self.compression.slug}" if self.compression.active else ""))
 
 
 RANGES = (
@@ -86,11 +90,14 @@ def plan(cfg: DictConfig) -> Plan:
     for spec in specs:
         evaluator.check(spec, data[spec.result_name])
     fits = {spec.result_name: fit_split_for(spec, data, compression) for spec in specs} if compression.active else {}
-    device = pick_device(str(cfg.encode.device))
+    backend = BackendSpec.from_config(cfg.encode)
+    backend.check(str(cfg.encode.device), bool(cfg.encode.half))
+    # an exported model runs on the CPU: device=auto means the CPU for it even where a GPU is present
+    device = "cpu" if backend.exported and str(cfg.encode.device) == "auto" else pick_device(str(cfg.encode.device))
     dtype = str(pick_dtype(device, bool(cfg.encode.half))).removeprefix("torch.")
     resolved = resolve(model_spec)
     check_compressed_size(compression, resolved, pooling)
-    return Plan(model_spec, pooling, compression, evaluator, specs, data, fits, resolved, device, dtype)
+    return Plan(model_spec, pooling, compression, evaluator, specs, data, fits, resolved, device, dtype, backend)
 
 
 def check_compressed_size(compression: CompressionSpec, resolved: ResolvedModel, pooling: PoolingSpec) -> None:

@@ -70,7 +70,9 @@ def encode(cfg: DictConfig, planned: Plan, specs: list[TaskSpec]) -> dict[str, E
     return encode_by_prompt(texts, planned.resolved, companions(planned.pooling, cfg.encode.precompute),
                             cache=EmbeddingCache(cfg.cache.dir, enabled=bool(cfg.cache.enabled)),
                             device=planned.device, dtype=getattr(torch, planned.dtype),
-                            batch_size=int(cfg.encode.batch_size), progress=bool(cfg.encode.progress))
+                            batch_size=int(cfg.encode.batch_size), progress=bool(cfg.encode.progress),
+                            runtime=planned.backend, export_root=Path(cfg.cache.dir) / "exports",
+                            threads=cfg.encode.threads)
 
 
 def evaluate(cfg: DictConfig, planned: Plan, spec: TaskSpec, encoded: dict[str, Encoded],
@@ -88,7 +90,7 @@ def evaluate(cfg: DictConfig, planned: Plan, spec: TaskSpec, encoded: dict[str, 
         "pooling": {**planned.pooling.as_dict(), "slug": planned.pooling.slug},
         "strategy": planned.strategy,
         "encoding": {**encoded[prompt].stats(), "prompt": prompt, "device": planned.device, "dtype": planned.dtype,
-                     "batch_size": int(cfg.encode.batch_size)},
+                     "batch_size": int(cfg.encode.batch_size), **planned.backend.provenance()},
         "settings": identity.settings,
         "settings_id": identity.settings_id,
         "identity": identity.identity,
