@@ -14,20 +14,28 @@ each in a fresh subprocess so that its peak resident memory is its own:
 * ``naive``: what people do by hand: per task, sentence-transformers ``encode`` of every sentence
   (no deduplication), then the same scoring.
 * ``mteb``: MTEB 2.x (if installed) on the same six tasks, given the same local data.
+* ``floor_onnx`` / ``floor_openvino`` / ``floor_onnx_int8``: the floor's forward pass under ONNX Runtime,
+  OpenVINO (fp32) and ONNX Runtime's dynamic int8 model (same tokenisation, batches and sentences; the
+  export is made once, untimed, before the first attempt).
+* ``harness_onnx`` / ``harness_openvino`` / ``harness_onnx_int8``: ``harness_cold`` with
+  ``encode.backend=...``; their main scores are compared with ``harness_cold``'s (PyTorch).
 
 With ``--repeat N`` every scenario runs N times, interleaved, and the fastest of each counts (timing
 noise on shared machines only ever adds time). The harness scenarios set ``stats.bootstrap=0`` and ``scoring.heldout_thresholds=false``: confidence
 intervals (about 3 s of scoring on the suite) and validation-split thresholds (encoding the
 validation sentences) are work the other pipelines do not do, and the comparison is about encoding. Ratios printed: (a) harness_cold / floor, (b) naive / harness_cold, (c) mteb / harness_cold,
-(d) grid_cold / single_cold, (e) harness_warm / harness_cold; and each scenario's peak RSS.
+(d) grid_cold / single_cold, (e) harness_warm / harness_cold, (f) each backend's floor and run against the
+PyTorch floor; each backend's largest main-score difference from PyTorch; and each scenario's peak RSS.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -98,6 +106,76 @@ def scenario_floor(work: Path, data_root: str, batch: int) -> None:
     return {**clock.asdict(), "sentences": len(texts)}
 
 
+#: Runtime and int8 flag of each backend scenario.
+BACKENDS = {"onnx": ("onnx", None), "openvino": ("openvino", None), "onnx_int8": ("onnx", "int8")}
+
+
+def _exported(name: str, work: Path):
+    """The embedded model's export for a backend scenario (made if missing) and its runner; the last hidden state
+    only, as the floor computes."""
+    from bench.backends import BackendSpec, Runner, exported_model
+    from bench.config import conf_values
+    from bench.models.loading import resolve
+    from bench.models.spec import ModelSpec
+
+    resolved = resolve(ModelSpec.from_config(conf_values("model", "minilm")))
+    spec = BackendSpec(*BACKENDS[name])
+    from transformers import AutoConfig
+
+    n_states = AutoConfig.from_pretrained(resolved.path).num_hidden_layers + 1
+    folder = exported_model(resolved, spec, [n_states - 1], False, _exports(work))
+    return resolved, Runner(folder, spec.name, None)
+
+
+def _exports(work: Path) -> Path:
+    """One export folder for the whole benchmark (beside the attempts' folders), so no attempt times an export."""
+    return work.parent.parent / "exports"
+
+
+def scenario_prepare(work: Path, data_root: str, batch: int) -> dict:
+    """Untimed: export the embedded model for every backend scenario (and for the harness runs' strategy)."""
+    from bench.backends import BackendSpec, build_exported_backend
+    from bench.config import conf_values
+    from bench.models.loading import resolve
+    from bench.models.spec import ModelSpec, PoolingSpec
+    from bench.plan import companions
+
+    resolved = resolve(ModelSpec.from_config(conf_values("model", "minilm")))
+    strategies = companions(PoolingSpec.from_config(conf_values("pooling", "mean")),
+                            _compose([f"data.root={data_root}"]).encode.precompute)
+    for name in BACKENDS:
+        _exported(name, work)
+        build_exported_backend(resolved, strategies, BackendSpec(*BACKENDS[name]), _exports(work))
+    return {"exports": str(_exports(work))}
+
+
+def scenario_floor_backend(name: str, work: Path, data_root: str, batch: int) -> dict:
+    import numpy as np
+
+    resolved, runner = _exported(name, work)
+    from transformers import AutoTokenizer
+
+    texts = list(dict.fromkeys(t for _, split in _suite(data_root) for t in split.sentences))
+    tokenizer = AutoTokenizer.from_pretrained(resolved.path)
+    lengths = np.array([len(x) for x in tokenizer(texts, truncation=False)["input_ids"]])
+    order = np.argsort(-lengths, kind="stable")
+    with _Clock() as clock:
+        for begin in range(0, len(order), batch):
+            batch_texts = [texts[i] for i in order[begin:begin + batch]]
+            runner(dict(tokenizer(batch_texts, padding=True, truncation=True, max_length=256, return_tensors="np")))
+    return {**clock.asdict(), "sentences": len(texts)}
+
+
+def scenario_harness_backend(name: str, work: Path, data_root: str, batch: int) -> dict:
+    (work / "cache").mkdir(parents=True, exist_ok=True)
+    link = work / "cache" / "exports"
+    if not link.exists():
+        link.symlink_to(_exports(work), target_is_directory=True)
+    runtime, quantize = BACKENDS[name]
+    return scenario_harness(work, data_root, batch, (f"encode.backend={runtime}",
+                                                     f"encode.quantize={quantize or 'null'}"))
+
+
 def scenario_harness(work: Path, data_root: str, batch: int, extra: tuple[str, ...] = ()) -> dict:
     from bench.run import run
 
@@ -163,7 +241,10 @@ def scenario_mteb(work: Path, data_root: str, batch: int) -> dict:
 
 
 SCENARIOS = {"floor": scenario_floor, "harness_cold": scenario_harness, "harness_warm": scenario_harness,
-             "single_cold": scenario_single, "grid_cold": scenario_grid, "naive": scenario_naive, "mteb": scenario_mteb}
+             "single_cold": scenario_single, "grid_cold": scenario_grid, "naive": scenario_naive, "mteb": scenario_mteb,
+             **{f"floor_{name}": functools.partial(scenario_floor_backend, name) for name in BACKENDS},
+             **{f"harness_{name}": functools.partial(scenario_harness_backend, name) for name in BACKENDS},
+             "prepare": scenario_prepare}
 
 
 def _child(name: str, work: Path, data_root: str, batch: int) -> None:
@@ -202,10 +283,25 @@ def main(argv=None) -> int:
         return 0
 
     results: dict[str, dict] = {}
+    names = [name for name in args.only or list(SCENARIOS) if name != "prepare"]
+    root = Path(tempfile.mkdtemp(prefix="bench-speed-"))
+    try:
+        if any(name.removeprefix("floor_").removeprefix("harness_") in BACKENDS for name in names):
+            prepared = _spawn("prepare", root / "prepare" / "work", args.data_root, args.batch_size)
+            print(f"[exports] {prepared}", flush=True)
+        _attempts(args, names, root, results)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return _report(args, results)
+
+
+def _attempts(args, names: list[str], root: Path, results: dict[str, dict]) -> None:
     for attempt in range(args.repeat):
-        with tempfile.TemporaryDirectory(prefix="bench-speed-") as tmp:
-            for name in args.only or list(SCENARIOS):
-                work = Path(tmp) / ("harness" if name.startswith("harness") else name)  # warm reuses cold's cache
+        tmp = root / f"attempt-{attempt}"
+        try:
+            for name in names:
+                # warm reuses cold's cache; every other scenario starts empty
+                work = tmp / ("harness" if name in ("harness_cold", "harness_warm") else name)
                 result = _spawn(name, work, args.data_root, args.batch_size)
                 shown = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in result.items()
                          if k not in ("main_scores",)}
@@ -216,13 +312,21 @@ def main(argv=None) -> int:
                 for clock in ("seconds", "cpu_seconds"):  # keep the fastest of each clock
                     if result.get(clock) is not None:
                         best[clock] = min(best.get(clock) or float("inf"), result[clock])
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
+
+def _report(args, results: dict[str, dict]) -> int:
     pairs = {
         "(a) harness_cold / floor (target <= 1.15)": ("harness_cold", "floor"),
         "(b) naive encode / harness_cold (target >= 2)": ("naive", "harness_cold"),
         "(c) mteb / harness_cold (target >= 2)": ("mteb", "harness_cold"),
         "(d) 6-strategy grid / one strategy (target <= 1.3)": ("grid_cold", "single_cold"),
         "(e) warm rerun / cold run (target <= 0.10)": ("harness_warm", "harness_cold"),
+        **{f"(f) PyTorch floor / {name} floor (speed-up; target >= {2.5 if 'int8' in name else 1.3})": (
+            "floor", f"floor_{name}") for name in BACKENDS},
+        **{f"(f) PyTorch floor / harness_{name} (speed-up of the whole run)": ("floor", f"harness_{name}")
+           for name in BACKENDS},
     }
     summary = {}
     for clock in ("seconds", "cpu_seconds"):
@@ -232,6 +336,15 @@ def main(argv=None) -> int:
             value = num / den if num and den else None
             summary[f"{label} [{clock}]"] = value
             print(f"  {label}: " + (f"{value:.3f}  ({num:.1f}s / {den:.1f}s)" if value else "not measured"))
+    reference = results.get("harness_cold", {}).get("main_scores") or {}
+    for name in BACKENDS:
+        got = results.get(f"harness_{name}", {}).get("main_scores")
+        if reference and got:
+            diffs = {task: got[task] - reference[task] for task in reference if task in got}
+            summary[f"max |main score - PyTorch| {name}"] = worst = max(abs(d) for d in diffs.values())
+            label = "int8, a different model" if "int8" in name else "fp32, target <= 1e-4"
+            print(f"\nmain score - PyTorch's, {name} ({label}; max |diff| {worst:.2e}): "
+                  + ", ".join(f"{task} {d:+.5f}" for task, d in diffs.items()))
     print("\npeak RSS (MiB): " + ", ".join(f"{k} {v.get('peak_rss_mib', float('nan')):.0f}" for k, v in results.items()))
     if args.out:
         Path(args.out).write_text(json.dumps({"scenarios": results, "ratios": summary}, indent=2))

@@ -110,6 +110,7 @@ def test_backend_and_precision_are_in_the_identity(make_cfg, tiny_models, tiny_d
     (["encode.quantize=int8"], "encode.quantize=int8 needs an exported model"),
     (["encode.backend=tensorrt"], "encode.backend"),
     (["encode.backend=onnx", "encode.quantize=int4"], "encode.quantize='int4' is not valid"),
+    (["encode.backend=openvino", "encode.quantize=int8"], "use encode.backend=onnx with it"),
     (["encode.backend=onnx", "encode.attn_implementation=sdpa"], "does not apply to encode.backend=onnx"),
     (["encode.backend=onnx", "encode.device=cuda"], "runs on the CPU here"),
     (["encode.backend=onnx", "encode.half=true"], "encode.half=true is a GPU setting"),
@@ -119,3 +120,35 @@ def test_impossible_combinations_fail_before_any_work(make_cfg, tiny_models, tin
     with pytest.raises(BenchError, match=message.replace("(", r"\(").replace("[", r"\[")):
         tiny_run(make_cfg, tiny_models, tiny_data_root, *overrides)
     assert not (tmp_path / "results").exists() or not list((tmp_path / "results").glob("**/*.json"))
+
+
+def test_gpu_benchmark_says_it_needs_cuda(tmp_path):
+    import subprocess
+    import sys
+
+    import torch
+
+    from tests.conftest import ROOT
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: the benchmark would run")
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--out", str(tmp_path / "gpu.json")],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2
+    assert "torch.cuda.is_available() is False" in done.stderr and "nothing was measured" in done.stderr
+    assert not (tmp_path / "gpu.json").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("backend", "pooling"), [("onnx", "sbert"), ("openvino", "sbert"), ("onnx", "mean")])
+def test_fp32_backends_give_pytorchs_main_scores_on_the_suite(make_cfg, data_root, embedded_cache, backend, pooling):
+    """The embedded model on the real Polish suite: every main score within 1e-4 of PyTorch's."""
+    if backend == "openvino":
+        pytest.importorskip("openvino")
+    common = (f"data.root={data_root}", f"cache.dir={embedded_cache}", f"pooling={pooling}", "stats.bootstrap=0")
+    main = lambda records: {r["bench"]["task"]: r["scores"]["test"][0]["main_score"] for r in records}  # noqa: E731
+    reference = main(run(make_cfg(*common)))
+    got = main(run(make_cfg(*common, f"encode.backend={backend}")))
+    assert set(got) == set(reference) and len(got) >= 6
+    for task, score in reference.items():
+        assert got[task] == pytest.approx(score, abs=1e-4), task
