@@ -104,6 +104,12 @@ def test_backend_and_precision_are_in_the_identity(make_cfg, tiny_models, tiny_d
     assert score(onnx_run) == pytest.approx(score(torch_run), abs=1e-6)
     paths = sorted(str(p.relative_to(tmp_path / "results")).split("/")[2] for p in (tmp_path / "results").glob("**/cdsc_r.json"))
     assert paths == ["mean", "mean", "mean+onnx-int8"]
+    # the int8 model's score change against PyTorch fp32: bench.compare's paired bootstrap on the same test pairs
+    from bench.compare import compare
+
+    files = {p.parent.name: p for p in (tmp_path / "results").glob("**/cdsc_r.json")}
+    paired = compare(files[int8_run["bench"]["settings_id"]], files[torch_run["bench"]["settings_id"]], resamples=200)
+    assert paired["difference"] == pytest.approx(score(int8_run) - score(torch_run), abs=1e-12)
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
