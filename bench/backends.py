@@ -306,7 +306,8 @@ class ExportedPipelineBackend:
 
     @torch.inference_mode()
     def embed_batch(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        features = self.model.preprocess(list(texts))
+        prepare = getattr(self.model, "preprocess", None) or self.model.tokenize  # sentence-transformers < 6: tokenize
+        features = prepare(list(texts))
         outputs = self.runner({n: features[n].numpy() for n in self.runner.inputs})
         features["token_embeddings"] = torch.from_numpy(outputs[0][0])
         for module in list(self.model)[1:]:
