@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 from omegaconf import DictConfig
 
+from bench.backends import BackendSpec
 from bench.encode import build_backend
 from bench.errors import BenchError
 from bench.models.loading import resolve
@@ -31,6 +32,10 @@ def preflight(cfg: DictConfig) -> dict:
         data[spec.result_name] = {name: {"rows": len(part), **{k: part.source.get(k) for k in (
             "kind", "path", "revision", "sha256")}} for name, part in parts.items()}
     report = {"model": model_spec.name, "strategy": pooling.slug, "prompts": dict(model_spec.prompts), "data": data}
+    try:  # encode.backend / quantize / attn_implementation: refused combinations and missing runtimes
+        BackendSpec.from_config(cfg.encode).check(str(cfg.encode.device), bool(cfg.encode.half))
+    except BenchError as exc:
+        problems.append(str(exc))
     try:
         if pooling.uses_pipeline and not model_spec.has_sbert:
             raise BenchError(f"model '{model_spec.name}' has no sentence-transformers pipeline (pooling=sbert).")

@@ -158,3 +158,12 @@ def test_fp32_backends_give_pytorchs_main_scores_on_the_suite(make_cfg, data_roo
     assert set(got) == set(reference) and len(got) >= 6
     for task, score in reference.items():
         assert got[task] == pytest.approx(score, abs=1e-4), task
+
+
+def test_preflight_reports_a_refused_backend(make_cfg, tiny_models, tiny_data_root):
+    from bench.preflight import preflight
+
+    cfg = make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_r",
+                   "data.check_rows=false", f"data.root={tiny_data_root}", "pooling=mean", "encode.quantize=int8")
+    with pytest.raises(BenchError, match="(?s)1 problem.*encode.quantize=int8 needs an exported model"):
+        preflight(cfg)
