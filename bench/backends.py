@@ -48,6 +48,9 @@ QUANTIZATIONS = (None, "int8")
 RUNTIME_PACKAGES = {"onnx": "onnxruntime", "openvino": "openvino"}
 #: ONNX operator set of the exports (17: LayerNormalization as one op).
 OPSET = 17
+#: ``onnxruntime.quantization.quantize_dynamic`` settings of ``encode.quantize=int8``: signed int8 weights with one
+#: scale per output channel (per-tensor scales cost up to 0.013 on CDSC-R's Spearman for the embedded model).
+QUANTIZER = {"weight_type": "QInt8", "per_channel": True, "reduce_range": False}
 INSTALL = "pip install 'polish-embedding-bench[backends]' (onnxruntime, openvino, onnx)"
 
 
@@ -126,7 +129,7 @@ class BackendSpec:
         out: dict = {"backend": self.name}
         if self.exported:
             out.update(backend_version=_version(RUNTIME_PACKAGES[self.name]), precision=self.precision,
-                       export=export_versions())
+                       export=export_versions(), **({"quantizer": QUANTIZER} if self.quantize else {}))
         if self.attn_implementation:
             out["attn_implementation"] = self.attn_implementation
         return out
@@ -164,7 +167,7 @@ def export_key(resolved, spec: BackendSpec, layers: Sequence[int], pooler: bool)
     """Everything that changes an exported graph."""
     return {"weights_sha256": resolved.weights_sha256, "files_sha256": resolved.files_sha256,
             "backend": spec.name, "precision": spec.precision, "layers": list(layers), "pooler": pooler,
-            "export": export_versions(),
+            "export": export_versions(), "quantizer": QUANTIZER if spec.quantize else None,
             "runtime": {pkg: _version(pkg) for pkg in ("onnxruntime", *(["openvino"] if spec.name == "openvino" else []))}}
 
 
@@ -211,7 +214,8 @@ def _export(resolved, spec: BackendSpec, layers: Sequence[int], pooler: bool, wo
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         quantized = work / "model.int8.onnx"
-        quantize_dynamic(str(onnx_path), str(quantized), weight_type=QuantType.QInt8)
+        quantize_dynamic(str(onnx_path), str(quantized), weight_type=getattr(QuantType, QUANTIZER["weight_type"]),
+                         per_channel=QUANTIZER["per_channel"], reduce_range=QUANTIZER["reduce_range"])
         onnx_path.unlink()
         onnx_path = quantized
     if spec.name == "openvino":
