@@ -51,6 +51,8 @@ OPSET = 17
 #: ``onnxruntime.quantization.quantize_dynamic`` settings of ``encode.quantize=int8``: signed int8 weights with one
 #: scale per output channel (per-tensor scales cost up to 0.013 on CDSC-R's Spearman for the embedded model).
 QUANTIZER = {"weight_type": "QInt8", "per_channel": True, "reduce_range": False}
+#: The attention implementation traced into the export.
+EXPORT_ATTENTION = "eager"
 INSTALL = "pip install 'polish-embedding-bench[backends]' (onnxruntime, openvino, onnx)"
 
 
@@ -143,8 +145,8 @@ def _version(package: str) -> str | None:
 
 
 def export_versions() -> dict:
-    """What an export depends on besides the weights: the exporter, the opset, and the quantizer."""
-    return {"torch": torch.__version__, "onnx": _version("onnx"), "opset": OPSET}
+    """What an export depends on besides the weights: the exporter, the opset, and the attention traced."""
+    return {"torch": torch.__version__, "onnx": _version("onnx"), "opset": OPSET, "attention": EXPORT_ATTENTION}
 
 
 # --- export ---------------------------------------------------------------------------------------------
@@ -197,7 +199,8 @@ def exported_model(resolved, spec: BackendSpec, layers: Sequence[int], pooler: b
 def _export(resolved, spec: BackendSpec, layers: Sequence[int], pooler: bool, work: Path) -> None:
     from bench.models.loading import load_transformer
 
-    tokenizer, model, _ = load_transformer(resolved, "cpu", torch.float32)
+    # eager attention exports as the MatMul/Softmax pattern ONNX Runtime fuses into its Attention kernel
+    tokenizer, model, _ = load_transformer(resolved, "cpu", torch.float32, EXPORT_ATTENTION)
     sample = tokenizer(["Ala ma kota.", "Zdanie nieco dłuższe od pierwszego."], padding=True, return_tensors="pt")
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
     outputs = ["hidden_states", *(["pooler_output"] if pooler else [])]
