@@ -131,6 +131,8 @@ class EncodeConfig:
     threads: int | None = MISSING
     precompute: list[Any] = MISSING
     devices: list[str] | None = None  # one process per device (bench/parallel.py)
+    backend: str = MISSING
+    quantize: str | None = MISSING
 
 
 @dataclass

@@ -288,7 +288,8 @@ def build_backend(resolved, strategies: list[PoolingSpec], device: str, dtype):
         return resolved.build_backend(strategies, device, dtype)
     check_fits(resolved, [device], dtype)  # before loading: a model too big for the device fails in a second
     if strategies[0].uses_pipeline:
-        return SentenceTransformerBackend(load_sentence_transformer(resolved, device, dtype), strategies[0])
+        return SentenceTransformerBackend(load_sentence_transformer(resolved, device, dtype),
+                                          strategies[0])
     tokenizer, model, untrained = load_transformer(resolved, device, dtype)
     return HiddenStateBackend(tokenizer, model, device, resolved.spec.max_seq_length, strategies, untrained,
                               resolved.spec.name)
@@ -336,23 +337,31 @@ def check_pooler(model, untrained: frozenset[str], name: str) -> None:
 
 def encode_by_prompt(texts_by_prompt: Mapping[str, list[str]], resolved, strategies: list[PoolingSpec], *,
                      cache, device: str, dtype: torch.dtype, batch_size: int, progress: bool,
-                     devices: list[str] | None = None, threads: int | None = None) -> dict[str, Encoded]:
+                     devices: list[str] | None = None, runtime=None, export_root=None,
+                     threads: int | None = None) -> dict[str, Encoded]:
     """Every text under its prompt, one deduplicated pass per prompt; the model is loaded once for all of
     them, and not at all when the cache holds every vector. The first strategy is the one asked for; the
     others are companions computed from the same forward pass and cached. ``devices``: one process per
-    device (bench.parallel), the same vectors."""
+    device (bench.parallel), the same vectors. ``runtime`` (a :class:`bench.backends.BackendSpec`) runs the
+    encoder under ONNX Runtime or OpenVINO instead of PyTorch."""
     import functools
 
     dtype_name = str(dtype).removeprefix("torch.")
-    if devices:
+    if runtime is not None and runtime.exported:
+        from bench.backends import build_exported_backend
+
+        backend = functools.cache(lambda: build_exported_backend(resolved, strategies, runtime, export_root, threads))
+    elif devices:
         from bench.parallel import ParallelBackend
 
         backend = functools.cache(lambda: ParallelBackend(resolved, strategies, devices, dtype, threads))
     else:
         backend = functools.cache(lambda: build_backend(resolved, strategies, device, dtype))
+    extra = runtime.identity() if runtime is not None else {}  # empty for plain PyTorch: the keys stay as they were
     out = {}
     for prompt, texts in texts_by_prompt.items():
-        namespaces = {s.slug: cache.namespace(resolved.cache_key(s.as_dict(), dtype_name, prompt)) for s in strategies}
+        namespaces = {s.slug: cache.namespace({**resolved.cache_key(s.as_dict(), dtype_name, prompt), **extra})
+                      for s in strategies}
         out[prompt] = encoded = encode_distinct(
             texts, backend, strategies=[strategies[0].slug], namespaces=namespaces,
             max_length=resolved.spec.max_seq_length or NO_LIMIT, prefix=prompt, batch_size=batch_size, progress=progress)

@@ -72,8 +72,9 @@ def task_settings(cfg: DictConfig, spec: TaskSpec, planned: Plan) -> dict:
     if labels is not None:
         data["labels"] = labels
     return {
-        "model": {"max_seq_length": planned.model_spec.max_seq_length, "prompt": planned.model_spec.prompt(spec.type, spec.mteb_name),
-                  "dtype": planned.dtype, **attention(planned.model_spec)},
+        "model": {"max_seq_length": planned.model_spec.max_seq_length,
+                  "prompt": planned.model_spec.prompt(spec.type, spec.mteb_name),
+                  "dtype": planned.dtype, **attention(planned.model_spec), **planned.backend.identity()},
         "pooling": planned.pooling.as_dict(),
         "compression": compression,
         "data": data,

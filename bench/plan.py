@@ -14,6 +14,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from bench.atomic import check_writable_dir
+from bench.backends import BackendSpec
 from bench.compress import CompressionSpec
 from bench.data.schema import PairData
 from bench.device import pick_device, pick_dtype
@@ -43,11 +44,14 @@ class Plan:
     #: Why this strategy and this maximum length (asked for, the model config's, or the model's own files).
     reasons: dict[str, str]
     devices: list[str] | None = None  # data-parallel encoding: one process per device (bench.parallel)
+    backend: BackendSpec = BackendSpec()  # the runtime that runs the encoder (bench.backends)
 
     @property
     def strategy(self) -> str:
-        """The strategy's name in results: the pooling, plus its compression (``mean+pca256``)."""
-        return self.pooling.slug + (f"+{self.compression.slug}" if self.compression.active else "")
+        """The strategy's name in results: the pooling, a quantized model's precision (``mean+onnx-int8``), and
+        its compression (``mean+pca256``)."""
+        return (self.pooling.slug + (f"+{self.backend.slug}" if self.backend.slug else "")
+                + (f"+{self.compression.slug}" if self.compression.active else ""))
 
 
 #: The largest seed numpy (and so transformers' set_seed) takes.
@@ -98,8 +102,14 @@ def plan(cfg: DictConfig, model: ResolvedModel | None = None) -> Plan:
     for spec in specs:
         evaluator.check(spec, data[spec.result_name])
     fits = {spec.result_name: fit_split_for(spec, data, compression) for spec in specs} if compression.active else {}
-    device = pick_device(str(cfg.encode.device))
+    backend = BackendSpec.from_config(cfg.encode, model_spec.attn_implementation)
+    backend.check(str(cfg.encode.device), bool(cfg.encode.half))
+    # an exported model runs on the CPU: device=auto means the CPU for it even where a GPU is present
+    device = "cpu" if backend.exported and str(cfg.encode.device) == "auto" else pick_device(str(cfg.encode.device))
     devices = pick_devices(OmegaConf.to_container(cfg.encode.devices) if cfg.encode.get("devices") is not None else None)
+    if devices and backend.exported:
+        raise BenchError(f"encode.devices runs PyTorch processes; encode.backend={backend.name} runs one "
+                         f"ONNX Runtime/OpenVINO process with its own threads: remove encode.devices.")
     dtype = str(pick_dtype((devices or [device])[0], bool(cfg.encode.half))).removeprefix("torch.")
     resolved = model if model is not None else resolve(model_spec)
     pooling, reasons = choose_strategy(cfg.pooling, resolved)
@@ -110,7 +120,7 @@ def plan(cfg: DictConfig, model: ResolvedModel | None = None) -> Plan:
                          {name: [s for part in parts.values() for s in part.sentences] for name, parts in data.items()})
     check_compressed_size(compression, resolved, pooling)
     return Plan(resolved.spec, pooling, compression, evaluator, specs, data, fits, resolved, device, dtype, reasons,
-                devices)
+                devices, backend)
 
 
 #: The pooling config that leaves the strategy to the model (conf/pooling/auto.yaml).

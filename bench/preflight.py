@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from omegaconf import DictConfig
 
+from bench.backends import BackendSpec
 from bench.encode import build_backend
 from bench.errors import BenchError
 from bench.models.loading import resolve
@@ -58,6 +59,11 @@ def preflight(cfg: DictConfig) -> dict:
             f"{name} {len(part)} rows" for name, part in parts.items())}
     report = {"model": model_spec.name, "strategy": pooling.slug if pooling else "auto", "prompts": {}, "data": data}
     model = f"{model_spec.name} ({model_spec.name_or_path} @ {model_spec.revision})"
+    try:  # encode.backend / quantize and the model's attention kernel: refused combinations and missing runtimes
+        BackendSpec.from_config(cfg.encode, model_spec.attn_implementation).check(str(cfg.encode.device),
+                                                                                   bool(cfg.encode.half))
+    except BenchError as exc:
+        problems.append(str(exc))
     try:
         resolved = resolve(model_spec)
         pooling, reasons = choose_strategy(cfg.pooling, resolved)

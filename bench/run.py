@@ -96,7 +96,8 @@ def encode(cfg: DictConfig, planned: Plan, specs: list[TaskSpec]) -> dict[str, E
                             cache=EmbeddingCache(cfg.cache.dir, enabled=bool(cfg.cache.enabled)),
                             device=planned.device, dtype=getattr(torch, planned.dtype),
                             batch_size=int(cfg.encode.batch_size), progress=bool(cfg.encode.progress),
-                            devices=planned.devices, threads=cfg.encode.threads)
+                            devices=planned.devices, runtime=planned.backend,
+                            export_root=Path(cfg.cache.dir) / "exports", threads=cfg.encode.threads)
 
 
 def evaluate(cfg: DictConfig, planned: Plan, spec: TaskSpec, encoded: dict[str, Encoded],
@@ -118,7 +119,7 @@ def evaluate(cfg: DictConfig, planned: Plan, spec: TaskSpec, encoded: dict[str, 
         "max_seq_length_reason": planned.reasons["max_seq_length"],
         **({"prompts_reason": own["prompts"]} if "prompts" in (own := getattr(planned.resolved, "reasons", {})) else {}),
         "encoding": {**encoded[prompt].stats(), "prompt": prompt, "device": planned.device, "devices": planned.devices, "dtype": planned.dtype,
-                     "batch_size": int(cfg.encode.batch_size)},
+                     "batch_size": int(cfg.encode.batch_size), **planned.backend.provenance()},
         "settings": identity.settings,
         "settings_id": identity.settings_id,
         "identity": identity.identity,

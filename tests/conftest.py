@@ -239,3 +239,26 @@ def train_root(tmp_path):
     # the test file is unreadable garbage: training must never open it
     (root / "cdscorpus" / "CDS_test_annotated.txt").write_text("not\ta\tvalid\tfile\n", encoding="utf-8")
     return root
+
+
+def _classes_with_auto_class() -> set:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    found, todo = set(), [PreTrainedModel, PreTrainedTokenizerBase]
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        if "_auto_class" in cls.__dict__:
+            found.add(cls)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _transformers_auto_classes_restored():
+    """A repository whose auto_map names transformers' own classes (the gte-Qwen2 replica's stand-in code files)
+    makes transformers mark those classes as custom code (``_auto_class``) for the rest of the process; every later
+    save of a Qwen2 tokenizer would then try to copy transformers' own source as custom code. Each test starts clean."""
+    before = _classes_with_auto_class()
+    yield
+    for cls in _classes_with_auto_class() - before:
+        delattr(cls, "_auto_class")

@@ -285,8 +285,11 @@ def quiet_transformers() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def _model_kwargs(resolved: ResolvedModel, dtype) -> dict:
-    attention = {"attn_implementation": resolved.spec.attn_implementation} if resolved.spec.attn_implementation else {}
+def _model_kwargs(resolved: ResolvedModel, dtype, attn_implementation: str | None = None) -> dict:
+    """``attn_implementation``: a kernel a caller needs whatever the config says (an ONNX export traces eager);
+    else the model config's (``model.attn_implementation``), else transformers' default."""
+    kernel = attn_implementation or resolved.spec.attn_implementation
+    attention = {"attn_implementation": kernel} if kernel else {}
     return {"use_safetensors": not resolved.weights.pickled or None, "dtype": dtype, **attention}
 
 
@@ -328,7 +331,7 @@ def check_remote_code(resolved: ResolvedModel) -> None:
                          f"that repository.")
 
 
-def load_transformer(resolved: ResolvedModel, device: str, dtype=torch.float32):
+def load_transformer(resolved: ResolvedModel, device: str, dtype=torch.float32, attn_implementation: str | None = None):
     """Tokenizer, bare encoder (``AutoModel``) from the resolved directory, and the names of the encoder's
     weights that the checkpoint lacked (transformers initialised them randomly: e.g. a pooler of a model
     trained with masked-LM only)."""
@@ -341,7 +344,7 @@ def load_transformer(resolved: ResolvedModel, device: str, dtype=torch.float32):
         tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust, **_tokenizer_kwargs(resolved))
         with restricted_unpickling(), quiet_transformers():
             model, info = AutoModel.from_pretrained(folder, trust_remote_code=trust, output_loading_info=True,
-                                                    **_model_kwargs(resolved, dtype))
+                                                    **_model_kwargs(resolved, dtype, attn_implementation))
     except Exception as exc:  # unreadable files, refused pickles, unknown architectures: one line, no traceback
         raise BenchError(f"cannot load model from {folder}: {exc.__class__.__name__}: {_first_line(exc)}") from None
     check_usable(resolved, tokenizer, model.config)
@@ -361,7 +364,8 @@ def load_tokenizer(resolved: ResolvedModel):
         raise BenchError(f"cannot load the tokenizer from {folder}: {exc.__class__.__name__}: {_first_line(exc)}") from None
 
 
-def load_sentence_transformer(resolved: ResolvedModel, device: str, dtype=torch.float32):
+def load_sentence_transformer(resolved: ResolvedModel, device: str, dtype=torch.float32,
+                              attn_implementation: str | None = None):
     """The model's own sentence-transformers pipeline (``pooling=sbert``)."""
     if not (resolved.path / "modules.json").is_file():
         raise NotApplicable(
@@ -376,7 +380,7 @@ def load_sentence_transformer(resolved: ResolvedModel, device: str, dtype=torch.
     try:
         with restricted_unpickling(), quiet_transformers():
             model = SentenceTransformer(str(resolved.path), device=device, trust_remote_code=resolved.spec.trust_remote_code,
-                                        model_kwargs=_model_kwargs(resolved, dtype), local_files_only=True, **extra)
+                                        model_kwargs=_model_kwargs(resolved, dtype, attn_implementation), local_files_only=True, **extra)
     except Exception as exc:  # a module that cannot load: one line naming the model folder
         raise BenchError(f"cannot load the sentence-transformers pipeline of '{resolved.spec.name}' from "
                          f"{resolved.path}: {exc.__class__.__name__}: {_first_line(exc)}") from None

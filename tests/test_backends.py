@@ -1,0 +1,169 @@
+"""ONNX Runtime and OpenVINO backends: the same vectors as PyTorch in fp32, int8 as a labelled strategy, exports
+cached by what made them, impossible combinations refused before any work."""
+
+import numpy as np
+import pytest
+
+from bench.backends import BackendSpec, build_exported_backend, hidden_layers
+from bench.encode import build_backend
+from bench.errors import BenchError
+from bench.models.loading import resolve
+from bench.models.spec import ModelSpec, PoolingSpec
+from bench.run import run
+from tests.conftest import CORPUS
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+
+STRATEGIES = [PoolingSpec("mean", "mean"), PoolingSpec("cls", "cls"), PoolingSpec("max", "max"),
+              PoolingSpec("first_last_avg", "mean", (1, -1)), PoolingSpec("pooler", "pooler")]
+
+
+def resolved_model(path, has_sbert=False):
+    return resolve(ModelSpec.from_config({"name": "tiny", "name_or_path": str(path), "hub_id": None, "revision": "local",
+                                          "max_seq_length": 64, "prompts": {}, "default_pooling": "mean",
+                                          "has_sbert": has_sbert}))
+
+
+def embed(backend, texts):
+    return backend.embed_batch(texts)
+
+
+@pytest.mark.parametrize("name", ["onnx", "openvino"])
+def test_fp32_export_gives_pytorch_vectors_for_every_strategy(tiny_models, tmp_path, name):
+    if name == "openvino":
+        pytest.importorskip("openvino")
+    resolved = resolved_model(tiny_models["bert"])
+    reference = embed(build_backend(resolved, STRATEGIES, "cpu", None), CORPUS)
+    exported = build_exported_backend(resolved, STRATEGIES, BackendSpec(name), tmp_path / "exports")
+    got = embed(exported, CORPUS)
+    assert set(got) == {s.slug for s in STRATEGIES}
+    for slug, vectors in reference.items():
+        np.testing.assert_allclose(got[slug], vectors, atol=2e-5, err_msg=slug)
+    assert exported.layers == [1, 2]  # only the hidden states the strategies pool over are exported (and the pooler)
+
+
+def test_sbert_pipeline_runs_its_modules_after_the_exported_transformer(tiny_sbert, tmp_path):
+    resolved = resolved_model(tiny_sbert, has_sbert=True)
+    sbert = [PoolingSpec("sbert", "sbert")]
+    reference = embed(build_backend(resolved, sbert, "cpu", None), CORPUS)["sbert"]
+    got = embed(build_exported_backend(resolved, sbert, BackendSpec("onnx"), tmp_path / "exports"), CORPUS)["sbert"]
+    np.testing.assert_allclose(got, reference, atol=2e-5)
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)  # the pipeline's Normalize module ran
+
+
+def test_int8_is_another_model_close_to_fp32(tiny_models, tmp_path):
+    resolved = resolved_model(tiny_models["bert"])
+    mean = [PoolingSpec("mean", "mean")]
+    fp32 = embed(build_exported_backend(resolved, mean, BackendSpec("onnx"), tmp_path), CORPUS)["mean"]
+    int8 = embed(build_exported_backend(resolved, mean, BackendSpec("onnx", "int8"), tmp_path), CORPUS)["mean"]
+    assert not np.allclose(int8, fp32, atol=1e-6)
+    cosine = (int8 * fp32).sum(1) / np.linalg.norm(int8, axis=1) / np.linalg.norm(fp32, axis=1)
+    assert cosine.min() > 0.95
+    assert len(list(tmp_path.glob("tiny-*/export.json"))) == 2  # one export per precision
+
+
+def test_exports_are_cached_by_what_made_them(tiny_models, tmp_path, caplog):
+    resolved = resolved_model(tiny_models["bert"])
+    mean = [PoolingSpec("mean", "mean")]
+    build_exported_backend(resolved, mean, BackendSpec("onnx"), tmp_path)
+    (folder,) = tmp_path.glob("tiny-*")
+    stamp = (folder / "model.onnx").stat().st_mtime_ns
+    build_exported_backend(resolved, mean, BackendSpec("onnx"), tmp_path)
+    assert (folder / "model.onnx").stat().st_mtime_ns == stamp and len(list(tmp_path.glob("tiny-*"))) == 1
+    build_exported_backend(resolved, [PoolingSpec("first_last_avg", "mean", (1, -1))], BackendSpec("onnx"), tmp_path)
+    assert len(list(tmp_path.glob("tiny-*"))) == 2  # other hidden states: another export
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_hidden_layers_are_the_union_of_the_strategies():
+    assert hidden_layers(STRATEGIES, 3) == ([1, 2], True)
+    assert hidden_layers([PoolingSpec("mean", "mean", (0, -2))], 7) == ([0, 5], False)
+
+
+def tiny_run(make_cfg, tiny_models, tiny_data_root, *extra):
+    return run(make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64",
+                        "task=cdsc_r", "data.check_rows=false", f"data.root={tiny_data_root}", "pooling=mean",
+                        "stats.bootstrap=0", *extra))
+
+
+def test_backend_and_precision_are_in_the_identity(make_cfg, tiny_models, tiny_data_root, tmp_path):
+    (torch_run,) = tiny_run(make_cfg, tiny_models, tiny_data_root)
+    (onnx_run,) = tiny_run(make_cfg, tiny_models, tiny_data_root, "encode.backend=onnx")
+    (int8_run,) = tiny_run(make_cfg, tiny_models, tiny_data_root, "encode.backend=onnx", "encode.quantize=int8")
+    assert "backend" not in torch_run["bench"]["settings"]["model"]  # PyTorch results keep their settings id
+    assert onnx_run["bench"]["settings"]["model"]["backend"] == "onnx"
+    assert onnx_run["bench"]["settings"]["model"]["precision"] == "fp32"
+    assert onnx_run["bench"]["settings"]["model"]["backend_version"]
+    assert onnx_run["bench"]["encoding"]["backend"] == "onnx" and onnx_run["bench"]["encoding"]["export"]["opset"] == 17
+    assert int8_run["bench"]["settings"]["model"]["precision"] == "int8-dynamic"
+    assert int8_run["bench"]["strategy"] == "mean+onnx-int8" and torch_run["bench"]["strategy"] == "mean"
+    ids = {r["bench"]["settings_id"] for r in (torch_run, onnx_run, int8_run)}
+    assert len(ids) == 3
+    score = lambda r: r["scores"]["test"][0]["main_score"]  # noqa: E731
+    assert score(onnx_run) == pytest.approx(score(torch_run), abs=1e-6)
+    paths = sorted(str(p.relative_to(tmp_path / "results")).split("/")[2] for p in (tmp_path / "results").glob("**/cdsc_r.json"))
+    assert paths == ["mean", "mean", "mean+onnx-int8"]
+    # the int8 model's score change against PyTorch fp32: bench.compare's paired bootstrap on the same test pairs
+    from bench.compare import compare
+
+    files = {p.parent.name: p for p in (tmp_path / "results").glob("**/cdsc_r.json")}
+    paired = compare(files[int8_run["bench"]["settings_id"]], files[torch_run["bench"]["settings_id"]], resamples=200)
+    assert paired["difference"] == pytest.approx(score(int8_run) - score(torch_run), abs=1e-12)
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["encode.quantize=int8"], "encode.quantize=int8 needs an exported model"),
+    (["encode.backend=tensorrt"], "encode.backend"),
+    (["encode.backend=onnx", "encode.quantize=int4"], "encode.quantize='int4' is not valid"),
+    (["encode.backend=openvino", "encode.quantize=int8"], "use encode.backend=onnx with it"),
+    (["encode.backend=onnx", "model.attn_implementation=sdpa"], "does not apply to encode.backend=onnx"),
+    (["encode.backend=onnx", "encode.device=cuda"], "runs on the CPU here"),
+    (["encode.backend=onnx", "encode.half=true"], "encode.half=true is a GPU setting"),
+])
+def test_impossible_combinations_fail_before_any_work(make_cfg, tiny_models, tiny_data_root, tmp_path, overrides,
+                                                       message):
+    with pytest.raises(BenchError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        tiny_run(make_cfg, tiny_models, tiny_data_root, *overrides)
+    assert not (tmp_path / "results").exists() or not list((tmp_path / "results").glob("**/*.json"))
+
+
+def test_gpu_benchmark_says_it_needs_cuda(tmp_path):
+    import subprocess
+    import sys
+
+    import torch
+
+    from tests.conftest import ROOT
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: the benchmark would run")
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--out", str(tmp_path / "gpu.json")],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2
+    assert "torch.cuda.is_available() is False" in done.stderr and "nothing was measured" in done.stderr
+    assert not (tmp_path / "gpu.json").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("backend", "pooling"), [("onnx", "sbert"), ("openvino", "sbert"), ("onnx", "mean")])
+def test_fp32_backends_give_pytorchs_main_scores_on_the_suite(make_cfg, data_root, embedded_cache, backend, pooling):
+    """The embedded model on the real Polish suite: every main score within 1e-4 of PyTorch's."""
+    if backend == "openvino":
+        pytest.importorskip("openvino")
+    common = (f"data.root={data_root}", f"cache.dir={embedded_cache}", f"pooling={pooling}", "stats.bootstrap=0")
+    main = lambda records: {r["bench"]["task"]: r["scores"]["test"][0]["main_score"] for r in records}  # noqa: E731
+    reference = main(run(make_cfg(*common)))
+    got = main(run(make_cfg(*common, f"encode.backend={backend}")))
+    assert set(got) == set(reference) and len(got) >= 6
+    for task, score in reference.items():
+        assert got[task] == pytest.approx(score, abs=1e-4), task
+
+
+def test_preflight_reports_a_refused_backend(make_cfg, tiny_models, tiny_data_root):
+    from bench.preflight import preflight
+
+    cfg = make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_r",
+                   "data.check_rows=false", f"data.root={tiny_data_root}", "pooling=mean", "encode.quantize=int8")
+    with pytest.raises(BenchError, match="(?s)1 problem.*encode.quantize=int8 needs an exported model"):
+        preflight(cfg)
