@@ -327,7 +327,8 @@ def launch(hydra_main, config_name: str = "config") -> None:
         argv = rewrite_overrides(argv)
         if not any(flag in argv for flag in ("--hydra-help", "--info", "-i", "--shell-completion", "-sc")):
             cfg = check_composition(representative(argv), config_name)
-            if cfg.get("results_dir") and not any(flag in argv for flag in ("--cfg", "-c")):
+            if (cfg.get("results_dir") and not cfg.get("preflight")  # preflight writes nothing
+                    and not any(flag in argv for flag in ("--cfg", "-c"))):
                 from bench.atomic import check_writable_dir
 
                 check_writable_dir(cfg.results_dir, "results_dir")  # before Hydra makes its run folder in it

@@ -411,17 +411,18 @@ def test_launches_in_the_same_second_get_their_own_folders():
 def test_two_sweeps_started_together_report_their_own_jobs(tiny_models, tiny_data_root, tmp_path):
     """Before: both shared .hydra/sweeps/<second>/; the sweep with a failed job could exit 0 "All 2 job(s)
     succeeded" and the clean one exit 1 "no report"."""
-    common = ["model=hf", f"model.name_or_path={tiny_models['bert']}", "model.has_sbert=false",
-              "model.max_seq_length=64", "task=cdsc_r", "data.check_rows=false", f"data.root={tiny_data_root}",
+    common = ["model=hf", f"model.name_or_path={tiny_models['bert']}", "model.has_sbert=false", "task=cdsc_r", "data.check_rows=false", f"data.root={tiny_data_root}",
               f"results_dir={tmp_path / 'res'}", f"cache.dir={tmp_path / 'cache'}", "encode.progress=false",
               "stats.bootstrap=0"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    launches = [subprocess.Popen([sys.executable, "-m", "bench", "-m", pooling, *common], stdout=subprocess.PIPE,
+    # a real failure (a length beyond the model's 128 positions), not a combination that does not apply (skipped)
+    launches = [subprocess.Popen([sys.executable, "-m", "bench", "-m", *sweep, *common], stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env)
-                for pooling in ("pooling=mean,sbert", "pooling=mean,cls")]
+                for sweep in (["pooling=mean", "model.max_seq_length=64,4096"],
+                              ["pooling=mean,cls", "model.max_seq_length=64"])]
     (bad_out, bad_err), (good_out, good_err) = (launch.communicate(timeout=600) for launch in launches)
     assert launches[0].returncode == 1, bad_out[-2000:] + bad_err[-2000:]
-    assert "1 of 2 job(s) failed" in bad_out and "pooling=sbert" in bad_out
+    assert "1 of 2 job(s) failed" in bad_out and "model.max_seq_length=4096" in bad_out
     assert launches[1].returncode == 0, good_out[-2000:] + good_err[-2000:]
     assert "All 2 job(s) succeeded" in good_out and "Traceback" not in good_err
     sweeps = sorted((tmp_path / "res" / ".hydra" / "sweeps").iterdir())
