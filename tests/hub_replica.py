@@ -26,7 +26,7 @@ import io
 import json
 import os
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -112,19 +112,6 @@ MODEL_REPOS = {
         sbert={"pooling": "lasttoken", "normalize": "2_Normalize", "max_seq_length": 8192},
         st_prompts={"query": "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:",
                     "document": ""}),
-    # the 4B and 8B siblings: the same family and files as 0.6B (MTEB's registry pins, FRONTIER-FACTS), tiny weights
-    "qwen3_embedding_4b": ModelRepo(
-        "qwen3_embedding_4b", "Qwen/Qwen3-Embedding-4B", "636cd9bf47d976946cdbb2b0c3ca0cb2f8eea5ff", "qwen",
-        "qwen3", "Qwen3Model", "safetensors", pad_token_id=0, max_positions=32768, main_is_pinned=False,
-        sbert={"pooling": "lasttoken", "normalize": "2_Normalize", "max_seq_length": 8192},
-        st_prompts={"query": "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:",
-                    "document": ""}),
-    "qwen3_embedding_8b": ModelRepo(
-        "qwen3_embedding_8b", "Qwen/Qwen3-Embedding-8B", "4e423935c619ae4df87b646a3ce949610c66241c", "qwen",
-        "qwen3", "Qwen3Model", "safetensors", pad_token_id=0, max_positions=32768, main_is_pinned=False,
-        sbert={"pooling": "lasttoken", "normalize": "2_Normalize", "max_seq_length": 8192},
-        st_prompts={"query": "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:",
-                    "document": ""}),
     "bge_m3": ModelRepo(
         "bge_m3", "BAAI/bge-m3", "5617a9f61b028005a4858fdac845db406aefb181", "xlmr-spm", "xlm-roberta",
         "XLMRobertaModel", "both", pad_token_id=1, max_positions=8194, main_is_pinned=False,
@@ -163,6 +150,11 @@ MODEL_REPOS = {
         "roberta", "RobertaModel", "both", sbert={"pooling": "mean", "max_seq_length": 512}, pad_token_id=1,
         max_positions=514, main_is_pinned=False),
 }
+# the Qwen3-Embedding 4B and 8B siblings: the 0.6B family's files at their own pinned commits (MTEB's registry pins,
+# FRONTIER-FACTS), tiny weights
+for _config, _repo, _commit in (("qwen3_embedding_4b", "Qwen/Qwen3-Embedding-4B", "636cd9bf47d976946cdbb2b0c3ca0cb2f8eea5ff"),
+                                ("qwen3_embedding_8b", "Qwen/Qwen3-Embedding-8B", "4e423935c619ae4df87b646a3ce949610c66241c")):
+    MODEL_REPOS[_config] = replace(MODEL_REPOS["qwen3_embedding_0_6b"], config=_config, repo_id=_repo, commit=_commit)
 
 WORDS = ("Dwoje dzieci wspina się po ściance wspinaczkowej . Mężczyzna gra na gitarze na scenie . Kobieta kroi "
          "cebulę w kuchni . Pies biegnie po plaży za piłką . A man is playing the guitar on stage . Zażółć gęślą "
