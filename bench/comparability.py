@@ -27,10 +27,15 @@ def content_digest(part: PairData) -> str:
     return digest_json(rows)
 
 
-def source_label(source: dict) -> str:
+def source_label(source: dict, full: bool = False) -> str:
     """Where a split was read from, as a person reads it: ``hub copy PL-MTEB/cdscr-sts@1cd6abb`` or
-    ``cdscorpus/CDS_test_annotated.txt sha256 fd5607ca2d8f``."""
-    if source.get("kind") == "hub" or (source.get("path") and source.get("revision") and not source.get("sha256")):
+    ``cdscorpus/CDS_test_annotated.txt sha256 fd5607ca2d8f``; ``full``: for messages that send the reader to the
+    file (the whole path, or the hub file at its revision)."""
+    hub = source.get("kind") == "hub" or (source.get("path") and source.get("revision") and not source.get("sha256"))
+    if full:
+        return (f"{source.get('path')}@{str(source.get('revision') or '')[:12]}/{source.get('file')}" if hub
+                else str(source.get("path") or "?"))
+    if hub:
         return f"hub copy {source.get('path')}@{str(source.get('revision') or '')[:7]}"
     name = "/".join(Path(str(source.get("path") or "?")).parts[-2:])
     return f"{name} sha256 {str(source.get('sha256') or '')[:12]}".strip()

@@ -52,20 +52,14 @@ def undefined_reason(pairs: dict[str, np.ndarray], targets: np.ndarray) -> str:
     return f"the main score is not a number on these {len(targets)} test pairs"
 
 
-def source_label(source: dict) -> str:
-    """Where a split's pairs were read from, for messages: the local file, or the hub file at its revision."""
-    if source.get("kind") == "hub":
-        return f"{source.get('path')}@{str(source.get('revision') or '')[:12]}/{source.get('file')}"
-    return str(source.get("path") or "?")
-
-
 def check_scorable(task: str, split: str, part, problem: str | None) -> None:
     """Refuse, before any encoding, a split on which the main score is undefined whatever the model (no
     positives, constant gold scores, too few pairs): a :class:`DataError` naming the file and the reason."""
+    from bench.comparability import source_label
     from bench.errors import DataError
 
     if problem:
-        raise DataError(f"task '{task}': the {split} split {source_label(part.source)} cannot be scored: {problem}. "
+        raise DataError(f"task '{task}': the {split} split {source_label(part.source, full=True)} cannot be scored: {problem}. "
                         f"Check that it is the right file and that its target column and labels are read as the "
                         f"task config says (task.target).")
 
