@@ -10,7 +10,7 @@ names are imported on first use, so ``import bench`` stays cheap.
 __version__ = "0.1.0"
 
 #: Public names and the module each lives in (imported when first used).
-_LAZY = {"evaluate": "bench.api", "BenchEvaluator": "bench.evaluator", "load_results": "bench.leaderboard.published",
+_LAZY = {"evaluate": "bench.api", "BenchEvaluator": "bench.train.evaluator", "load_results": "bench.reports.leaderboard.published",
          "BenchError": "bench.errors"}
 
 __all__ = ["__version__", *_LAZY]

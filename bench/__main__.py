@@ -1,6 +1,6 @@
 """``python -m bench``: evaluate one model with one embedding strategy on a task or suite.
 
-A thin shell: argument checks (bench.cli), Hydra composition, :func:`bench.run.run`, and a table of
+A thin shell: argument checks (bench.launch.cli), Hydra composition, :func:`bench.run.run`, and a table of
 main scores. User errors print one clear message and exit with status 2, without a traceback.
 """
 
@@ -18,15 +18,15 @@ log = logging.getLogger("bench")
 
 @hydra.main(**VERSION_BASE, config_path=CONF_PACKAGE, config_name="config")
 def main(cfg: DictConfig) -> None:
-    from bench.cli import _in_multirun, run_job
+    from bench.launch.cli import _in_multirun, run_job
 
     task = cfg.task.get("name") or "?"
     if not (cfg.get("preflight") and _in_multirun()):  # a preflight sweep: Hydra's line per job says it all
         log.info("bench: model %s, strategy %s, task %s%s", cfg.model.get("name") or cfg.model.get("name_or_path"),
                  cfg.pooling.get("name"), task, " (preflight)" if cfg.get("preflight") else "")
-    from bench.leaderboard.tables import scores_frame, to_markdown
     from bench.preflight import preflight
-    from bench.reference import comparison_markdown
+    from bench.reports.leaderboard.tables import scores_frame, to_markdown
+    from bench.reports.reference import comparison_markdown
     from bench.run import run
 
     if cfg.get("preflight"):
@@ -80,7 +80,7 @@ def preflight_text(report: dict) -> str:
 
 
 def entry() -> None:
-    from bench.cli import launch
+    from bench.launch.cli import launch
 
     launch(main)
 

@@ -109,7 +109,7 @@ def _in_memory_overrides(model, kind: str, given: set[str]) -> list[str]:
 def compose(model, tasks: str, pooling: str | None, settings: Mapping) -> tuple:
     """The config of one evaluation (checked as the command line checks it) and the in-memory kind of ``model``
     (None for a name, hub id or folder)."""
-    from bench.cli import compose_checked, rewrite_overrides
+    from bench.launch.cli import compose_checked, rewrite_overrides
     from bench.models.memory import classify
 
     settings = dict(settings)
@@ -206,7 +206,7 @@ def _spec_slug(model: dict) -> str:
 
 def rows(records: list[dict], results_dir, stored: bool) -> pd.DataFrame:
     """One row per result record (the table :func:`evaluate` returns)."""
-    from bench.results import Result, result_path
+    from bench.results.record import Result, result_path
 
     out = []
     for record in records:
@@ -276,6 +276,6 @@ def evaluate(model, /, tasks: str = "polish", pooling: str | None = None, *, spl
 
 
 def _task_order(cfg) -> list[str]:
-    from bench.tasks import task_specs
+    from bench.tasks.spec import task_specs
 
     return [spec.result_name for spec in task_specs(cfg.task)]

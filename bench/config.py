@@ -3,7 +3,7 @@
 The YAML files under ``conf/`` hold the values (and say what they mean); these dataclasses say which
 keys exist and of which type. Hydra composes the YAML into them, so an unknown key (a typo, or
 ``+pooling.layer=[-2]``) and a value of the wrong type (``encode.batch_size=2.5``) are refused while
-the command line is read, before any work (:mod:`bench.cli` turns Hydra's message into one line with
+the command line is read, before any work (:mod:`bench.launch.cli` turns Hydra's message into one line with
 the valid keys and a "did you mean"). Fields without a default must be set by the YAML; defaults here
 exist only for keys a YAML file may leave out, and no code repeats them.
 """
@@ -99,7 +99,7 @@ class PoolingConfig:
 
 @dataclass
 class CompressionConfig:
-    _target_: str = MISSING  # the Compressor class (bench/compress.py)
+    _target_: str = MISSING  # the Compressor class (bench/encoding/compress.py)
     dims: int | None = MISSING
     fit_split: str = MISSING
     fit_task: str | None = MISSING
@@ -130,7 +130,7 @@ class EncodeConfig:
     progress: bool = MISSING
     threads: int | None = MISSING
     precompute: list[Any] = MISSING
-    devices: list[str] | None = None  # one process per device (bench/parallel.py)
+    devices: list[str] | None = None  # one process per device (bench/encoding/parallel.py)
     backend: str = MISSING
     quantize: str | None = MISSING
 
@@ -227,7 +227,7 @@ class RunConfig:
     pooling: PoolingConfig = MISSING
     compression: CompressionConfig = MISSING
     probe: ProbeConfig | None = None
-    task: Any = MISSING  # one task or a suite (tasks: {...}); checked by bench.tasks
+    task: Any = MISSING  # one task or a suite (tasks: {...}); checked by bench.tasks.spec
     data: DataConfig = MISSING
     encode: EncodeConfig = MISSING
     cache: CacheConfig = MISSING

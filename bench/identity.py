@@ -14,11 +14,11 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from bench import __version__
-from bench.data.schema import PairData
 from bench.digests import digest_json
 from bench.plan import Plan
-from bench.results import model_revision, result_path, settings_id
-from bench.tasks import TaskSpec
+from bench.results.record import model_revision, result_path, settings_id
+from bench.tasks.schema import PairData
+from bench.tasks.spec import TaskSpec
 
 
 def data_id(part: PairData) -> str:

@@ -14,19 +14,19 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from bench.atomic import check_writable_dir
-from bench.backends import BackendSpec
-from bench.compress import CompressionSpec
-from bench.data.schema import PairData
-from bench.device import pick_device, pick_dtype
+from bench.encoding.backends import BackendSpec
+from bench.encoding.compress import CompressionSpec
+from bench.encoding.device import pick_device, pick_dtype
+from bench.encoding.parallel import pick_devices
+from bench.encoding.pooling import COMPOSITES, PoolingSpec
 from bench.errors import BenchError, NotApplicable, unknown_choice
 from bench.evaluators import Evaluator, evaluator_for
 from bench.models.loading import ResolvedModel, check_unknown_tokens, resolve
-from bench.models.spec import ModelSpec, PoolingSpec
+from bench.models.spec import ModelSpec
 from bench.models.weights import is_static, vector_size
-from bench.parallel import pick_devices
-from bench.pooling import COMPOSITES
-from bench.results import OVERWRITE_POLICIES
-from bench.tasks import TaskSpec, load_task, task_specs
+from bench.results.record import OVERWRITE_POLICIES
+from bench.tasks.schema import PairData
+from bench.tasks.spec import TaskSpec, load_task, task_specs
 
 
 @dataclass
@@ -43,8 +43,8 @@ class Plan:
     dtype: str
     #: Why this strategy and this maximum length (asked for, the model config's, or the model's own files).
     reasons: dict[str, str]
-    devices: list[str] | None = None  # data-parallel encoding: one process per device (bench.parallel)
-    backend: BackendSpec = BackendSpec()  # the runtime that runs the encoder (bench.backends)
+    devices: list[str] | None = None  # data-parallel encoding: one process per device (bench.encoding.parallel)
+    backend: BackendSpec = BackendSpec()  # the runtime that runs the encoder (bench.encoding.backends)
 
     @property
     def strategy(self) -> str:
@@ -88,7 +88,7 @@ def plan(cfg: DictConfig, model: ResolvedModel | None = None) -> Plan:
             if not Path(str(cfg.cache.dir)).expanduser().is_dir():
                 raise
             # a cache folder this user cannot write (a group's read-only cache, a read-only mount) is still read;
-            # its writes are skipped with one warning when they come (bench.cache)
+            # its writes are skipped with one warning when they come (bench.encoding.cache)
     model_spec = model.spec if model is not None else ModelSpec.from_config(cfg.model)
     asked = requested_pooling(cfg.pooling)
     if asked is not None:

@@ -4,20 +4,20 @@ collected and reported together.
 
 Besides the report, each check is summed up as one line per model and per data source (``checks``), so
 a sweep's summary can list each model and each data source once, however many jobs shared it
-(:func:`bench.sweep.preflight_summary`)."""
+(:func:`bench.launch.sweep.preflight_summary`)."""
 
 from __future__ import annotations
 
 import torch
 from omegaconf import DictConfig
 
-from bench.backends import BackendSpec
-from bench.encode import build_backend
+from bench.encoding.backends import BackendSpec
+from bench.encoding.encode import build_backend
 from bench.errors import BenchError
 from bench.models.loading import resolve
 from bench.models.spec import ModelSpec
 from bench.plan import check_applicable, check_settings, choose_strategy, companions, requested_pooling
-from bench.tasks import TaskSpec, load_task, task_specs
+from bench.tasks.spec import TaskSpec, load_task, task_specs
 
 
 class PreflightError(BenchError):

@@ -17,17 +17,17 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from bench.cache import EmbeddingCache
-from bench.encode import Encoded, encode_by_prompt
+from bench.encoding.cache import EmbeddingCache
+from bench.encoding.encode import Encoded, encode_by_prompt
+from bench.encoding.vectors import TaskVectors
 from bench.errors import OutputError
 from bench.identity import Identity, identify
 from bench.models.loading import ResolvedModel
 from bench.plan import Plan, companions, plan
-from bench.provenance import run_provenance
-from bench.results import Result, assemble_record
-from bench.store import ResultsStore
-from bench.tasks import TaskSpec
-from bench.vectors import TaskVectors
+from bench.results.provenance import run_provenance
+from bench.results.record import Result, assemble_record
+from bench.results.store import ResultsStore
+from bench.tasks.spec import TaskSpec
 
 log = logging.getLogger(__name__)
 

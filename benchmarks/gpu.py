@@ -2,7 +2,7 @@
 
 For one model and strategy (default: the embedded model, ``mean``) over the Polish suite's distinct test
 sentences (length-sorted batches, as bench encodes), it measures sentences per second of bench's own encoding
-backend (:func:`bench.encode.build_backend` + :func:`bench.encode.forward`: tokenise, forward, pool) in
+backend (:func:`bench.encoding.encode.build_backend` + :func:`bench.encoding.encode.forward`: tokenise, forward, pool) in
 fp32, bf16 and fp16, each with PyTorch's default attention (sdpa) and, where installed, FlashAttention-2
 (``attn_implementation=flash_attention_2``, the ``model.attn_implementation`` setting), fastest of N with
 ``torch.cuda.synchronize``; and each variant's main scores on the suite minus fp32's (the scores bench would
@@ -25,7 +25,7 @@ VARIANTS = [("fp32", "float32", "sdpa"), ("bf16", "bfloat16", "sdpa"), ("fp16", 
 
 def suite(data_root: str):
     from bench.config import compose_config
-    from bench.tasks import load_task, task_specs
+    from bench.tasks.spec import load_task, task_specs
 
     specs = task_specs(compose_config([f"data.root={data_root}"]).task)
     return [(spec, load_task(spec, data_root, splits=(spec.eval_split,))[spec.eval_split]) for spec in specs]
@@ -44,7 +44,7 @@ def measure(resolved, pooling, tasks, dtype_name: str, attn: str, batch: int, re
     import numpy as np
     import torch
 
-    from bench.encode import build_backend, forward
+    from bench.encoding.encode import build_backend, forward
     from bench.scoring import SCORERS
 
     kernel = dataclasses.replace(resolved, spec=dataclasses.replace(resolved.spec, attn_implementation=attn))
@@ -95,8 +95,9 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     from bench.config import conf_values
+    from bench.encoding.pooling import PoolingSpec
     from bench.models.loading import resolve
-    from bench.models.spec import ModelSpec, PoolingSpec
+    from bench.models.spec import ModelSpec
 
     resolved = resolve(ModelSpec.from_config(conf_values("model", args.model)))
     pooling = PoolingSpec.from_config(conf_values("pooling", args.pooling))

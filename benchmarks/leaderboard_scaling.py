@@ -5,7 +5,7 @@
 Synthetic results (each a real result file with a per-pair file, as a run writes them: models x
 strategies x the six Polish tasks, 200 test pairs each) are written into a temporary folder; then:
 
-* ``index``: a build from an empty index (every result read once: what `bench.leaderboard` does the first
+* ``index``: a build from an empty index (every result read once: what `bench.reports.leaderboard` does the first
   time after results are copied in);
 * ``build``: a rebuild with the index up to date (one stat per result and one small entry read): what
   the end of a sweep does;
@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from bench.atomic import write_json_atomic
-from bench.index import add_entry
-from bench.leaderboard import write_leaderboard
-from bench.leaderboard.tables import default_suite
-from bench.results import pairs_path, result_path, settings_id, write_pairs_atomic
+from bench.reports.leaderboard import write_leaderboard
+from bench.reports.leaderboard.tables import default_suite
+from bench.results.index import add_entry
+from bench.results.record import pairs_path, result_path, settings_id, write_pairs_atomic
 
 TASKS = [("cdsc_r", "CDSC-R", "sts"), ("cdsc_e", "CDSC-E", "pair_classification"),
          ("sick_r_pl", "SICK-R-PL", "sts"), ("sick_e_pl", "SICK-E-PL", "pair_classification"),

@@ -6,7 +6,7 @@ bootstrap of a relatedness score, each against the way it was done before (2026-
 * ``companions``: resolving ``encode.precompute`` (five strategy names) by reading each pooling file
   (``bench.config.conf_values``) against composing a whole Hydra config per name (the old way);
 * ``interval`` / ``paired``: a 1,000-resample interval and a 10,000-resample paired test of cosine Spearman
-  (``bench.stats``) with the batched Spearman (one rank pass per chunk of resamples) against one scipy
+  (``bench.scoring.stats``) with the batched Spearman (one rank pass per chunk of resamples) against one scipy
   ``spearmanr`` call per resample (the old way), at the sizes of the suite's test splits.
 
 Prints the fastest of ``--repeat`` runs, wall and process CPU seconds, and old / new.
@@ -22,9 +22,9 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from bench.config import compose_config, conf_values
-from bench.models.spec import PoolingSpec
+from bench.encoding.pooling import PoolingSpec
+from bench.scoring.stats import bootstrap_ci, paired_bootstrap
 from bench.scoring.sts import main_from_pairs
-from bench.stats import bootstrap_ci, paired_bootstrap
 
 PRECOMPUTE = ["cls", "mean", "max", "mean_max", "first_last_avg"]
 

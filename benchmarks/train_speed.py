@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench.commands import command_parser
 from bench.scoring.sts import score_sts
-from bench.tasks import load_task, task_specs
+from bench.tasks.spec import load_task, task_specs
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from datasets import Dataset
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 
 import bench
-from bench.compare import compare
+from bench.reports.compare import compare
 from bench.train.objectives import build_loss
 
 data_root = sys.argv[1] if len(sys.argv) > 1 else "../shared/data"

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.atomic import write_json_atomic
-from bench.leaderboard.tables import Suite
-from bench.results import model_revision, pairs_path, result_path, settings_id, write_pairs_atomic
+from bench.reports.leaderboard.tables import Suite
+from bench.results.record import model_revision, pairs_path, result_path, settings_id, write_pairs_atomic
 from bench.scoring import SCORERS
 
 TASKS = {"cdsc_r": ("sts", "CDSC-R"), "cdsc_e": ("pair_classification", "CDSC-E")}
@@ -38,7 +38,7 @@ def write_result(results: Path, model: str, strategy: str, task: str, pairs: dic
     scorer = SCORERS[task_type]
     scores = scorer.metrics(pairs, targets) if not probe else {"main_score": float(pairs["prediction"].mean())}
     main = scores["main_score"]
-    if np.isnan(main):  # an undefined correlation is stored as null, as bench.results does
+    if np.isnan(main):  # an undefined correlation is stored as null, as bench.results.record does
         scores = {k: None if isinstance(v, float) and np.isnan(v) else v for k, v in scores.items()}
     else:
         scores["main_score_ci"] = {"low": main - ci_width, "high": main + ci_width, "level": 0.95}

@@ -222,7 +222,7 @@ def test_a_sentence_transformer_object_with_a_hidden_state_strategy(tiny_sbert, 
 def test_bench_train_selection_scores_as_the_evaluator_does(sbert_object, settings, synthetic_root):
     """bench.train picks checkpoints with its own validation evaluator; it gives BenchEvaluator's numbers."""
     from bench.config import compose_config
-    from bench.tasks import load_task, task_specs
+    from bench.tasks.spec import load_task, task_specs
     from bench.train.loop import selection_evaluator
 
     (spec,) = task_specs(compose_config(["task=cdsc_r"]).task)

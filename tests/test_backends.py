@@ -4,11 +4,12 @@ cached by what made them, impossible combinations refused before any work."""
 import numpy as np
 import pytest
 
-from bench.backends import BackendSpec, build_exported_backend, hidden_layers
-from bench.encode import build_backend
+from bench.encoding.backends import BackendSpec, build_exported_backend, hidden_layers
+from bench.encoding.encode import build_backend
+from bench.encoding.pooling import PoolingSpec
 from bench.errors import BenchError
 from bench.models.loading import resolve
-from bench.models.spec import ModelSpec, PoolingSpec
+from bench.models.spec import ModelSpec
 from bench.run import run
 from tests.conftest import CORPUS
 
@@ -104,8 +105,8 @@ def test_backend_and_precision_are_in_the_identity(make_cfg, tiny_models, tiny_d
     assert score(onnx_run) == pytest.approx(score(torch_run), abs=1e-6)
     paths = sorted(str(p.relative_to(tmp_path / "results")).split("/")[2] for p in (tmp_path / "results").glob("**/cdsc_r.json"))
     assert paths == ["mean", "mean", "mean+onnx-int8"]
-    # the int8 model's score change against PyTorch fp32: bench.compare's paired bootstrap on the same test pairs
-    from bench.compare import compare
+    # the int8 model's score change against PyTorch fp32: bench.reports.compare's paired bootstrap on the same test pairs
+    from bench.reports.compare import compare
 
     files = {p.parent.name: p for p in (tmp_path / "results").glob("**/cdsc_r.json")}
     paired = compare(files[int8_run["bench"]["settings_id"]], files[torch_run["bench"]["settings_id"]], resamples=200)

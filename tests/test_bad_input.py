@@ -5,11 +5,11 @@ import sys
 
 import pytest
 
-from bench.cli import rewrite_overrides
-from bench.data.local import FileFormat, read_pairs
-from bench.data.targets import TargetSpec
 from bench.errors import BenchError, DataError
+from bench.launch.cli import rewrite_overrides
 from bench.run import run
+from bench.tasks.from_files import FileFormat, read_pairs
+from bench.tasks.targets import TargetSpec
 from tests.conftest import CONF_DIR, ROOT, write_sick_like
 
 SICK = FileFormat(columns=("pair_ID", "sentence_A", "sentence_B", "relatedness_score", "entailment_judgment"),
@@ -119,14 +119,14 @@ def test_sbert_needs_a_pipeline(make_cfg, tiny_models, tiny_data_root):
 
 
 def test_layers_do_not_apply_to_sbert(make_cfg):
-    from bench.models.spec import PoolingSpec
+    from bench.encoding.pooling import PoolingSpec
 
     with pytest.raises(BenchError, match="does not apply to 'sbert'"):
         PoolingSpec.from_config(make_cfg("pooling=sbert", "pooling.layers=[-2]").pooling)
 
 
 def test_empty_or_nan_sentences_rejected_by_encoder():
-    from bench.encode import check_texts
+    from bench.encoding.encode import check_texts
 
     with pytest.raises(BenchError, match="sentence 1 is empty"):
         check_texts(["ok", "   "])

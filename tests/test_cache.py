@@ -5,8 +5,8 @@ import logging
 import numpy as np
 import pytest
 
-from bench.cache import EmbeddingCache, main, namespace_id
-from bench.encode import encode_distinct
+from bench.encoding.cache import EmbeddingCache, main, namespace_id
+from bench.encoding.encode import encode_distinct
 from bench.run import run
 
 BASE_KEY = {"model": "org/m", "revision": "abc", "weights_sha256": "w", "files_sha256": "t", "max_length": 128,
@@ -60,7 +60,7 @@ def test_corrupt_entry_is_detected_deleted_and_never_used(tmp_path, caplog, dama
     else:
         data = b"not a safetensors file at all"
     path.write_bytes(bytes(data))
-    with caplog.at_level(logging.WARNING, logger="bench.cache"):
+    with caplog.at_level(logging.WARNING, logger="bench.encoding.cache"):
         found, missing = EmbeddingCache(tmp_path).namespace(BASE_KEY).lookup(["a", "b"])
     assert found == {} and missing == [0, 1]
     assert "corrupt" in caplog.text and not path.exists()

@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import compare, gate
-from bench.comparability import Basis, basis_of, content_digest, reference_bases
-from bench.data.schema import PairData
 from bench.errors import BenchError
-from bench.index import INDEX, index_entries
-from bench.leaderboard import build, write_leaderboard
-from bench.leaderboard.tables import suite_tables
+from bench.reports import compare, gate
+from bench.reports.leaderboard import build, write_leaderboard
+from bench.reports.leaderboard.tables import suite_tables
+from bench.results.comparability import Basis, basis_of, content_digest, reference_bases
+from bench.results.index import INDEX, index_entries
+from bench.tasks.schema import PairData
 from tests.leaderboard_fixtures import SUITE, populate, similarities, targets_for, write_result
 
 HUB = {"digest": "a" * 64, "pairs": 400, "source": "hub copy PL-MTEB/cdscr-sts@1cd6abb"}
@@ -94,7 +94,7 @@ def test_cross_encoder_is_paired_only_with_bi_encoders_on_its_data(mixed):
     record["bench"]["cross_encoder"] = {"task": "cdsc_r", "head": "regression"}
     record["bench"]["task_config"]["type"] = "cross_regression"
     path.write_text(json.dumps(record))
-    from bench.results import pairs_path, write_pairs_atomic
+    from bench.results.record import pairs_path, write_pairs_atomic
 
     write_pairs_atomic(pairs_path(path), {"prediction": similarities("cdsc_r", targets, 0.2, 3)["cosine"]}, targets)
     entries = build(mixed, resamples=50)

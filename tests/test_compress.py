@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from bench.compress import PCA, CompressionSpec, Compressor
-from bench.encode import build_backend, encode_distinct
+from bench.encoding.compress import PCA, CompressionSpec, Compressor
+from bench.encoding.encode import build_backend, encode_distinct
+from bench.encoding.pooling import PoolingSpec
 from bench.errors import BenchError
 from bench.models.loading import resolve
-from bench.models.spec import ModelSpec, PoolingSpec
+from bench.models.spec import ModelSpec
 from bench.run import run
 from tests.conftest import CORPUS, write_sick_like
 
@@ -225,7 +226,7 @@ class NoDims(Compressor):
 def test_a_target_that_is_no_compressor_is_refused(make_cfg):
     with pytest.raises(BenchError, match=r"_target_=tests.test_compress.NoDims: its __init__ must accept the keyword 'dims'"):
         CompressionSpec.from_config(make_cfg("compression._target_=tests.test_compress.NoDims").compression)
-    with pytest.raises(BenchError, match=r"compression._target_=collections.OrderedDict is not a bench.compress.Compressor"):
+    with pytest.raises(BenchError, match=r"compression._target_=collections.OrderedDict is not a bench.encoding.compress.Compressor"):
         CompressionSpec.from_config(make_cfg("compression._target_=collections.OrderedDict").compression)
-    with pytest.raises(BenchError, match=r"compression._target_=bench.nothing.Here cannot be imported.*bench.compress.PCA"):
+    with pytest.raises(BenchError, match=r"compression._target_=bench.nothing.Here cannot be imported.*bench.encoding.compress.PCA"):
         CompressionSpec.from_config(make_cfg("compression._target_=bench.nothing.Here").compression)

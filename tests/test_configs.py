@@ -2,9 +2,10 @@
 
 import pytest
 
-from bench.cli import group_choices
-from bench.models.spec import ModelSpec, PoolingSpec
-from bench.tasks import task_specs
+from bench.encoding.pooling import PoolingSpec
+from bench.launch.cli import group_choices
+from bench.models.spec import ModelSpec
+from bench.tasks.spec import task_specs
 from tests.conftest import CONF_DIR
 
 MODELS = group_choices("model", CONF_DIR)
@@ -80,7 +81,7 @@ def test_unknown_stsb_language(make_cfg):
 
 @pytest.mark.parametrize("compression", group_choices("compression", CONF_DIR))
 def test_compression_configs(make_cfg, compression):
-    from bench.compress import CompressionSpec
+    from bench.encoding.compress import CompressionSpec
 
     spec = CompressionSpec.from_config(make_cfg(f"compression={compression}").compression)
     assert spec.method == compression and spec.fit_split == "train"
@@ -89,7 +90,7 @@ def test_compression_configs(make_cfg, compression):
 
 @pytest.mark.parametrize("probe", group_choices("probe", CONF_DIR))
 def test_probe_configs(make_cfg, probe):
-    from bench.probes import ProbeSpec
+    from bench.evaluators.probe import ProbeSpec
 
     spec = ProbeSpec.from_config(make_cfg(f"probe={probe}").probe)
     assert spec.name == probe and spec.tasks and len(spec.grid) >= 3
@@ -97,7 +98,7 @@ def test_probe_configs(make_cfg, probe):
 
 @pytest.mark.parametrize("recipe", group_choices("train", CONF_DIR))
 def test_train_recipes(make_cfg, recipe):
-    from bench.tasks import task_specs
+    from bench.tasks.spec import task_specs
     from bench.train.recipe import Recipe, pick_specs
 
     cfg = make_cfg(f"+train={recipe}")
@@ -112,7 +113,7 @@ def test_train_recipes(make_cfg, recipe):
 @pytest.mark.parametrize("recipe", group_choices("cross", CONF_DIR))
 def test_cross_recipes(make_cfg, recipe):
     from bench.cross.recipe import CrossRecipe
-    from bench.tasks import task_specs
+    from bench.tasks.spec import task_specs
 
     parsed = CrossRecipe.from_config(make_cfg(f"+cross={recipe}").cross)
     assert parsed.name == recipe
@@ -120,8 +121,8 @@ def test_cross_recipes(make_cfg, recipe):
 
 
 def test_unknown_probe_or_recipe_names_are_clear_errors():
-    from bench.cli import rewrite_overrides
     from bench.errors import BenchError
+    from bench.launch.cli import rewrite_overrides
 
     with pytest.raises(BenchError, match="nli"):
         rewrite_overrides(["probe=nil"])
@@ -133,9 +134,9 @@ def test_code_defaults_are_the_yaml_defaults(make_cfg):
     """A partial config written in Python gets exactly what the YAML gives: one default per value."""
     from omegaconf import OmegaConf
 
-    from bench.compress import CompressionSpec
     from bench.config import ProbeConfig
-    from bench.probes import ProbeSpec
+    from bench.encoding.compress import CompressionSpec
+    from bench.evaluators.probe import ProbeSpec
 
     partial = ModelSpec.from_config({"name_or_path": "org/name"})
     composed = ModelSpec.from_config(make_cfg("model=hf", "model.name_or_path=org/name").model)

@@ -14,11 +14,11 @@ from bench.cross.heads import Head, head_for, heldout
 from bench.cross.loop import run_cross
 from bench.cross.recipe import CrossRecipe
 from bench.errors import BenchError
-from bench.evaluators.base import main_function
-from bench.results import Result, pairs_path, read_pairs
+from bench.results.record import Result, pairs_path, read_pairs
+from bench.scoring import main_function
 from bench.scoring.predictions import prediction_main
-from bench.stats import paired_bootstrap
-from bench.tasks import task_specs
+from bench.scoring.stats import paired_bootstrap
+from bench.tasks.spec import task_specs
 from tests.conftest import write_sick_like
 
 KEYWORDS = ["kot", "pies", "dom", "las"]
@@ -136,7 +136,7 @@ def test_held_out_threshold_ignores_test():
 @pytest.mark.slow
 def test_tiny_cross_encoder_learns_and_sits_beside_the_bi_encoder(make_cfg, tiny_models, cross_root, tmp_path,
                                                                    caplog):
-    from bench.leaderboard import write_leaderboard
+    from bench.reports.leaderboard import write_leaderboard
     from bench.run import run
 
     cfg = cross_cfg(make_cfg, tiny_models, cross_root, tmp_path, "task=cdsc_r")

@@ -4,8 +4,8 @@ import csv
 
 import pytest
 
-from bench.curves import main, write_curves
 from bench.errors import BenchError
+from bench.reports.curves import main, write_curves
 from bench.run import run
 
 

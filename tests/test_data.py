@@ -7,7 +7,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from bench.errors import DataError
-from bench.tasks import load_task, spec_from_config, task_specs
+from bench.tasks.spec import load_task, spec_from_config, task_specs
 
 ROWS = {
     "cdsc_r": (8000, 1000, 1000),

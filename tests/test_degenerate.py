@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.compare import compare, to_markdown
-from bench.compare import main as compare_main
 from bench.errors import BenchError, DataError
-from bench.results import Result, read_result
+from bench.reports.compare import compare, to_markdown
+from bench.reports.compare import main as compare_main
+from bench.results.record import Result, read_result
 from bench.run import run
 from bench.scoring import MIN_PAIRS, data_problem
 from tests.conftest import CORPUS, ROOT, write_sick_like
@@ -133,7 +133,7 @@ def test_undefined_score_on_legal_data_is_null_with_its_reason(make_cfg, constan
 
 
 def test_leaderboard_cell_of_an_undefined_score_is_not_a_number():
-    from bench.leaderboard.markdown import mark
+    from bench.reports.leaderboard.markdown import mark
 
     assert mark({"score": None}) == "n/a" and mark({"score": float("nan")}) == "n/a"
 
@@ -180,7 +180,7 @@ def test_compare_of_defined_scores_is_unchanged(tmp_path):
 
 
 def test_no_baseline_is_written_from_an_undefined_score(two_results, tmp_path):
-    from bench.gate import make_baseline
+    from bench.reports.gate import make_baseline
 
     with pytest.raises(BenchError, match=r"cannot write a baseline: 1 result\(s\) have an undefined main score"):
         make_baseline(tmp_path / "results")
@@ -274,7 +274,7 @@ def test_real_models_on_real_data_are_not_refused(data_root, hub_models):
     from bench.config import compose_config
     from bench.models.loading import MAX_UNKNOWN_SHARE, check_unknown_tokens, resolve
     from bench.models.spec import ModelSpec
-    from bench.tasks import load_task, task_specs
+    from bench.tasks.spec import load_task, task_specs
 
     cfg = compose_config(["task=polish"])
     texts = {spec.result_name: load_task(spec, data_root, splits=(spec.eval_split,))[spec.eval_split].sentences

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from bench.atomic import write_json_atomic
-from bench.leaderboard.tables import scores_frame, to_markdown
+from bench.reports.leaderboard.tables import scores_frame, to_markdown
 from bench.run import run
 from tests.conftest import ROOT
 

@@ -148,8 +148,8 @@ def test_a_full_cache_disk_degrades_to_an_in_memory_run(make_cfg, tiny_models, t
 
 
 def test_encoding_keeps_every_vector_when_the_cache_disk_is_full(full_disk, caplog):
-    from bench.cache import EmbeddingCache
-    from bench.encode import encode_distinct
+    from bench.encoding.cache import EmbeddingCache
+    from bench.encoding.encode import encode_distinct
     from tests.test_cache import BASE_KEY, CountingBackend
 
     cache = EmbeddingCache(full_disk / "cache")
@@ -196,7 +196,7 @@ ENCODE_AS = """
 import os, sys, json, logging
 os.umask({umask})
 import grp, pwd, errno, stat, uuid, tempfile, numpy as np
-from bench.cache import CacheNamespace, EmbeddingCache
+from bench.encoding.cache import CacheNamespace, EmbeddingCache
 logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
 os.setgroups([{groups}]); os.setegid({gid}); os.seteuid({uid})
 space = EmbeddingCache({root!r}).namespace({key!r})
@@ -224,7 +224,7 @@ def encode_as(user, root, texts, umask=0o077, groups=()):
 
 
 def namespace_of(root):
-    from bench.cache import namespace_id
+    from bench.encoding.cache import namespace_id
     from tests.test_cache import BASE_KEY
 
     return root / namespace_id(BASE_KEY)
@@ -382,8 +382,8 @@ def test_a_read_only_results_folder_is_refused_before_hydra_starts(read_only_dis
 
 
 def test_a_leaderboard_from_a_read_only_results_folder(read_only_disk, tmp_path, capsys):
-    """Before: bench.leaderboard --results RO --out elsewhere died on the lock file (OSError traceback)."""
-    from bench.leaderboard.__main__ import main
+    """Before: bench.reports.leaderboard --results RO --out elsewhere died on the lock file (OSError traceback)."""
+    from bench.reports.leaderboard.__main__ import main
     from tests.leaderboard_fixtures import populate
 
     results = read_only_disk(populate)
@@ -436,7 +436,7 @@ def test_two_sweeps_started_together_report_their_own_jobs(tiny_models, tiny_dat
 
 def test_a_killed_leaderboard_build_keeps_its_paired_bootstraps(tmp_path, monkeypatch):
     """Before: the significance file was written only at the end; every comparison computed so far was lost."""
-    from bench.leaderboard import build, significance
+    from bench.reports.leaderboard import build, significance
     from tests.leaderboard_fixtures import populate
 
     populate(tmp_path)

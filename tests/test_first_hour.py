@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli import HELP, hydra_flags_first
+from bench.launch.cli import HELP, hydra_flags_first
 from tests.conftest import ROOT
 
 
@@ -56,7 +56,7 @@ def test_every_example_in_the_help_parses(config_name):
 
 def test_two_hydra_modes_are_one_clear_error(monkeypatch, capsys):
     """Hydra raises a ValueError with a traceback for -m with --cfg; bench says which flags clash."""
-    from bench.cli import launch
+    from bench.launch.cli import launch
 
     monkeypatch.setattr(sys, "argv", ["bench", "pooling=cls", "-m", "task=cdsc_r", "--cfg", "job"])
     with pytest.raises(SystemExit) as exit_info:
@@ -94,7 +94,7 @@ def _report(num, status, error=None, checks=None, results=()):
 
 
 def test_combinations_that_do_not_apply_are_skipped_not_failed():
-    from bench.sweep import summary_text
+    from bench.launch.sweep import summary_text
 
     reports = [_report(0, "ok"), _report(1, "skipped", "model 'herbert' has no sentence-transformers pipeline"),
                _report(2, "ok")]
@@ -106,7 +106,7 @@ def test_combinations_that_do_not_apply_are_skipped_not_failed():
 
 
 def test_a_real_failure_still_fails_the_sweep():
-    from bench.sweep import summary_text
+    from bench.launch.sweep import summary_text
 
     text, failures = summary_text([_report(0, "skipped", "n/a"), _report(1, "failed", "boom")], [Path("/sweep/2")])
     assert failures == 2
@@ -115,7 +115,7 @@ def test_a_real_failure_still_fails_the_sweep():
 
 
 def test_preflight_sweep_lists_each_model_and_data_source_once():
-    from bench.sweep import summary_text
+    from bench.launch.sweep import summary_text
 
     def checks(model_ok):
         return {"model": {"name": "m (org/m @ main)", "ok": model_ok, **(
@@ -139,7 +139,7 @@ def test_preflight_sweep_lists_each_model_and_data_source_once():
 def test_job_numbers_sort_naturally(tmp_path):
     import json
 
-    from bench.sweep import JOB_REPORT, job_folders, read_reports
+    from bench.launch.sweep import JOB_REPORT, job_folders, read_reports
 
     for num in (0, 1, 2, 10, 11, 20):
         (tmp_path / str(num) / ".hydra").mkdir(parents=True)
@@ -173,7 +173,7 @@ def _bold(markdown: str) -> list[str]:
 
 def test_leaderboard_at_the_end_of_a_run_matches_one_built_by_hand(tmp_path):
     """Bold (ties co-bolded) never depends on the significance resamples; "vs best" is computed or says how."""
-    from bench.leaderboard import write_leaderboard
+    from bench.reports.leaderboard import write_leaderboard
     from tests.leaderboard_fixtures import SUITE, populate_every_kind
 
     results = tmp_path / "results"
@@ -190,7 +190,7 @@ def test_leaderboard_at_the_end_of_a_run_matches_one_built_by_hand(tmp_path):
         assert all("| best |" in line for line in tied)
     cdsc_r = fast.split("## cdsc_r (cosine_spearman)")[1].split("\n## ")[0]
     assert cdsc_r.count("| not computed |") == 6 and "n/a" not in cdsc_r
-    assert f"python -m bench.leaderboard --results {results}" in fast
+    assert f"bench-leaderboard --results {results}" in fast
     assert "not computed" not in full and re.search(r"\| [+-]\d+\.\d\d \(p", full)
     assert not re.search(r"\b(nan|None)\b", fast + full)
     for paths in (end_of_run, by_hand):
@@ -201,7 +201,7 @@ def test_leaderboard_at_the_end_of_a_run_matches_one_built_by_hand(tmp_path):
 
 
 def test_a_cross_encoder_without_a_bi_encoder_shows_empty_cells(tmp_path):
-    from bench.leaderboard import write_leaderboard
+    from bench.reports.leaderboard import write_leaderboard
     from tests.leaderboard_fixtures import SUITE, targets_for, write_result
 
     targets = targets_for("cdsc_r")
@@ -219,7 +219,7 @@ def test_a_cross_encoder_without_a_bi_encoder_shows_empty_cells(tmp_path):
 
 
 def test_plot_ticks_are_plain_numbers():
-    from bench.leaderboard.plots import plain_tick
+    from bench.reports.leaderboard.plots import plain_tick
 
     assert [plain_tick(v) for v in (64, 1024.0, 0.5)] == ["64", "1024", "0.5"]
 
@@ -237,7 +237,7 @@ def fixture_results(tmp_path):
 
 
 def _compare(capsys, *argv):
-    from bench.compare import main
+    from bench.reports.compare import main
 
     code = main([*argv, "--resamples", "50"])
     captured = capsys.readouterr()
@@ -306,7 +306,7 @@ def test_offline_missing_model_says_how_to_supply_a_local_copy():
 
 def test_offline_missing_data_says_what_to_set(make_cfg, hub_datasets):
     from bench.errors import DataError
-    from bench.tasks import load_task, task_specs
+    from bench.tasks.spec import load_task, task_specs
 
     (spec,) = task_specs(make_cfg("task=stsb_multi_mt", "task.lang=de").task)  # the replica has pl and en only
     with pytest.raises(DataError) as caught:
@@ -376,7 +376,7 @@ def readme_quickstart() -> list[str]:
 
 def _check_bench_command(argv: list[str], config_name: str) -> None:
     """The line as ``bench`` reads it: Hydra's parser, the names, the composed configuration (nothing run)."""
-    from bench.cli import check_composition, representative, rewrite_overrides
+    from bench.launch.cli import check_composition, representative, rewrite_overrides
 
     argv = hydra_flags_first(argv)
     _hydra_parse(argv)
@@ -386,8 +386,8 @@ def _check_bench_command(argv: list[str], config_name: str) -> None:
 def test_every_command_in_the_readme_quickstart_works(tmp_path, capsys):
     from importlib.metadata import metadata
 
-    from bench.compare import main as compare_main
-    from bench.leaderboard.__main__ import main as leaderboard_main
+    from bench.reports.compare import main as compare_main
+    from bench.reports.leaderboard.__main__ import main as leaderboard_main
     from tests.leaderboard_fixtures import TASKS, similarities, targets_for, write_result
 
     results = tmp_path / "results"  # what bench-leaderboard and bench-compare read: minilm with two strategies

@@ -42,7 +42,7 @@ def mteb_model(config: str, kwargs: dict):
 
 @pytest.mark.parametrize("config", sorted(FAMILIES))
 def test_bench_equals_mteb_wrapper_on_cdsc_r(make_cfg, data_root, hub_models, tmp_path, config):
-    from bench.parity import mteb_tasks
+    from bench.tasks.mteb import mteb_tasks
 
     kwargs, prompt = FAMILIES[config]
     result = mteb.evaluate(mteb_model(config, kwargs), mteb_tasks(str(data_root), {"cdsc_r"}), cache=None,

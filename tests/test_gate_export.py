@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from bench import export, gate
+from bench.reports import export, gate
 from tests.leaderboard_fixtures import populate, similarities, targets_for, write_result
 
 

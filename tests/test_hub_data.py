@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.errors import BenchError, DataError
-from bench.tasks import load_task, task_specs
+from bench.tasks.spec import load_task, task_specs
 from tests.hub_replica import install_repo
 
 

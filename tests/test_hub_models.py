@@ -119,9 +119,9 @@ def test_relatedness_probe_on_hub_data_and_a_clear_nli_refusal(make_cfg, hub_dat
 
 
 def test_preflight_reports_every_config_without_encoding(make_cfg, tiny_data_root, hub_models, monkeypatch):
-    import bench.encode
+    import bench.encoding.encode
 
-    monkeypatch.setattr(bench.encode, "forward", lambda *a, **k: pytest.fail("preflight must not encode"))
+    monkeypatch.setattr(bench.encoding.encode, "forward", lambda *a, **k: pytest.fail("preflight must not encode"))
     report = preflight(_cfg(make_cfg, tiny_data_root, "model=labse"))
     assert report["revision"] == MODEL_REPOS["labse"].commit and report["weights"] == "pytorch"
     assert report["weight_files"] == ["pytorch_model.bin", "2_Dense/pytorch_model.bin"]

@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from bench.leaderboard import build, significance, write_leaderboard
-from bench.leaderboard.tables import Suite
+from bench.reports.leaderboard import build, significance, write_leaderboard
+from bench.reports.leaderboard.tables import Suite
 from tests.leaderboard_fixtures import SUITE, populate, similarities, targets_for, write_result
 
 
@@ -89,7 +89,7 @@ def test_empty_results_give_an_empty_leaderboard(tmp_path):
 
 
 def test_command_refuses_a_missing_results_folder(tmp_path):
-    from bench.leaderboard.__main__ import main
+    from bench.reports.leaderboard.__main__ import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(["--results", str(tmp_path / "typo")])
@@ -119,8 +119,8 @@ def test_suite_ranking_holds_only_complete_rows(results):
 
 
 def test_printed_table_says_what_its_mean_averages(results):
-    from bench.leaderboard.tables import scores_frame
-    from bench.results import iter_results
+    from bench.reports.leaderboard.tables import scores_frame
+    from bench.results.record import iter_results
 
     records = [r for _, r in iter_results(results) if r["bench"]["model"]["name"] == "good"
                and r["bench"]["strategy"] == "mean"]
@@ -135,7 +135,7 @@ def test_the_index_follows_the_results(results):
     one replaces its entry; every run adds its own entries and nothing rebuilds per job."""
     import json
 
-    from bench.index import INDEX, index_entries
+    from bench.results.index import INDEX, index_entries
 
     first = index_entries(results)
     assert len(first) == 12 and len(list((results / INDEX).glob("*.json"))) == 12
@@ -176,7 +176,7 @@ def test_wide_table_has_only_rows_that_exist():
     """Two models with their own revisions: two rows, not the four combinations of models and revisions."""
     import pandas as pd
 
-    from bench.leaderboard.tables import wide
+    from bench.reports.leaderboard.tables import wide
 
     rows = [{"model": m, "revision": r, "strategy": "sbert", "variant": "", "task": t, "kind": "zero-shot", "score": s}
             for m, r in (("base", "aaa"), ("base-tuned", "local-bbb")) for t, s in (("cdsc_r", 0.5), ("ppc", 0.7))]

@@ -10,7 +10,7 @@ import struct
 
 import pytest
 
-from bench.leaderboard import write_leaderboard
+from bench.reports.leaderboard import write_leaderboard
 from tests.leaderboard_fixtures import SUITE, populate, populate_every_kind
 
 pytestmark = pytest.mark.slow  # whole runs, processes or services: the full tier (pytest -m "")
@@ -137,5 +137,5 @@ def test_end_of_run_and_by_hand_pages_agree_on_every_kind_of_row(browser, tmp_pa
     tied = [cell for cell in run["bold"] if cell.startswith("task-cdsc_r|")]
     assert {cell.split("|")[1] for cell in tied} == {"good-tuned", "tuned-twin"}  # a tie: both bold
     assert run["versus"][:2] == ["best", "best"] and set(run["versus"][2:]) == {"not computed"}
-    assert f"python -m bench.leaderboard --results {results}" in run["legend"]
+    assert f"bench-leaderboard --results {results}" in run["legend"]
     assert hand["versus"][:2] == ["best", "best"] and all(re.match(r"[+-]\d", v) for v in hand["versus"][2:])

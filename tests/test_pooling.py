@@ -3,8 +3,8 @@
 import pytest
 import torch
 
+from bench.encoding.pooling import cls_pool, max_pool, mean_max_pool, mean_pool, pool, select_layers
 from bench.errors import BenchError
-from bench.pooling import cls_pool, max_pool, mean_max_pool, mean_pool, pool, select_layers
 
 # batch of 2, 3 tokens, dim 2; the second sentence has one padding token holding large values
 HIDDEN = torch.tensor(
@@ -67,7 +67,7 @@ def test_unknown_pooling_lists_choices():
 
 
 def test_pool_many_equals_separate_pooling():
-    from bench.pooling import pool_many
+    from bench.encoding.pooling import pool_many
 
     layers = (HIDDEN * 0.5, HIDDEN, HIDDEN * 2)
     requests = [("mean_max", (-1,)), ("mean", (-1,)), ("max", (-1,)), ("cls", (0, -1)), ("mean", (1, -1))]
@@ -80,7 +80,7 @@ def test_pool_many_equals_separate_pooling():
 
 
 def test_last_token_takes_the_last_kept_token_with_either_padding_side():
-    from bench.pooling import last_token_pool
+    from bench.encoding.pooling import last_token_pool
 
     assert last_token_pool(HIDDEN, MASK).tolist() == [[5.0, 0.0], [2.0, 3.0]]  # right padding
     left = torch.tensor([[[9.0, 9.0], [-1.0, 1.0], [2.0, 3.0]]])
@@ -119,9 +119,10 @@ def tiny_decoder(tmp_path_factory):
 def test_last_token_equals_sentence_transformers_lasttoken(tiny_decoder, side):
     from sentence_transformers import SentenceTransformer
 
-    from bench.encode import HiddenStateBackend
+    from bench.encoding.encode import HiddenStateBackend
+    from bench.encoding.pooling import PoolingSpec
     from bench.models.loading import load_transformer, resolve
-    from bench.models.spec import ModelSpec, PoolingSpec
+    from bench.models.spec import ModelSpec
     from tests.conftest import CORPUS
 
     theirs = SentenceTransformer(str(tiny_decoder), device="cpu")
@@ -138,9 +139,10 @@ def test_last_token_equals_sentence_transformers_lasttoken(tiny_decoder, side):
 
 
 def test_decoders_refuse_cls_and_drop_it_as_a_companion(tiny_decoder, caplog):
-    from bench.encode import HiddenStateBackend
+    from bench.encoding.encode import HiddenStateBackend
+    from bench.encoding.pooling import PoolingSpec
     from bench.models.loading import load_transformer, resolve
-    from bench.models.spec import ModelSpec, PoolingSpec
+    from bench.models.spec import ModelSpec
 
     resolved = resolve(ModelSpec.from_config({"name": "qwen", "name_or_path": str(tiny_decoder), "max_seq_length": 64}))
     tokenizer, model, _ = load_transformer(resolved, "cpu")

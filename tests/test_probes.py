@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 
 from bench.errors import BenchError
-from bench.probes import ProbeSpec, fit_and_score, label_indices, main_from_pairs, pair_features, probe_metrics
+from bench.evaluators.probe import (
+    ProbeSpec,
+    fit_and_score,
+    label_indices,
+    pair_features,
+    probe_metrics,
+)
 from bench.run import run
+from bench.scoring import main_function
 
 NLI = ProbeSpec(name="nli", kind="classification", tasks=("cdsc_e",), labels=("NEUTRAL", "CONTRADICTION", "ENTAILMENT"),
                 grid=(0.001, 0.1, 10.0))
@@ -24,10 +31,10 @@ def test_pair_features_are_u_v_absdiff_prod():
 def test_main_score_alone_equals_the_full_metrics():
     rng = np.random.default_rng(3)
     classes, predicted = rng.integers(0, 3, 200).astype(float), rng.integers(0, 3, 200).astype(float)
-    assert main_from_pairs("classification")({"prediction": predicted}, classes) == pytest.approx(
+    assert main_function("probe_classification")({"prediction": predicted}, classes) == pytest.approx(
         probe_metrics("classification", classes, predicted)["accuracy"])
     gold, guess = rng.normal(size=200), rng.normal(size=200)
-    assert main_from_pairs("regression")({"prediction": guess}, gold) == pytest.approx(
+    assert main_function("probe_regression")({"prediction": guess}, gold) == pytest.approx(
         probe_metrics("regression", gold, guess)["spearman"])
 
 
@@ -132,7 +139,7 @@ def test_single_class_train_split_is_a_clear_error():
 
 
 def test_probe_run_prints_probe_scores_without_a_mean(make_cfg, tiny_models, tiny_data_root):
-    from bench.leaderboard.tables import scores_frame
+    from bench.reports.leaderboard.tables import scores_frame
 
     records = run(tiny(make_cfg, tiny_models, tiny_data_root, "task=cdsc_e", "probe=nli", "pooling=cls"))
     assert list(scores_frame(records).columns) == ["model", "revision", "strategy", "cdsc_e.nli_probe"]

@@ -106,8 +106,8 @@ def test_polish_frontier_experiment_names_the_frontier_configs():
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from bench.cli import group_choices
     from bench.config import CONF_DIR, VERSION_BASE
+    from bench.launch.cli import group_choices
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), **VERSION_BASE):

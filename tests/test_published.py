@@ -1,5 +1,5 @@
 """bench.load_results on bench results and MTEB result files of every format; your runs ranked beside published
-rows (python -m bench.leaderboard --published)."""
+rows (bench-leaderboard --published)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import bench
-from bench.leaderboard.__main__ import main as leaderboard_main
+from bench.reports.leaderboard.__main__ import main as leaderboard_main
 from tests.leaderboard_fixtures import similarities, targets_for, write_result
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "mteb_results"

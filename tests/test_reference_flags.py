@@ -1,4 +1,4 @@
-"""The published table (bench/reference/published.yaml): the frontier models' numbers, each with its source,
+"""The published table (bench/reports/reference/published.yaml): the frontier models' numbers, each with its source,
 and flags on numbers a researcher should not trust as zero-shot results."""
 
 import dataclasses
@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench.reference import _differences, implausible, published_markdown, published_scores
+from bench.reports.reference import _differences, implausible, published_markdown, published_scores
 
 
 def _one(model: str, task: str, subset: str = "default"):

@@ -1,4 +1,4 @@
-"""Sweeps on SLURM through bench's launcher (bench/slurm.py; conf/hydra/launcher/slurm_cpu.yaml).
+"""Sweeps on SLURM through bench's launcher (bench/launch/slurm.py; conf/hydra/launcher/slurm_cpu.yaml).
 
 The launcher's bookkeeping is tested without a cluster (fake submitit jobs). The rest needs a cluster with
 accounting that answers ``sinfo`` and ``sacct``: ``.ci/slurm/cluster.sh start`` makes a single-node one on this
@@ -47,7 +47,7 @@ def test_launcher_configs_name_bench_launcher_found_by_hydra(launcher):
     from omegaconf import OmegaConf
 
     from bench.config import CONF_DIR, VERSION_BASE
-    from bench.slurm import PLUGIN_MODULE, WaitForEveryJob
+    from bench.launch.slurm import PLUGIN_MODULE, WaitForEveryJob
 
     GlobalHydra.instance().clear()
     try:
@@ -89,12 +89,12 @@ def launcher(tmp_path, monkeypatch):
     pytest.importorskip("submitit")
     from omegaconf import OmegaConf
 
-    import bench.slurm
+    import bench.launch.slurm
 
     accounting: dict[str, dict] = {}
-    monkeypatch.setattr(bench.slurm, "final_state", lambda job, timeout=20.0: accounting.get(job.job_id, {}))
+    monkeypatch.setattr(bench.launch.slurm, "final_state", lambda job, timeout=20.0: accounting.get(job.job_id, {}))
 
-    class Launcher(bench.slurm.WaitForEveryJob):
+    class Launcher(bench.launch.slurm.WaitForEveryJob):
         _EXECUTOR = "slurm"
         params = {"timeout_min": 5, "mem_gb": 2, "signal_delay_s": 30}
         config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "sweep"), "subdir": "${hydra.job.num}"}}})
@@ -106,7 +106,7 @@ def launcher(tmp_path, monkeypatch):
 
 
 def _summary(sweep: Path) -> tuple[str, int]:
-    from bench.sweep import read_reports, summary_text
+    from bench.launch.sweep import read_reports, summary_text
 
     return summary_text(read_reports(sweep), [])
 

@@ -5,14 +5,14 @@ import pytest
 from scipy.stats import spearmanr
 from sklearn.metrics import average_precision_score
 
-from bench.compare import compare
-from bench.compare import main as compare_main
 from bench.errors import BenchError
+from bench.reports.compare import compare
+from bench.reports.compare import main as compare_main
 from bench.run import run
 from bench.scoring import SCORERS
 from bench.scoring.pair_classification import fast_average_precision
+from bench.scoring.stats import bootstrap_ci, paired_bootstrap
 from bench.scoring.sts import spearman_rows
-from bench.stats import bootstrap_ci, paired_bootstrap
 
 STS = SCORERS["sts"]
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import store as store_module
 from bench.errors import BenchError
 from bench.identity import Identity
-from bench.index import INDEX
-from bench.results import pairs_path, read_pairs
-from bench.store import ResultsStore
+from bench.results import store as store_module
+from bench.results.index import INDEX
+from bench.results.record import pairs_path, read_pairs
+from bench.results.store import ResultsStore
 from tests.leaderboard_fixtures import populate
 
 

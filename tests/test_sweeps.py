@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from bench import encode as encode_module
 from bench.atomic import write_json_atomic
+from bench.encoding import encode as encode_module
 from bench.errors import BenchError
-from bench.leaderboard import write_leaderboard
+from bench.reports.leaderboard import write_leaderboard
 from bench.run import run
 from tests.conftest import CONF_DIR, ROOT, VERSION_BASE
 
@@ -125,7 +125,7 @@ def test_parallel_joblib_sweep(tmp_path, tiny_models, tiny_data_root):
     board = (tmp_path / "res" / "leaderboard.csv").read_text().splitlines()
     assert board[0].startswith("model,revision,strategy,variant,tasks,cdsc_r,cdsc_e") and len(board) == 5, board
     # the cache both workers wrote into concurrently: every shard loads and passes its checksum
-    from bench.cache import CacheNamespace, EmbeddingCache
+    from bench.encoding.cache import CacheNamespace, EmbeddingCache
 
     cache = EmbeddingCache(tmp_path / "cache")
     shards = cache.summary()["shards"]
@@ -195,7 +195,7 @@ def test_slurm_launcher_configs_compose_and_validate(launcher):
     launcher_cfg = OmegaConf.merge(OmegaConf.structured(SlurmQueueConf), cfg.hydra.launcher)  # unknown keys raise
     assert launcher_cfg._target_.endswith("SlurmLauncher")
     assert launcher_cfg.gpus_per_node == (1 if launcher == "slurm_gpu" else 0)
-    from bench.cli import group_choices
+    from bench.launch.cli import group_choices
 
     params = cfg.hydra.sweeper.params
     assert set(params.model.split(",")) <= set(group_choices("model")) and len(params.model.split(",")) == 9

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from bench import device
-from bench.device import cpu_has_native_bf16, precision_flags
+from bench.encoding import device
+from bench.encoding.device import cpu_has_native_bf16, precision_flags
 from bench.errors import BenchError
 from bench.train import data as train_data
 from bench.train import loop

@@ -6,7 +6,7 @@ import sys
 import pandas as pd
 import pytest
 
-from bench.stats import format_p, signed
+from bench.scoring.stats import format_p, signed
 from tests.conftest import ROOT
 
 
@@ -32,7 +32,7 @@ def test_help_starts_with_what_it_does(module, first, must):
 
 
 def test_the_legend_names_every_line_of_every_panel():
-    from bench.leaderboard.plots import figure
+    from bench.reports.leaderboard.plots import figure
 
     rows = []
     for task, offset in (("cdsc_r", 0.0), ("sick_r_pl", -0.1)):

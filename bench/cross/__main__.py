@@ -15,9 +15,9 @@ log = logging.getLogger("bench.cross")
 
 @hydra.main(**VERSION_BASE, config_path=CONF_PACKAGE, config_name="crossencoder")
 def main(cfg: DictConfig) -> None:
-    from bench.cli import run_job
     from bench.cross.loop import run_cross
-    from bench.leaderboard.tables import scores_frame, to_markdown
+    from bench.launch.cli import run_job
+    from bench.reports.leaderboard.tables import scores_frame, to_markdown
 
     records = run_job(run_cross, cfg, log)
     if records:
@@ -25,7 +25,7 @@ def main(cfg: DictConfig) -> None:
 
 
 def entry() -> None:
-    from bench.cli import launch
+    from bench.launch.cli import launch
 
     launch(main, config_name="crossencoder")
 

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.data.schema import PairData
 from bench.errors import BenchError, unknown_choice
-from bench.probes import label_indices, probe_metrics
+from bench.evaluators.probe import label_indices, probe_metrics
 from bench.scoring.pair_classification import (
     THRESHOLD_NOTE,
     _check_labels,
@@ -31,7 +30,8 @@ from bench.scoring.pair_classification import (
     metrics_for_scores,
 )
 from bench.scoring.predictions import prediction_main
-from bench.tasks import TaskSpec
+from bench.tasks.schema import PairData
+from bench.tasks.spec import TaskSpec
 
 #: ``cross.head``: the task's own kind, or 3-way NLI.
 HEADS = ("task", "nli")
@@ -54,7 +54,7 @@ class Head:
 
     @property
     def task_type(self) -> str:
-        """The result's ``task_config.type``: what :func:`bench.evaluators.base.main_function` scores it by."""
+        """The result's ``task_config.type``: what :func:`bench.scoring.main_function` scores it by."""
         return f"cross_{self.kind}"
 
     @property

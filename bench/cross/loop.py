@@ -16,9 +16,8 @@ from bench import __version__
 from bench.atomic import check_writable_dir, write_json_atomic
 from bench.cross.heads import Head, head_for
 from bench.cross.recipe import CrossRecipe
-from bench.data.schema import PairData
-from bench.device import pick_device, precision_flags
 from bench.digests import digest_json
+from bench.encoding.device import pick_device, precision_flags
 from bench.errors import BenchError
 from bench.evaluators.base import check_scorable, with_interval
 from bench.identity import Identity, data_id, label_definition
@@ -26,12 +25,13 @@ from bench.models.loading import LINEAGE_FILE, ResolvedModel, quiet_transformers
 from bench.models.spec import ModelSpec
 from bench.models.weights import restricted_unpickling
 from bench.plan import check_settings
-from bench.provenance import git_commit, package_versions, run_provenance
-from bench.results import assemble_record, model_revision, result_path, settings_id
+from bench.results.provenance import git_commit, package_versions, run_provenance
+from bench.results.record import assemble_record, model_revision, result_path, settings_id
+from bench.results.store import ResultsStore
 from bench.scoring import data_problem, too_few_pairs
 from bench.scoring.predictions import prediction_main
-from bench.store import ResultsStore
-from bench.tasks import TaskSpec, load_task, task_specs
+from bench.tasks.schema import PairData
+from bench.tasks.spec import TaskSpec, load_task, task_specs
 from bench.train.callbacks import ElapsedTime, TrainingProgress, elapsed_before, latest_checkpoint, warmup_argument
 from bench.train.lineage import selection_record
 from bench.train.validation import BaseEvaluator

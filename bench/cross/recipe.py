@@ -9,7 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 from bench.config import conf_values
 from bench.cross.heads import HEADS, head_for
 from bench.errors import BenchError, unknown_choice
-from bench.tasks import TaskSpec
+from bench.tasks.spec import TaskSpec
 from bench.train.recipe import as_numbers, check_schedule
 
 NUMERIC = {"epochs": float, "batch_size": int, "learning_rate": float, "warmup_ratio": float, "weight_decay": float,

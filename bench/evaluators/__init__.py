@@ -13,10 +13,10 @@ from typing import Protocol
 
 from omegaconf import DictConfig
 
-from bench.data.schema import PairData
-from bench.evaluators.base import Evaluation, main_function, with_interval  # noqa: F401 -- the package's face
-from bench.tasks import TaskSpec
-from bench.vectors import TaskVectors
+from bench.encoding.vectors import TaskVectors
+from bench.evaluators.base import Evaluation, with_interval  # noqa: F401 -- the package's face
+from bench.tasks.schema import PairData
+from bench.tasks.spec import TaskSpec
 
 
 class Evaluator(Protocol):
@@ -40,8 +40,7 @@ def evaluator_for(cfg: DictConfig) -> Evaluator:
     stats = cfg.get("stats") or {}
     intervals = (int(stats.get("bootstrap")), float(stats.get("level")), int(cfg.seed))
     if cfg.get("probe"):
-        from bench.evaluators.probe import ProbeEvaluator
-        from bench.probes import ProbeSpec
+        from bench.evaluators.probe import ProbeEvaluator, ProbeSpec
 
         return ProbeEvaluator(ProbeSpec.from_config(cfg.probe), *intervals)
     from bench.evaluators.zero_shot import ZeroShot

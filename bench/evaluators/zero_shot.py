@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.data.schema import PairData
+from bench.encoding.vectors import TaskVectors
 from bench.evaluators.base import Evaluation, check_scorable, with_interval
 from bench.scoring import SCORERS, data_problem
 from bench.scoring.pair_classification import heldout_metrics
-from bench.tasks import TaskSpec
-from bench.vectors import TaskVectors
+from bench.tasks.schema import PairData
+from bench.tasks.spec import TaskSpec
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from omegaconf import DictConfig, OmegaConf
 from bench.config import conf_values
 from bench.errors import BenchError
 from bench.models.prompts import check_template, normalise_prompts, resolve_prompt
-from bench.pooling import HEAD_STRATEGIES, PIPELINE_STRATEGIES, POOLERS, get_pooler
 
 
 def _plain(cfg: DictConfig | dict) -> dict:
@@ -130,60 +129,3 @@ class ModelSpec:
         out = asdict(self)
         out["prompts"] = dict(self.prompts) if self.prompts is not None else None
         return out
-
-
-@dataclass(frozen=True)
-class PoolingSpec:
-    """One embedding strategy: a pooling function over the average of ``layers``.
-
-    ``name`` labels the strategy in results (``first_last_avg`` is ``fn: mean`` over layers
-    ``[1, -1]``); ``fn`` is ``cls``, ``mean``, ``max``, ``mean_max`` or ``sbert``.
-    """
-
-    name: str
-    fn: str
-    layers: tuple[int, ...] = (-1,)
-    normalize: bool = False
-
-    def __post_init__(self) -> None:
-        if self.fn not in (*PIPELINE_STRATEGIES, *HEAD_STRATEGIES):
-            get_pooler(self.fn)  # raises with the valid names
-        elif self.layers != (-1,):
-            what = ("runs the model's own sentence-transformers pipeline" if self.fn in PIPELINE_STRATEGIES
-                    else "reads the model's pooler layer over the last layer's first token")
-            raise BenchError(f"pooling.layers={list(self.layers)} does not apply to '{self.fn}', which {what}; "
-                             f"use one of {', '.join(POOLERS)} for a layer choice.")
-
-    @classmethod
-    def from_config(cls, cfg: DictConfig | dict) -> PoolingSpec:
-        c = _plain(cfg)
-        fn = str(c.get("fn") or c.get("name"))
-        layers = c.get("layers", list(cls.layers))
-        if isinstance(layers, int):
-            layers = [layers]
-        if not isinstance(layers, list) or not all(isinstance(x, int) for x in layers):
-            raise BenchError(f"pooling.layers must be a list of integers, e.g. [-1] or [-4,-3,-2,-1]; got {layers!r}.")
-        if not layers:
-            raise BenchError("pooling.layers must name at least one hidden layer, e.g. [-1].")
-        return cls(name=str(c.get("name") or fn), fn=fn, layers=tuple(layers), normalize=bool(c.get("normalize", cls.normalize)))
-
-    @property
-    def uses_pipeline(self) -> bool:
-        return self.fn in PIPELINE_STRATEGIES
-
-    @property
-    def uses_head(self) -> bool:
-        return self.fn in HEAD_STRATEGIES
-
-    @property
-    def slug(self) -> str:
-        """Folder name for results: the name, plus non-default layer choice and normalisation."""
-        slug = self.name
-        if self.layers != (-1,):
-            slug += "-layers_" + "_".join(str(i) for i in self.layers)
-        if self.normalize:
-            slug += "-norm"
-        return slug
-
-    def as_dict(self) -> dict:
-        return {"name": self.name, "fn": self.fn, "layers": list(self.layers), "normalize": self.normalize}

@@ -58,5 +58,28 @@ def data_problem(task_type: str, targets: np.ndarray) -> str | None:
     return too_few_pairs(targets) or SCORERS[task_type].data_problem(targets)
 
 
-__all__ = ["MAIN_SCORES", "MIN_PAIRS", "SCORERS", "TaskScorer", "data_problem", "score_pair_classification", "score_sts",
+def main_function(task_type: str) -> Callable[[dict, np.ndarray], float]:
+    """The main score of a result from its stored per-pair values, by its ``task_config.type``: a zero-shot
+    task type, or ``probe_classification`` / ``probe_regression`` (per-pair values are predictions)."""
+    if task_type in SCORERS:
+        return SCORERS[task_type].main
+    if task_type.startswith(("cross_", "probe_")):  # per-pair predictions of a cross-encoder or a trained probe
+        from bench.scoring.predictions import prediction_main
+
+        return prediction_main(task_type.split("_", 1)[1])
+    raise KeyError(f"unknown task type {task_type!r}")
+
+
+def undefined_reason(pairs: dict[str, np.ndarray], targets: np.ndarray) -> str:
+    """Why a main score computed on legal data came out undefined (not a number), for the result record: the
+    usual cause is a model whose per-pair values are all equal (every sentence gets the same vector, or a probe
+    predicts one value), and a correlation with a constant is undefined."""
+    constant = [name for name, values in pairs.items() if np.unique(np.asarray(values)).size < 2]
+    if constant:
+        return (f"the model's per-pair {', '.join(constant)} values are the same for all {len(targets)} test pairs "
+                f"(e.g. every sentence gets the same vector), and a correlation with a constant is undefined")
+    return f"the main score is not a number on these {len(targets)} test pairs"
+
+
+__all__ = ["MAIN_SCORES", "main_function", "undefined_reason", "MIN_PAIRS", "SCORERS", "TaskScorer", "data_problem", "score_pair_classification", "score_sts",
            "too_few_pairs"]

@@ -14,8 +14,8 @@ log = logging.getLogger("bench.train")
 
 @hydra.main(**VERSION_BASE, config_path=CONF_PACKAGE, config_name="finetune")
 def main(cfg: DictConfig) -> None:
-    from bench.cli import run_job
-    from bench.leaderboard.tables import scores_frame, to_markdown
+    from bench.launch.cli import run_job
+    from bench.reports.leaderboard.tables import scores_frame, to_markdown
     from bench.train.loop import train
 
     summary = run_job(train, cfg, log, records=lambda s: s.get("records", []) + s.get("base_records", []))
@@ -28,7 +28,7 @@ def main(cfg: DictConfig) -> None:
 
 
 def entry() -> None:
-    from bench.cli import launch
+    from bench.launch.cli import launch
 
     launch(main, config_name="finetune")
 

@@ -1,6 +1,6 @@
 """Training and validation data for fine-tuning, built from the harness's task configs.
 
-Only the ``train`` and ``validation`` splits are ever requested from :func:`bench.tasks.load_task`;
+Only the ``train`` and ``validation`` splits are ever requested from :func:`bench.tasks.spec.load_task`;
 model selection uses validation, so the test split stays untouched until the harness evaluates the
 saved model.
 """
@@ -11,9 +11,9 @@ import logging
 
 from datasets import Dataset, concatenate_datasets
 
-from bench.data.schema import PairData
 from bench.errors import BenchError
-from bench.tasks import TaskSpec, load_task
+from bench.tasks.schema import PairData
+from bench.tasks.spec import TaskSpec, load_task
 
 log = logging.getLogger(__name__)
 

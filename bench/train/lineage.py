@@ -9,7 +9,7 @@ from pathlib import Path
 from bench.digests import digest_json
 from bench.models.loading import ResolvedModel
 from bench.models.spec import ModelSpec
-from bench.provenance import git_commit, package_versions
+from bench.results.provenance import git_commit, package_versions
 from bench.train.recipe import Recipe
 
 #: Recipe fields that do not change what is trained (they may differ between a run and its resumption).

@@ -1,6 +1,6 @@
 """One fine-tuning job: recipe -> data -> model -> trainer (selection on validation) -> saved model with its
 lineage -> evaluation by the harness. The recipe (:mod:`~bench.train.recipe`), the run's identity and
-lineage (:mod:`~bench.train.lineage`) and the device policy (:mod:`bench.device`) live apart.
+lineage (:mod:`~bench.train.lineage`) and the device policy (:mod:`bench.encoding.device`) live apart.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from bench.atomic import write_json_atomic
-from bench.device import pick_device, precision_flags
 from bench.digests import digest_json, sha256_file
+from bench.encoding.device import pick_device, precision_flags
 from bench.errors import BenchError
 from bench.models.loading import (
     LINEAGE_FILE,
@@ -28,7 +28,7 @@ from bench.models.loading import (
 )
 from bench.models.spec import ModelSpec
 from bench.models.weights import restricted_unpickling
-from bench.tasks import TaskSpec, task_specs
+from bench.tasks.spec import TaskSpec, task_specs
 from bench.train.callbacks import ElapsedTime, TrainingProgress, elapsed_before, latest_checkpoint, warmup_argument
 from bench.train.data import load_training_splits, training_dataset
 from bench.train.lineage import lineage_record, output_folder, run_digest, training_identity
@@ -344,7 +344,7 @@ def evaluation_config(cfg: DictConfig, recipe: Recipe) -> DictConfig:
 
 
 def spec_name(member) -> str:
-    from bench.tasks import spec_from_config
+    from bench.tasks.spec import spec_from_config
 
     return spec_from_config(member).result_name
 

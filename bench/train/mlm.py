@@ -50,7 +50,7 @@ def train_mlm(cfg: DictConfig, recipe: Recipe, resolved: ResolvedModel, sentence
     from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-    from bench.provenance import git_commit, package_versions
+    from bench.results.provenance import git_commit, package_versions
 
     tokenizer, model = load_mlm(resolved)
     length = resolved.spec.max_seq_length

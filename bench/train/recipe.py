@@ -8,11 +8,11 @@ from dataclasses import asdict, dataclass
 from omegaconf import DictConfig, OmegaConf
 
 from bench.config import conf_values
-from bench.device import PRECISIONS
+from bench.encoding.device import PRECISIONS
 from bench.errors import BenchError, unknown_choice
 from bench.models.spec import ModelSpec
 from bench.plan import MAX_SEED
-from bench.tasks import TaskSpec
+from bench.tasks.spec import TaskSpec
 from bench.train.objectives import LOSSES, UNSUPERVISED
 
 KEEP = ("best", "all")

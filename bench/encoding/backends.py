@@ -1,0 +1,365 @@
+"""Inference backends besides PyTorch: ONNX Runtime and OpenVINO on CPU, in fp32 or int8.
+
+``encode.backend=onnx|openvino`` runs the same encoder, exported once from the PyTorch weights, under
+another runtime; pooling (every hidden-state strategy, and the rest of a sentence-transformers pipeline
+for ``sbert``) stays bench's own PyTorch code, so only the transformer changes hands. fp32 exports give
+the PyTorch scores to about 1e-6; ``encode.quantize=int8`` is a different model (ONNX Runtime's dynamic
+int8 quantization: int8 weights, activations quantized per batch), so it is a labelled strategy of its own
+(``mean+onnx-int8``) with its own identity. OpenVINO int8 is not offered: OpenVINO runs that dynamically
+quantized graph slower than its own fp32 (measured), and its fast int8 (NNCF static quantization) needs
+calibration sentences, which would make the model depend on data beyond its weights.
+
+Exports are cached on disk (``<cache.dir>/exports/``), keyed by the source weights and files digests, the
+hidden states exported, the precision and the versions of the exporter and runtime; a changed input
+makes a new export, never a stale one. Export is PyTorch's ``torch.onnx.export``; OpenVINO converts the
+ONNX graph (``openvino.convert_model``); int8 is ``onnxruntime.quantization.quantize_dynamic``.
+
+Why not Optimum (``SentenceTransformer(backend="onnx")``): optimum-onnx 0.1 requires transformers < 4.58
+and optimum-intel 2.2 transformers < 5.6, while bench runs on transformers 5; the runtimes themselves
+have no such pin.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.digests import digest_json
+from bench.encoding.pooling import PoolingSpec, check_layers, pool_many
+from bench.errors import BenchError, unknown_choice
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("torch", "onnx", "openvino")
+QUANTIZATIONS = (None, "int8")
+#: The distribution that provides each runtime (its version goes into a result's identity).
+RUNTIME_PACKAGES = {"onnx": "onnxruntime", "openvino": "openvino"}
+#: ONNX operator set of the exports (17: LayerNormalization as one op).
+OPSET = 17
+#: ``onnxruntime.quantization.quantize_dynamic`` settings of ``encode.quantize=int8``: signed int8 weights with one
+#: scale per output channel (per-tensor scales cost up to 0.013 on CDSC-R's Spearman for the embedded model).
+QUANTIZER = {"weight_type": "QInt8", "per_channel": True, "reduce_range": False}
+#: The attention implementation traced into the export.
+EXPORT_ATTENTION = "eager"
+INSTALL = "pip install 'polish-embedding-bench[backends]' (onnxruntime, openvino, onnx)"
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """Which runtime runs the encoder, at which precision, and with which attention kernel (PyTorch only)."""
+
+    name: str = "torch"
+    quantize: str | None = None
+    attn_implementation: str | None = None
+
+    @classmethod
+    def from_config(cls, encode, attn_implementation: str | None = None) -> BackendSpec:
+        """``encode``'s backend and quantization; ``attn_implementation``: the model's (``model.attn_implementation``),
+        which only PyTorch runs."""
+        name = str(encode.get("backend") or "torch")
+        if name not in BACKENDS:
+            raise unknown_choice("encode.backend", name, BACKENDS)
+        quantize = encode.get("quantize")
+        quantize = None if quantize in (None, "none", False) else str(quantize)
+        if quantize not in QUANTIZATIONS:
+            raise BenchError(f"encode.quantize={quantize!r} is not valid: use null (the model's own precision) or int8.")
+        return cls(name, quantize, None if attn_implementation is None else str(attn_implementation))
+
+    def check(self, device: str, half: bool) -> None:
+        """Combinations that cannot run (on the device the run picked) are refused before any work, naming
+        what to change."""
+        if self.quantize and self.name == "torch":
+            raise BenchError("encode.quantize=int8 needs an exported model: add encode.backend=onnx or "
+                             "encode.backend=openvino (PyTorch runs the model at its own precision).")
+        if self.name == "torch":
+            return
+        if self.quantize and self.name != "onnx":
+            raise BenchError(f"encode.quantize={self.quantize} is ONNX Runtime's dynamic quantization: use "
+                             f"encode.backend=onnx with it (encode.backend={self.name} runs fp32).")
+        if self.attn_implementation is not None:
+            raise BenchError(f"model.attn_implementation selects a PyTorch attention kernel; it does not apply to "
+                             f"encode.backend={self.name}. Remove it or use encode.backend=torch.")
+        if device.split(":")[0] in ("cuda", "mps"):
+            raise BenchError(f"encode.backend={self.name} runs on the CPU here; use encode.device=cpu, or "
+                             f"encode.backend=torch (with encode.half=true) on {device}.")
+        if half:
+            raise BenchError(f"encode.half=true is a GPU setting of the PyTorch backend; with encode.backend={self.name} "
+                             f"use encode.quantize=int8 for a smaller, faster model, or encode.half=false.")
+        missing = [pkg for pkg in ("onnx", "onnxruntime", *(["openvino"] if self.name == "openvino" else []))
+                   if _version(pkg) is None]
+        if missing:
+            raise BenchError(f"encode.backend={self.name} needs {', '.join(missing)}, which is not installed: {INSTALL}.")
+
+    @property
+    def exported(self) -> bool:
+        return self.name != "torch"
+
+    @property
+    def precision(self) -> str:
+        """What the encoder computes in: fp32, or int8 with the way it was made."""
+        if self.quantize == "int8":
+            return "int8-dynamic"
+        return "fp32"
+
+    @property
+    def slug(self) -> str:
+        """A strategy-name suffix for a quantized model (``onnx-int8``); empty for fp32, which gives the same
+        numbers as PyTorch and differs only in the identity's backend block."""
+        return f"{self.name}-{self.quantize}" if self.quantize else ""
+
+    def identity(self) -> dict:
+        """What the result's identity (its ``model`` settings) records of the backend; nothing for plain
+        PyTorch, so existing results keep their settings id. Also part of the embedding cache's key."""
+        if not self.exported:  # PyTorch's attention kernel is the model's setting (bench.identity.attention)
+            return {}
+        return {"backend": self.name, "backend_version": _version(RUNTIME_PACKAGES[self.name]),
+                "precision": self.precision}
+
+    def provenance(self) -> dict:
+        """The backend in a result's ``encoding`` provenance (PyTorch too), with what made the export."""
+        out: dict = {"backend": self.name}
+        if self.exported:
+            out.update(backend_version=_version(RUNTIME_PACKAGES[self.name]), precision=self.precision,
+                       export=export_versions(), **({"quantizer": QUANTIZER} if self.quantize else {}))
+        if self.attn_implementation:
+            out["attn_implementation"] = self.attn_implementation
+        return out
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def export_versions() -> dict:
+    """What an export depends on besides the weights: the exporter, the opset, and the attention traced."""
+    return {"torch": torch.__version__, "onnx": _version("onnx"), "opset": OPSET, "attention": EXPORT_ATTENTION}
+
+
+# --- export ---------------------------------------------------------------------------------------------
+
+
+class _HiddenStates(torch.nn.Module):
+    """The encoder as an ONNX graph: the requested hidden states stacked, and the pooler output if asked."""
+
+    def __init__(self, model, names: Sequence[str], layers: Sequence[int], pooler: bool):
+        super().__init__()
+        self.model, self.names, self.layers, self.pooler = model, list(names), list(layers), pooler
+
+    def forward(self, *inputs):
+        out = self.model(**dict(zip(self.names, inputs)), output_hidden_states=True)
+        hidden = torch.stack([out.hidden_states[i] for i in self.layers])
+        return (hidden, out.pooler_output) if self.pooler else hidden
+
+
+def export_key(resolved, spec: BackendSpec, layers: Sequence[int], pooler: bool) -> dict:
+    """Everything that changes an exported graph."""
+    return {"weights_sha256": resolved.weights_sha256, "files_sha256": resolved.files_sha256,
+            "backend": spec.name, "precision": spec.precision, "layers": list(layers), "pooler": pooler,
+            "export": export_versions(), "quantizer": QUANTIZER if spec.quantize else None,
+            "runtime": {pkg: _version(pkg) for pkg in ("onnxruntime", *(["openvino"] if spec.name == "openvino" else []))}}
+
+
+def exported_model(resolved, spec: BackendSpec, layers: Sequence[int], pooler: bool, root: Path) -> Path:
+    """The exported encoder's folder under ``root``, exported now unless an export of this key is there."""
+    key = export_key(resolved, spec, layers, pooler)
+    folder = Path(root) / f"{resolved.spec.slug}-{digest_json(key, 20)}"
+    if (folder / "export.json").is_file():
+        log.info("exported %s model: %s", spec.name, folder)
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    try:
+        _export(resolved, spec, layers, pooler, work)
+        (work / "export.json").write_text(json.dumps(key, indent=2, sort_keys=True), encoding="utf-8")
+        try:
+            os.replace(work, folder)  # a whole folder appears at once; another process may have won the race
+        except OSError:
+            if not (folder / "export.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    log.info("exported %s (%s, %s) to %s", resolved.spec.name, spec.name, spec.precision, folder)
+    return folder
+
+
+def _export(resolved, spec: BackendSpec, layers: Sequence[int], pooler: bool, work: Path) -> None:
+    from bench.models.loading import load_transformer
+
+    # eager attention exports as the MatMul/Softmax pattern ONNX Runtime fuses into its Attention kernel
+    tokenizer, model, _ = load_transformer(resolved, "cpu", torch.float32, EXPORT_ATTENTION)
+    sample = tokenizer(["Ala ma kota.", "Zdanie nieco dłuższe od pierwszego."], padding=True, return_tensors="pt")
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
+    outputs = ["hidden_states", *(["pooler_output"] if pooler else [])]
+    axes = {n: {0: "batch", 1: "tokens"} for n in names} | {"hidden_states": {1: "batch", 2: "tokens"}}
+    if pooler:
+        axes["pooler_output"] = {0: "batch"}
+    onnx_path = work / "model.onnx"
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
+        torch.onnx.export(_HiddenStates(model, names, layers, pooler), tuple(sample[n] for n in names), str(onnx_path),
+                          input_names=names, output_names=outputs, dynamic_axes=axes, opset_version=OPSET,
+                          dynamo=False)
+    if spec.quantize == "int8":
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        quantized = work / "model.int8.onnx"
+        quantize_dynamic(str(onnx_path), str(quantized), weight_type=getattr(QuantType, QUANTIZER["weight_type"]),
+                         per_channel=QUANTIZER["per_channel"], reduce_range=QUANTIZER["reduce_range"])
+        onnx_path.unlink()
+        onnx_path = quantized
+    if spec.name == "openvino":
+        import openvino as ov
+
+        ov.save_model(ov.convert_model(str(onnx_path)), str(work / "openvino_model.xml"), compress_to_fp16=False)
+        onnx_path.unlink()
+
+
+# --- running --------------------------------------------------------------------------------------------
+
+
+class Runner:
+    """One compiled encoder: numpy inputs by name -> list of numpy outputs."""
+
+    def __init__(self, folder: Path, name: str, threads: int | None):
+        self.name = name
+        if name == "onnx":
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            if threads:
+                options.intra_op_num_threads = int(threads)
+            path = next(folder.glob("*.onnx"))
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self.inputs = [i.name for i in self.session.get_inputs()]
+        else:
+            import openvino as ov
+
+            core = ov.Core()
+            config = {"INFERENCE_NUM_THREADS": int(threads)} if threads else {}
+            # fp32 means fp32: OpenVINO would otherwise run in bf16 on CPUs that have it
+            config["INFERENCE_PRECISION_HINT"] = "f32"
+            self.compiled = core.compile_model(core.read_model(str(folder / "openvino_model.xml")), "CPU", config)
+            self.inputs = [i.get_any_name() for i in self.compiled.inputs]
+
+    def __call__(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        feeds = {n: np.ascontiguousarray(feeds[n], dtype=np.int64) for n in self.inputs}
+        if self.name == "onnx":
+            return self.session.run(None, feeds)
+        result = self.compiled(feeds)
+        return [result[output] for output in self.compiled.outputs]
+
+
+class ExportedHiddenStateBackend:
+    """:class:`bench.encoding.encode.HiddenStateBackend` with the encoder run by ONNX Runtime or OpenVINO: the same
+    tokenisation and the same pooling code over the hidden states it exports."""
+
+    def __init__(self, tokenizer, runner: Runner, n_states: int, layers: Sequence[int], pooler: bool,
+                 max_length: int, strategies: Sequence[PoolingSpec]):
+        self.tokenizer, self.runner = tokenizer, runner
+        self.n_states, self.layers, self.pooler = n_states, list(layers), pooler
+        self.max_length = max_length
+        self.strategies = list(strategies)
+
+    def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
+        ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        return np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+
+    def embed_batch(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        inputs = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length,
+                                return_tensors="np")
+        outputs = self.runner(dict(inputs))
+        hidden: list[torch.Tensor | None] = [None] * self.n_states
+        for j, index in enumerate(self.layers):
+            hidden[index] = torch.from_numpy(outputs[0][j])
+        mask = torch.from_numpy(np.asarray(inputs["attention_mask"]))
+        pooled = pool_many(hidden, mask, [(s.fn, s.layers) for s in self.strategies if not s.uses_head])
+        if self.pooler:
+            pooled[("pooler", (-1,))] = torch.from_numpy(outputs[1])
+        out = {}
+        for strategy in self.strategies:
+            vectors = pooled[(strategy.fn, strategy.layers)].float()
+            if strategy.normalize:
+                vectors = torch.nn.functional.normalize(vectors, p=2, dim=-1)
+            out[strategy.slug] = vectors.numpy()
+        return out
+
+
+class ExportedPipelineBackend:
+    """The model's sentence-transformers pipeline (``sbert``) with its transformer module run by ONNX Runtime
+    or OpenVINO and the modules after it (Pooling, Dense, Normalize) by sentence-transformers itself, as
+    sentence-transformers' own ONNX and OpenVINO backends do."""
+
+    def __init__(self, model, runner: Runner, strategy: PoolingSpec):
+        self.model, self.runner, self.strategy = model, runner, strategy
+        self.max_length = int(model.max_seq_length)
+
+    def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
+        ids = self.model.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        return np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+
+    @torch.inference_mode()
+    def embed_batch(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        prepare = getattr(self.model, "preprocess", None) or self.model.tokenize  # sentence-transformers < 6: tokenize
+        features = prepare(list(texts))
+        outputs = self.runner({n: features[n].numpy() for n in self.runner.inputs})
+        features["token_embeddings"] = torch.from_numpy(outputs[0][0])
+        for module in list(self.model)[1:]:
+            features = module(features)
+        vectors = features["sentence_embedding"].float()
+        if self.strategy.normalize:
+            vectors = torch.nn.functional.normalize(vectors, p=2, dim=-1)
+        return {self.strategy.slug: vectors.numpy()}
+
+
+def hidden_layers(strategies: Sequence[PoolingSpec], n_states: int) -> tuple[list[int], bool]:
+    """The hidden-state indices (non-negative, sorted) the strategies pool over, and whether one reads the pooler."""
+    layers: set[int] = set()
+    for strategy in strategies:
+        if strategy.uses_head:
+            continue
+        check_layers(strategy.layers, n_states)
+        layers.update(i % n_states for i in strategy.layers)
+    return sorted(layers) or [n_states - 1], any(s.uses_head for s in strategies)
+
+
+def build_exported_backend(resolved, strategies: list[PoolingSpec], spec: BackendSpec, root: Path,
+                           threads: int | None = None):
+    """The encoding backend for ``spec`` (an exported one), exporting the model first if its export is not cached."""
+    from bench.encoding.encode import HiddenStateBackend
+    from bench.models.loading import load_sentence_transformer, load_transformer
+
+    if strategies[0].uses_pipeline:
+        model = load_sentence_transformer(resolved, "cpu", torch.float32)
+        first = model[0]
+        if getattr(first, "module_output_name", "token_embeddings") != "token_embeddings" or \
+                type(first).__name__ != "Transformer":
+            raise BenchError(f"encode.backend={spec.name}: the sentence-transformers pipeline of '{resolved.spec.name}' "
+                             f"does not start with a text Transformer module ({type(first).__name__}); use "
+                             f"encode.backend=torch, or a hidden-state pooling such as mean.")
+        n_states = int(first.auto_model.config.num_hidden_layers) + 1
+        folder = exported_model(resolved, spec, [n_states - 1], False, root)
+        return ExportedPipelineBackend(model, Runner(folder, spec.name, threads), strategies[0])
+    # the PyTorch backend's checks (an untrained pooler, layers the model lacks) decide which strategies run
+    tokenizer, model, untrained = load_transformer(resolved, "cpu", torch.float32)
+    checked = HiddenStateBackend(tokenizer, model, "cpu", resolved.spec.max_seq_length, strategies, untrained,
+                                 resolved.spec.name)
+    n_states = int(model.config.num_hidden_layers) + 1
+    del model, checked.model
+    layers, pooler = hidden_layers(checked.strategies, n_states)
+    folder = exported_model(resolved, spec, layers, pooler, root)
+    return ExportedHiddenStateBackend(tokenizer, Runner(folder, spec.name, threads), n_states, layers, pooler,
+                                      resolved.spec.max_seq_length, checked.strategies)
