@@ -77,14 +77,13 @@ def test_a_models_own_prompts_resolve_as_mteb_resolves_them(tmp_path):
     mteb = pytest.importorskip("mteb")
     from mteb.models.abs_encoder import AbsEncoder, get_prompt
 
-    from bench.models.loading import own_prompts
+    from bench.models.loading import own_settings
     from tests.hub_replica import EMBEDDINGGEMMA_PROMPTS
 
     (tmp_path / "config_sentence_transformers.json").write_text(
         json.dumps({"prompts": EMBEDDINGGEMMA_PROMPTS, "default_prompt_name": None}), encoding="utf-8")
-    chosen, reason = own_prompts(tmp_path)
-    assert reason.endswith("sts: its 'STS' prompt; pair_classification: its 'PairClassification' prompt")
-    spec = ModelSpec.from_config({"name_or_path": "x/y", "prompts": dict(chosen)})
+    spec, reasons = own_settings(ModelSpec.from_config({"name_or_path": str(tmp_path), "prompts": None}), tmp_path)
+    assert reasons["prompts"].endswith("sts: its 'STS' prompt; pair_classification: its 'PairClassification' prompt")
     valid, invalid = AbsEncoder.validate_task_to_prompt_name(EMBEDDINGGEMMA_PROMPTS, raise_for_invalid_keys=False)
     assert not invalid
     for name, kind in TASKS.items():
