@@ -55,6 +55,25 @@ class ModelRepo:
     remote_code: bool = False  # config.json maps AutoModel to the repository's own code: runs only with trust
 
 
+#: EmbeddingGemma's config_sentence_transformers.json prompts, as transformers' conversion script writes them
+#: (convert_gemma3_weights.py, ``task_prompts``); MTEB's registry entry gives none, so MTEB uses these.
+EMBEDDINGGEMMA_PROMPTS = {
+    "query": "task: search result | query: ",
+    "document": "title: none | text: ",
+    "BitextMining": "task: search result | query: ",
+    "Clustering": "task: clustering | query: ",
+    "Classification": "task: classification | query: ",
+    "InstructionRetrieval": "task: code retrieval | query: ",
+    "MultilabelClassification": "task: classification | query: ",
+    "PairClassification": "task: sentence similarity | query: ",
+    "Reranking": "task: search result | query: ",
+    "Retrieval": "task: search result | query: ",
+    "Retrieval-query": "task: search result | query: ",
+    "Retrieval-document": "title: none | text: ",
+    "STS": "task: sentence similarity | query: ",
+    "Summarization": "task: summarization | query: ",
+}
+
 #: conf/model configs backed by a hub repository (minilm ships in a Python package).
 MODEL_REPOS = {
     "herbert": ModelRepo("herbert", "allegro/herbert-base-cased", "50e33e0567be0c0b313832314c586e3df0dc2297",
@@ -149,6 +168,21 @@ MODEL_REPOS = {
         "mmlw_roberta_large", "sdadas/mmlw-roberta-large", "b8058066a8de32d0737b3cd82d8b4f4108745af9", "roberta",
         "roberta", "RobertaModel", "both", sbert={"pooling": "mean", "max_seq_length": 512}, pad_token_id=1,
         max_positions=514, main_is_pinned=False),
+    # EmbeddingGemma as transformers' conversion script writes it (src/transformers/models/gemma3/
+    # convert_gemma3_weights.py, variant "embedding", added by 87f38dbf "add: embedding model (#40694)"; read at
+    # 0d7e95d): a Gemma3TextModel (use_bidirectional_attention=True), a GemmaTokenizer with add_bos_token and
+    # add_eos_token, right padding, and a sentence-transformers pipeline Transformer -> mean Pooling -> Dense 768->3072
+    # -> Dense 3072->768 (no bias, identity activation) -> Normalize, saved with the script's task prompts; the same
+    # pipeline is printed in Google's "Gemma explained: EmbeddingGemma Architecture and Recipe" (developers.googleblog,
+    # 2025-09-29) with max_seq_length 2048 (also MTEB's max_tokens). Not verified at 64614b0 (inferred): the exact file
+    # list (tokenizer.model, added_tokens.json and special_tokens_map.json, seen in a derived ONNX copy, are left out:
+    # no loader reads them beside tokenizer.json), config.json's dtype, the tokenizer's vocabulary (tiny here).
+    "embeddinggemma_300m": ModelRepo(
+        "embeddinggemma_300m", "google/embeddinggemma-300m", "64614b0b8b64f0c6c1e52b07e4e9a4e8fe4d2da2", "gemma",
+        "gemma3_text", "Gemma3TextModel", "safetensors", pad_token_id=0, max_positions=2048, main_is_pinned=False,
+        sbert={"pooling": "mean", "max_seq_length": 2048, "normalize": "4_Normalize",
+               "denses": ((HIDDEN, 4 * HIDDEN), (4 * HIDDEN, HIDDEN))},
+        st_prompts=EMBEDDINGGEMMA_PROMPTS),
 }
 # the Qwen3-Embedding 4B and 8B siblings: the 0.6B family's files at their own pinned commits (MTEB's registry pins,
 # FRONTIER-FACTS), tiny weights
@@ -293,8 +327,33 @@ def _gte_qwen2_tokenizer(out: Path) -> int:
     return len(tokenizer)
 
 
+GEMMA_SPECIALS = ("<pad>", "<eos>", "<bos>", "<unk>", "<mask>")  # ids 0-4, as transformers' GemmaTokenizer has them
+
+
+def _gemma_tokenizer(out: Path) -> int:
+    """EmbeddingGemma's tokenizer as the conversion script builds it: transformers' GemmaTokenizer (BPE with byte
+    fallback, spaces as "▁") from a vocabulary and merges, ``add_bos_token=True``, ``add_eos_token=True`` (every
+    input is <bos> ... <eos>, both inside the mean), right padding; here a tiny vocabulary trained on ``WORDS``."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from transformers import GemmaTokenizer
+
+    bpe = Tokenizer(models.BPE(unk_token="<unk>", fuse_unk=True, byte_fallback=True))
+    bpe.normalizer = normalizers.Replace(" ", "▁")
+    bpe.pre_tokenizer = pre_tokenizers.Split(pattern=" ", behavior="merged_with_previous", invert=False)
+    chars = sorted(set(string.ascii_letters + string.digits + string.punctuation + "ąćęłńóśźżĄĆĘŁŃÓŚŹŻ▁"))
+    trainer = trainers.BpeTrainer(vocab_size=600, min_frequency=1, initial_alphabet=chars,
+                                  special_tokens=[*GEMMA_SPECIALS, *(f"<0x{b:02X}>" for b in range(256))])
+    bpe.train_from_iterator([" ".join(WORDS)] * 5, trainer=trainer)
+    trained = json.loads(bpe.to_str())["model"]
+    merges = [tuple(pair) for pair in trained["merges"]]  # serialised as lists
+    tokenizer = GemmaTokenizer(vocab=trained["vocab"], merges=merges, add_bos_token=True,
+                               add_eos_token=True, padding_side="right")
+    tokenizer.save_pretrained(out)  # tokenizer.json, tokenizer_config.json
+    return len(tokenizer)
+
+
 TOKENIZERS = {"herbert": _herbert_tokenizer, "roberta": _roberta_tokenizer, "xlmr-spm": _xlmr_tokenizer,
-              "qwen": _qwen_tokenizer, "qwen2-gte": _gte_qwen2_tokenizer,
+              "qwen": _qwen_tokenizer, "qwen2-gte": _gte_qwen2_tokenizer, "gemma": _gemma_tokenizer,
               "bert-cased": _bert_cased_tokenizer}
 
 
@@ -374,10 +433,15 @@ def _model_files(repo: ModelRepo, out: Path) -> None:
     vocab = TOKENIZERS[repo.tokenizer](out)
     config_cls = {"bert": transformers.BertConfig, "roberta": transformers.RobertaConfig,
                   "xlm-roberta": transformers.XLMRobertaConfig, "qwen3": transformers.Qwen3Config,
-                  "qwen2": transformers.Qwen2Config}[repo.model_type]
+                  "qwen2": transformers.Qwen2Config, "gemma3_text": transformers.Gemma3TextConfig}[repo.model_type]
     extra = {"num_key_value_heads": 1, "head_dim": 16, "eos_token_id": 2} if repo.model_type == "qwen3" else {}
     if repo.model_type == "qwen2":  # eos = bos = <|endoftext|> (id 0 here, 151643 in the repository)
         extra = {"num_key_value_heads": 1, "eos_token_id": 0, "bos_token_id": 0}
+    if repo.model_type == "gemma3_text":  # the conversion script's embedding variant, scaled down: one KV head,
+        # query_pre_attn_scalar = head_dim, sliding window 512, bidirectional attention; <eos>=1, <bos>=2
+        extra = {"num_key_value_heads": 1, "head_dim": 16, "query_pre_attn_scalar": 16, "sliding_window": 512,
+                 "use_bidirectional_attention": True, "eos_token_id": 1, "bos_token_id": 2,
+                 "layer_types": ["sliding_attention", "full_attention"]}
     config = config_cls(vocab_size=vocab, hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=repo.max_positions, pad_token_id=repo.pad_token_id,
                         **extra)
@@ -389,6 +453,9 @@ def _model_files(repo: ModelRepo, out: Path) -> None:
     model.save_pretrained(out)  # config.json and model.safetensors (tied weights stored once)
     if repo.remote_code:
         _remote_code_files(out)
+    if repo.model_type == "gemma3_text":  # written by the conversion script beside the weights
+        transformers.GenerationConfig(pad_token_id=0, bos_token_id=2, eos_token_id=1, cache_implementation="hybrid",
+                                      temperature=1.0, do_sample=True, top_k=64, top_p=0.95).save_pretrained(out)
     if repo.weights in ("bin", "both"):  # the legacy format: a pickled state dict
         torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, out / "pytorch_model.bin")
     if repo.weights == "bin":
@@ -436,6 +503,18 @@ def _sbert_files(repo: ModelRepo, out: Path) -> None:
         linear = torch.nn.Linear(HIDDEN, HIDDEN)
         dense = {"linear.weight": linear.weight.detach().clone(), "linear.bias": linear.bias.detach().clone()}
         torch.save(dense, out / "2_Dense" / "pytorch_model.bin")
+    for n_in, n_out in spec.get("denses", ()):  # linear projections without bias or activation, in safetensors
+        from safetensors.torch import save_file
+
+        folder = f"{len(modules)}_Dense"
+        modules.append({"idx": len(modules), "name": str(len(modules)), "path": folder,
+                        "type": "sentence_transformers.models.Dense"})
+        (out / folder).mkdir()
+        (out / folder / "config.json").write_text(json.dumps({
+            "in_features": n_in, "out_features": n_out, "bias": False,
+            "activation_function": "torch.nn.modules.linear.Identity"}), encoding="utf-8")
+        torch.manual_seed(len(modules))
+        save_file({"linear.weight": torch.randn(n_out, n_in) / n_in ** 0.5}, str(out / folder / "model.safetensors"))
     if spec.get("normalize"):  # named in modules.json; the folder has no files, so the repository has none
         modules.append({"idx": len(modules), "name": str(len(modules)), "path": spec["normalize"],
                         "type": "sentence_transformers.models.Normalize"})

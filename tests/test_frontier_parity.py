@@ -24,6 +24,8 @@ FAMILIES = {
     "static_similarity_mrl_multilingual": ({}, ""),  # a static embedding: MTEB's loader runs it on the CPU
     # model2vec's layout, which MTEB runs through sentence-transformers; its registry pins 73908c3, the results 38ebd7f
     "potion_multilingual_128m": ({}, ""),
+    # its repository's own prompts (MTEB's entry gives none), by MTEB's rule: STS has no prompt type, so 'STS'
+    "embeddinggemma_300m": ({}, "task: sentence similarity | query: "),
     # MTEB: trust_remote_code, add_eos_token=True, bf16 (fp32 here); bench: model.append_eos and, asked, trust
     "gte_qwen2_7b_instruct": ({"model_kwargs": {"dtype": torch.float32}}, f"Instruct: {STS_INSTRUCTION}\nQuery: "),
 }

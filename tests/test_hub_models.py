@@ -24,7 +24,7 @@ from tests.hub_replica import MODEL_REPOS
 
 HIDDEN_POOLINGS = ("cls", "mean", "max", "mean_max", "first_last_avg")
 DECODER_POOLINGS = ("last_token", "mean", "max", "mean_max", "first_last_avg")  # cls is refused for decoders
-DECODERS = ("qwen3", "qwen2")
+DECODERS = ("qwen3", "qwen2", "gemma3_text")  # gemma3_text: a causal-LM type to transformers, even bidirectional
 STATIC = ("static", "model2vec")  # sentence-transformers' StaticEmbedding; model2vec's layout of it
 
 
@@ -53,6 +53,8 @@ def test_every_model_config_runs_from_its_replica(make_cfg, tiny_data_root, hub_
         assert len(model["weights_sha256"]) == 64 and weights["sha256"] == model["weights_sha256"]
         if pooling == "sbert" and (repo.sbert or {}).get("dense"):
             assert weights["files"] == ["pytorch_model.bin", "2_Dense/pytorch_model.bin"]
+        if pooling == "sbert" and (repo.sbert or {}).get("denses"):  # every projection's weights are in the digest
+            assert weights["files"] == ["model.safetensors", "2_Dense/model.safetensors", "3_Dense/model.safetensors"]
 
 
 def test_pinned_configs_and_revisions(make_cfg):

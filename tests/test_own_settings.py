@@ -94,8 +94,10 @@ def test_the_pipelines_prompts_by_mteb_rule(tmp_path, tiny_sbert):
     folder = _pipeline_with(tmp_path, tiny_sbert, {"prompts": {"STS": "sts: ", "query": "q: ", "document": ""},
                                                    "default_prompt_name": "query"})
     prompts, reason = own_prompts(folder)
-    assert prompts == (("pair_classification", "q: "), ("sts", "sts: "))
+    assert prompts == (("PairClassification", "q: "), ("STS", "sts: "))
     assert "sts: its 'STS' prompt" in reason and "pair_classification: its default prompt 'query'" in reason
+    spec, _ = own_settings(ModelSpec.from_config({"name_or_path": str(folder)}), folder)
+    assert spec.prompt("sts", "CDSC-R") == "sts: " and spec.prompt("pair_classification", "PpcPC") == "q: "
     (folder / "config_sentence_transformers.json").write_text(json.dumps({"prompts": {"query": "q: "}}))
     prompts, reason = own_prompts(folder)
     assert prompts == () and "name neither STS nor PairClassification" in reason

@@ -1,6 +1,8 @@
 """Prompts chosen as MTEB chooses them: by task name, task type and prompt type, with MTEB's priority, and
 instructions formatted by the model's template (bench/models/prompts.py)."""
 
+import json
+
 import pytest
 
 from bench.errors import BenchError
@@ -68,6 +70,27 @@ def test_default_instructions_are_mteb_abstask_prompts():
     assert mteb.get_task("CDSC-R").metadata.prompt is None  # so the abstask prompt is the one MTEB uses
 
 
+def test_a_models_own_prompts_resolve_as_mteb_resolves_them(tmp_path):
+    """``prompts: null`` (EmbeddingGemma's config): the prompts of the model's config_sentence_transformers.json,
+    chosen for each task as MTEB's SentenceTransformerEncoderWrapper chooses them (its keys validated, then
+    get_prompt_name with no prompt type: symmetric tasks)."""
+    mteb = pytest.importorskip("mteb")
+    from mteb.models.abs_encoder import AbsEncoder, get_prompt
+
+    from bench.models.loading import own_settings
+    from tests.hub_replica import EMBEDDINGGEMMA_PROMPTS
+
+    (tmp_path / "config_sentence_transformers.json").write_text(
+        json.dumps({"prompts": EMBEDDINGGEMMA_PROMPTS, "default_prompt_name": None}), encoding="utf-8")
+    spec, reasons = own_settings(ModelSpec.from_config({"name_or_path": str(tmp_path), "prompts": None}), tmp_path)
+    assert reasons["prompts"].endswith("sts: its 'STS' prompt; pair_classification: its 'PairClassification' prompt")
+    valid, invalid = AbsEncoder.validate_task_to_prompt_name(EMBEDDINGGEMMA_PROMPTS, raise_for_invalid_keys=False)
+    assert not invalid
+    for name, kind in TASKS.items():
+        theirs = get_prompt(valid, mteb.get_task(name).metadata, None)
+        assert spec.prompt(kind, name) == theirs == "task: sentence similarity | query: ", name
+
+
 def test_bench_task_types_are_mteb_task_types():
     spec = ModelSpec.from_config({"name_or_path": "x/y", "prompts": {"sts": "a: ", "CDSC-R": "b: "}})
     assert dict(spec.prompts) == {"STS": "a: ", "CDSC-R": "b: "}
@@ -114,7 +137,8 @@ def test_polish_frontier_experiment_names_the_frontier_configs():
         cfg = compose("config", overrides=["experiment=polish_frontier"], return_hydra_config=True)
     GlobalHydra.instance().clear()
     models = cfg.hydra.sweeper.params.model.split(",")
-    assert set(models) <= set(group_choices("model")) and "qwen3_embedding_0_6b" in models and len(models) == 9
+    assert set(models) <= set(group_choices("model")) and len(models) == 10
+    assert {"qwen3_embedding_0_6b", "embeddinggemma_300m"} <= set(models)
     assert models[-1] == "gte_qwen2_7b_instruct"  # refused without trust: last, so the others run first
     for model in models:  # each composes and names a pinned full commit
         from bench.config import compose_config

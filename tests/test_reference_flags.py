@@ -20,12 +20,14 @@ def test_frontier_models_are_in_the_table_at_their_pinned_revisions(make_cfg):
 
     for config in ("multilingual_e5_large_instruct", "qwen3_embedding_0_6b", "qwen3_embedding_4b",
                    "qwen3_embedding_8b", "bge_m3", "mmlw_roberta_large", "static_similarity_mrl_multilingual",
-                   "potion_multilingual_128m", "gte_qwen2_7b_instruct"):
+                   "potion_multilingual_128m", "gte_qwen2_7b_instruct", "embeddinggemma_300m"):
         spec = ModelSpec.from_config(make_cfg(f"model={config}").model)
         assert any(p.model == spec.hub_id and p.revision == spec.revision for p in published_scores()), config
     e5 = _one("intfloat/multilingual-e5-large-instruct", "CDSC-R")
     assert e5.score == 0.9235 and e5.prompts is None and "f4cc6c8b" in e5.source
     assert implausible(e5) == ()
+    gemma = _one("google/embeddinggemma-300m", "PpcPC")  # FRONTIER-FACTS §1.3: 90.86
+    assert gemma.score == 0.9086 and gemma.prompts is None and gemma.max_seq_length == 2048
 
 
 def test_a_language_far_below_the_same_runs_others_is_flagged():

@@ -244,7 +244,8 @@ def own_length(path: Path) -> tuple[int | None, str]:
 def own_prompts(path: Path) -> tuple[tuple[tuple[str, str], ...], str]:
     """The prompts the model's sentence-transformers config gives bench's task types, by MTEB's rule for
     symmetric STS and pair-classification tasks: the prompt named after the task type (``STS``,
-    ``PairClassification``), else the model's default prompt (``default_prompt_name``), else none."""
+    ``PairClassification``), else the model's default prompt (``default_prompt_name``), else none. Keyed by MTEB's
+    task type, as ``model.prompts`` is once normalised (bench.models.prompts looks them up by that name)."""
     config = _json_object(path / "config_sentence_transformers.json")
     prompts = config.get("prompts") if isinstance(config.get("prompts"), dict) else {}
     prompts = {name: text for name, text in prompts.items() if text}  # sentence-transformers writes empty ones
@@ -252,10 +253,10 @@ def own_prompts(path: Path) -> tuple[tuple[tuple[str, str], ...], str]:
     chosen, how = {}, []
     for kind, mteb_type in MTEB_TASK_TYPES.items():
         if prompts.get(mteb_type):
-            chosen[kind] = str(prompts[mteb_type])
+            chosen[mteb_type] = str(prompts[mteb_type])
             how.append(f"{kind}: its '{mteb_type}' prompt")
         elif default and prompts.get(default):
-            chosen[kind] = str(prompts[default])
+            chosen[mteb_type] = str(prompts[default])
             how.append(f"{kind}: its default prompt '{default}'")
     if chosen:
         reason = f"the model's sentence-transformers config (config_sentence_transformers.json): {'; '.join(how)}"
