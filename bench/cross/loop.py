@@ -20,6 +20,7 @@ from bench.data.schema import PairData
 from bench.device import pick_device, precision_flags
 from bench.digests import digest_json
 from bench.errors import BenchError
+from bench.evaluator import BaseEvaluator
 from bench.evaluators.base import check_scorable, with_interval
 from bench.identity import Identity, data_id, label_definition
 from bench.models.loading import LINEAGE_FILE, ResolvedModel, quiet_transformers, resolve
@@ -34,7 +35,6 @@ from bench.store import ResultsStore
 from bench.tasks import TaskSpec, load_task, task_specs
 from bench.train.callbacks import ElapsedTime, TrainingProgress, elapsed_before, latest_checkpoint, warmup_argument
 from bench.train.lineage import selection_record
-from bench.train.validation import BaseEvaluator
 
 log = logging.getLogger(__name__)
 
