@@ -257,3 +257,9 @@ def test_bench_train_selects_checkpoints_with_the_evaluator(make_cfg, tiny_model
     assert seen == pytest.approx(direct, abs=1e-9) and len(set(seen)) > 1  # the score follows the training
     assert set(requested) == {"validation"}
     assert not list((tmp_path / "direct").glob("**/*.json"))  # validation scores are never stored
+
+
+@pytest.mark.parametrize("name", ["evaluate", "BenchEvaluator", "load_results"])
+def test_public_functions_document_their_arguments_with_an_example(name):
+    doc = getattr(bench, name).__doc__ or ""
+    assert "Args:" in doc and "Example:" in doc and ">>> " in doc, name
