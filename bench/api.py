@@ -127,13 +127,31 @@ def compose(model, tasks: str, pooling: str | None, settings: Mapping) -> tuple:
         head = [f"model={model}"]
     else:
         head = _in_memory_overrides(model, kind, _keys(user) | ({"pooling"} if pooling else set()))
-    if not isinstance(tasks, str):
-        raise BenchError(f"tasks must be a task or suite name (e.g. 'polish', 'cdsc_r'), got {tasks!r}.")
-    head.append(f"task={tasks}")
+    if isinstance(tasks, str):
+        head.append(f"task={tasks}")
+    elif not isinstance(tasks, Mapping):
+        raise BenchError(f"tasks must be a task or suite name (e.g. 'polish', 'cdsc_r') or a composed task node, "
+                         f"got {tasks!r}.")
     if pooling:
         head.append(f"pooling={pooling}")
     overrides = rewrite_overrides([*head, *user])
-    return compose_checked(overrides), kind
+    cfg = compose_checked(overrides)
+    return (cfg if isinstance(tasks, str) else with_task_node(cfg, tasks)), kind
+
+
+def with_task_node(cfg, node: Mapping):
+    """The config with its ``task`` node replaced by ``node`` (a run config's ``cfg.task``, e.g. narrowed to some
+    of a suite's members), checked as a task node is: a bad one fails now with the task's own message."""
+    from omegaconf import DictConfig, OmegaConf, open_dict
+
+    from bench.tasks.spec import task_specs
+
+    plain = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    with open_dict(cfg):
+        cfg.task = OmegaConf.create(plain)
+    if not task_specs(cfg.task):
+        raise BenchError("the task node names no task: give a task, or a suite with at least one member.")
+    return cfg
 
 
 def _with_split(cfg, split: str) -> bool:
@@ -235,7 +253,8 @@ def evaluate(model, /, tasks: str = "polish", pooling: str | None = None, *, spl
             reused. An encode-only object has no such identity: no cache, a new revision every call
             (``transient-...``), ``stable_identity`` False. An object is named after the folder or hub id it
             was loaded from (its config's ``_name_or_path``); ``model={"name": "mine"}`` names it.
-        tasks: a task or suite name of ``conf/task`` (``"polish"``, ``"cdsc_r"``).
+        tasks: a task or suite name of ``conf/task`` (``"polish"``, ``"cdsc_r"``), or a composed ``task`` node
+            (a run config's ``cfg.task``, possibly narrowed to some of a suite's members).
         pooling: the embedding strategy (a ``conf/pooling`` name); None: the model's default (``sbert`` for a
             SentenceTransformer or encode object, ``mean`` for a transformers model).
         split: score this split of every task instead of its evaluation split (e.g. ``"validation"`` during

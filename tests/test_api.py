@@ -219,15 +219,47 @@ def test_a_sentence_transformer_object_with_a_hidden_state_strategy(tiny_sbert, 
     assert got.loc[0, "main_score"] == pytest.approx(folder.loc[0, "main_score"], abs=1e-6)
 
 
-def test_bench_train_selection_scores_as_the_evaluator_does(sbert_object, settings, synthetic_root):
-    """bench.train picks checkpoints with its own validation evaluator; it gives BenchEvaluator's numbers."""
-    from bench.config import compose_config
-    from bench.tasks.spec import load_task, task_specs
-    from bench.train.loop import selection_evaluator
+@pytest.mark.slow  # a whole bench.train run (about 20 s)
+def test_bench_train_selects_checkpoints_with_the_evaluator(make_cfg, tiny_models, train_root, tmp_path, monkeypatch):
+    """bench.train's checkpoint selection calls bench.BenchEvaluator (one implementation): at every evaluation
+    its scores equal bench.evaluate(..., split="validation") on the model as it is then; test is never read."""
+    from bench import plan
+    from bench.train.evaluator import BenchEvaluator
+    from bench.train.loop import train
 
-    (spec,) = task_specs(compose_config(["task=cdsc_r"]).task)
-    splits = {spec.result_name: load_task(spec, synthetic_root, splits=("validation",), check_rows=False)}
-    selection, metric = selection_evaluator([spec], splits, batch_size=64)
-    ours = bench.BenchEvaluator(tasks="cdsc_r", **settings)(sbert_object)
-    assert selection(sbert_object)["validation_cdsc_r_main_score"] == pytest.approx(
-        ours["bench_cdsc_r_main_score"], abs=1e-6)
+    seen, direct, requested = [], [], []
+    real_call, real_load = BenchEvaluator.__call__, plan.load_task
+
+    def spy(self, model, *args, **kwargs):
+        metrics = real_call(self, model, *args, **kwargs)
+        seen.append(metrics["validation_cdsc_r_main_score"])
+        frame = bench.evaluate(model, tasks="cdsc_r", split="validation", results_dir=str(tmp_path / "direct"),
+                               data={"root": str(train_root), "check_rows": False}, cache={"enabled": False},
+                               stats={"bootstrap": 0}, encode={"progress": False})
+        direct.append(frame.loc[0, "main_score"])
+        return metrics
+
+    def load_spy(spec, root, splits=None, check_rows=True):
+        requested.extend(splits or spec.splits)
+        return real_load(spec, root, splits=splits, check_rows=check_rows)
+
+    monkeypatch.setattr(BenchEvaluator, "__call__", spy)
+    monkeypatch.setattr(plan, "load_task", load_spy)
+    cfg = make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_r",
+                   "data.check_rows=false", f"data.root={train_root}", "+train=cdsc_r_cosent",
+                   f"train.output_dir={tmp_path / 'models'}", "train.learning_rate=1e-3", "train.batch_size=16",
+                   "train.eval_steps=2", "train.max_steps=4", "train.evaluate_after=false", "train.warmup_ratio=0")
+    summary = train(cfg)
+    selection = summary["lineage"]["selection"]
+    assert selection["metric"] == "eval_validation_cdsc_r_main_score"
+    history = [entry[selection["metric"]] for entry in selection["history"] if selection["metric"] in entry]
+    assert len(seen) == 3 and history == pytest.approx(seen, abs=0)  # steps 0 (the base), 2 and 4
+    assert seen == pytest.approx(direct, abs=1e-9) and len(set(seen)) > 1  # the score follows the training
+    assert set(requested) == {"validation"}
+    assert not list((tmp_path / "direct").glob("**/*.json"))  # validation scores are never stored
+
+
+@pytest.mark.parametrize("name", ["evaluate", "BenchEvaluator", "load_results"])
+def test_public_functions_document_their_arguments_with_an_example(name):
+    doc = getattr(bench, name).__doc__ or ""
+    assert "Args:" in doc and "Example:" in doc and ">>> " in doc, name

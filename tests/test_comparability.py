@@ -10,7 +10,15 @@ from bench.errors import BenchError
 from bench.reports import compare, gate
 from bench.reports.leaderboard import build, write_leaderboard
 from bench.reports.leaderboard.tables import suite_tables
-from bench.results.comparability import Basis, basis_of, content_digest, reference_bases
+from bench.results.comparability import (
+    Basis,
+    basis_of,
+    content_digest,
+    published_basis,
+    published_data_basis,
+    published_reasons,
+    reference_bases,
+)
 from bench.results.index import INDEX, index_entries
 from bench.tasks.schema import PairData
 from tests.leaderboard_fixtures import SUITE, populate, similarities, targets_for, write_result
@@ -42,6 +50,29 @@ def test_basis_differences_name_what_differs():
     # the reference is the data most results were scored on; ties never depend on the order of reading
     assert reference_bases([hub, local, hub])["cdsc_r"] == hub
     assert reference_bases([local, hub])["cdsc_r"] == reference_bases([hub, local])["cdsc_r"]
+
+
+def test_published_numbers_are_judged_by_the_same_basis():
+    """A published MTEB number is on the dataset revision it names; a run is on the revision its mteb_data names,
+    else on its own test data; the one Basis.differences says what differs, and a model's revision counts."""
+    rev = "1cd6abbb00df7d14be3dbd76a7dcc64b3a79a7cd"
+    published = published_basis("cdsc_r", rev, "cosine_spearman", "PL-MTEB/cdscr-sts")
+    run = published_data_basis({"test_data": LOCAL, "mteb_data": {"dataset": "PL-MTEB/cdscr-sts", "revision": rev,
+                                                                  "via": "local file with the same content"}},
+                               task="cdsc_r", metric="cosine_spearman")
+    assert run == published and published_reasons(published, run, "r1", {"r1"}) == []
+    older = published_basis("cdsc_r", "an-older-revision", "cosine_spearman", "PL-MTEB/cdscr-sts")
+    assert published_reasons(older, run, "r1") == ["data: PL-MTEB/cdscr-sts@an-olde vs PL-MTEB/cdscr-sts@1cd6abb"]
+    assert published_reasons(published_basis("cdsc_r", rev, "cosine_pearson", "PL-MTEB/cdscr-sts"), run, None) == \
+        ["metric: cosine_pearson vs cosine_spearman"]
+    assert published_reasons(published, run, "r0", {"r1", "r2"}) == ["model revision r0, run here at r1, r2"]
+    assert published_reasons(published_basis("cdsc_r", None, "cosine_spearman"), run, None) == \
+        ["data: no dataset revision published vs PL-MTEB/cdscr-sts@1cd6abb"]
+    # a run on local data not known to be the published copy: its own data, which no published number is on
+    own = published_data_basis({"test_data": LOCAL, "mteb_data": {"revision": None, "note": "not the hub copy"}},
+                               task="cdsc_r", metric="cosine_spearman")
+    assert own.data == f"content:{LOCAL['digest']}" and own.label == f"{LOCAL['source']} (not the hub copy)"
+    assert published_reasons(published, own, None) == [f"data: PL-MTEB/cdscr-sts@1cd6abb vs {own.label}"]
 
 
 @pytest.fixture

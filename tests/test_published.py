@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import bench
@@ -98,24 +99,72 @@ def test_runs_ranked_beside_published_rows(tmp_path, capsys):
     assert leaderboard_main(["--results", str(results), "--published", str(published)]) == 0
     printed = capsys.readouterr().out.split()
     assert printed == [str(results / "leaderboard_published.md"), str(results / "leaderboard_published.csv")]
-    import pandas as pd
 
     frame = pd.read_csv(results / "leaderboard_published.csv")
     cdsc = frame[frame["task"] == "cdsc_r"].set_index("model")
-    assert list(cdsc["rank"]) == list(range(1, len(cdsc) + 1))
-    assert list(cdsc["main_score"]) == sorted(cdsc["main_score"], reverse=True)
+    # only comparable rows are ranked (bench.results.comparability): the run and the published rows on its data and metric
+    ranked_rows = cdsc[cdsc["rank"].notna()]
+    assert list(ranked_rows.index) == ["fixture-org/model-v112", "org/m", "fixture-org/model-v1"]
+    assert list(ranked_rows["rank"]) == [1, 2, 3]
+    assert list(ranked_rows["main_score"]) == sorted(ranked_rows["main_score"], reverse=True)
     assert cdsc.loc["org/m"].shape[0] == 2  # run here, and published at another revision
     mine = frame[(frame["model"] == "org/m") & (frame["origin"] == "run here")].iloc[0]
-    assert mine["comparable"] == "run here"
+    assert mine["comparable"] == "run here" and mine["data_key"] == f"mteb:{CDSC_R_DATA}"
     theirs = frame[(frame["model"] == "org/m") & (frame["origin"] == "published")].iloc[0]
-    assert theirs["comparable"] == "model revision zzz999, run here at abc123"
+    assert theirs["comparable"] == "model revision zzz999, run here at abc123" and np.isnan(theirs["rank"])
     assert cdsc.loc["fixture-org/model-v112", "comparable"] == "yes"
     assert cdsc.loc["fixture-org/model-v1", "comparable"] == "yes"
-    assert cdsc.loc["fixture-org/model-v2", "comparable"].startswith("dataset revision an-olde, here 1cd6abb")
+    # published on another dataset revision: not comparable, with the reason, and not ranked (though its 0.81 is
+    # the highest number in the table)
+    assert cdsc.loc["fixture-org/model-v2", "comparable"] == \
+        "data: PL-MTEB/cdscr-sts@an-olde vs PL-MTEB/cdscr-sts@1cd6abb"
+    assert np.isnan(cdsc.loc["fixture-org/model-v2", "rank"])
     markdown = (results / "leaderboard_published.md").read_text(encoding="utf-8")
     assert "| fixture-org/model-v2 | rev-v2-meta |  | 0.8100 | published (mteb-2.x), not run here |" in markdown
     assert "| org/m | abc123 | sbert |" in markdown and "| run here | run here |" in markdown
+    assert "| 2 | org/m | abc123 | sbert |" in markdown and "|  | fixture-org/model-v2 |" in markdown
     assert np.isfinite(mine["main_score"])
+
+
+def test_a_run_on_data_other_than_the_published_copy_is_compared_with_no_published_row(tmp_path):
+    """A run whose test pairs are not known to be MTEB's copy (mteb_data without a revision) is on its own data (its
+    content digest, or its test file for older results): no published number is ranked with it, and each says why."""
+    from bench.reports.leaderboard.published import ranked
+    from bench.results.record import Result
+
+    path = run_here(tmp_path / "results")
+    record = json.loads(path.read_text(encoding="utf-8"))
+    record["bench"]["mteb_data"] = {"dataset": None, "revision": None, "note": "a local test file of my own"}
+    path.write_text(json.dumps(record), encoding="utf-8")
+    frame = ranked(tmp_path / "results", FIXTURES)
+    cdsc = frame[frame["task"] == "cdsc_r"].set_index("model")
+    assert cdsc.loc["org/m", "comparable"] == "run here" and cdsc.loc["org/m", "rank"] == 1
+    label = cdsc.loc["org/m", "data_label"]
+    assert label.endswith("(a local test file of my own)")
+    assert cdsc.loc["org/m", "data_key"] == Result.of(record).basis.data  # the run's own data, as the store has it
+    assert cdsc.loc["fixture-org/model-v1", "comparable"] == f"data: PL-MTEB/cdscr-sts@1cd6abb vs {label}"
+    assert cdsc["rank"].notna().sum() == 1
+
+
+def test_published_rows_without_a_run_are_judged_against_benchs_task(tmp_path):
+    """No run of PPC here: a published PPC number is comparable when it is on the dataset revision bench's task
+    names (conf/task/ppc.yaml), and on another revision it says so."""
+    from bench.reports.leaderboard.published import ranked
+
+    published = tmp_path / "published"
+    shutil.copytree(FIXTURES, published)
+    old = published / "org__old" / "r1"
+    old.mkdir(parents=True)
+    (old / "PpcPC.json").write_text(json.dumps({
+        "dataset_revision": "0000000aaaa", "task_name": "PpcPC", "mteb_version": "1.14.0", "evaluation_time": 1.0,
+        "scores": {"test": [{"max_ap": 0.9, "main_score": 0.9, "hf_subset": "default", "languages": ["pol-Latn"]}]}}),
+        encoding="utf-8")
+    frame = ranked(tmp_path / "no-results", published)
+    ppc = frame[frame["task"] == "ppc"].set_index("model")
+    assert ppc.loc["fixture-org/model-v1", "comparable"] == "yes" and ppc.loc["fixture-org/model-v1", "rank"] == 1
+    assert ppc.loc["org/old", "comparable"].startswith("data: PL-MTEB/ppc-pairclassification@0000000 vs "
+                                                       "PL-MTEB/ppc-pairclassification@")
+    assert pd.isna(ppc.loc["org/old", "rank"])
 
 
 def test_missing_published_folder_exits_2(tmp_path, capsys):

@@ -33,8 +33,8 @@ from bench.scoring.predictions import prediction_main
 from bench.tasks.schema import PairData
 from bench.tasks.spec import TaskSpec, load_task, task_specs
 from bench.train.callbacks import ElapsedTime, TrainingProgress, elapsed_before, latest_checkpoint, warmup_argument
+from bench.train.evaluator import BaseEvaluator
 from bench.train.lineage import selection_record
-from bench.train.validation import BaseEvaluator
 
 log = logging.getLogger(__name__)
 

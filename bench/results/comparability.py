@@ -9,6 +9,13 @@ compare refuses, the cross-encoder table pairs only comparable rows, and export 
 Results written before the content digest existed are identified by their test file instead (its SHA-256,
 or the hub file at its revision): comparable with each other when the file is the same, and, being
 unprovable, never with a result on other files.
+
+Published MTEB numbers (``bench-leaderboard --published``) record no digest of their pairs, only the MTEB
+dataset revision they were scored on: they are judged by the same :class:`Basis`, with that revision as their
+data (:func:`published_basis`), against a run's ``mteb_data`` revision (its pairs are that hub copy's: read
+from it, or a local file its task declares identical) or else its own test data, which no published number
+is known to be on (:func:`published_data_basis`); and, for a model also run here, by its model revision
+(:func:`published_reasons`).
 """
 
 from __future__ import annotations
@@ -113,3 +120,37 @@ def panels_by_data(frame, task: str = "task", key: str = "data_key", label: str 
     out = frame.copy()
     out.loc[several, task] = out.loc[several, task] + " [" + out.loc[several, label] + "]"
     return out
+
+
+def published_basis(task: str, dataset_revision: str | None, metric: str | None, dataset: str | None = None) -> Basis:
+    """The basis of a published MTEB number: the MTEB dataset at the revision it was scored on (all an MTEB
+    result file records of its data) and its main metric; a number published without a dataset revision is on
+    data nothing can be shown to match."""
+    if not dataset_revision:
+        return Basis(task, "mteb:unpublished", "no dataset revision published", str(metric or "unknown"))
+    return Basis(task, f"mteb:{dataset_revision}", f"{dataset or 'MTEB dataset'}@{str(dataset_revision)[:7]}",
+                 str(metric or "unknown"))
+
+
+def published_data_basis(meta: dict, *, task: str, metric: str, eval_split: str | None = None) -> Basis:
+    """A bench result's basis against published numbers: the MTEB dataset revision its test pairs are
+    (``mteb_data``), else its own test data (:func:`basis_of`, with bench's note on why it is not the published
+    copy), which no published number is known to be on."""
+    data = meta.get("mteb_data") or {}
+    if data.get("revision"):
+        return published_basis(task, data["revision"], metric, data.get("dataset"))
+    own = basis_of(meta, task=task, metric=metric, eval_split=eval_split)
+    note = data.get("note")
+    return Basis(task, own.data, f"{own.label} ({note})" if note else own.label, metric)
+
+
+def published_reasons(published: Basis, reference: Basis, revision: str | None,
+                      revisions_here: set[str] = frozenset()) -> list[str]:
+    """Why a published number is not ranked with the runs here (empty: it is): its data and metric against
+    the task's reference basis (:meth:`Basis.differences`), and, for a model also run here, its model revision
+    (another revision is another model)."""
+    reasons = published.differences(reference)
+    here = sorted(str(r) for r in revisions_here)
+    if here and str(revision) not in here:
+        reasons.append(f"model revision {str(revision)[:7]}, run here at {', '.join(r[:7] for r in here)}")
+    return reasons

@@ -6,8 +6,7 @@
 
 Modules: :mod:`~bench.train.data` (train/validation splits -> datasets; the test split is never
 read), :mod:`~bench.train.objectives` (losses, Matryoshka), :mod:`~bench.train.sampler` (length-
-grouped batches), :mod:`~bench.train.validation` (checkpoint selection, scored as the harness scores),
-:mod:`~bench.train.callbacks` (training time across resumes), :mod:`~bench.train.recipe` (the recipe
+grouped batches), :mod:`~bench.train.callbacks` (training time across resumes), :mod:`~bench.train.recipe` (the recipe
 schema and checks), :mod:`~bench.train.lineage` (run identity, lineage), :mod:`~bench.train.loop` (the job:
-model, trainer, saving, evaluation). The speed benchmark is ``benchmarks/train_speed.py``.
+model, trainer, checkpoint selection on validation with :class:`bench.BenchEvaluator`, saving, evaluation). The speed benchmark is ``benchmarks/train_speed.py``.
 """

@@ -11,7 +11,6 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from bench.atomic import write_json_atomic
@@ -31,22 +30,34 @@ from bench.models.weights import restricted_unpickling
 from bench.tasks.spec import TaskSpec, task_specs
 from bench.train.callbacks import ElapsedTime, TrainingProgress, elapsed_before, latest_checkpoint, warmup_argument
 from bench.train.data import load_training_splits, training_dataset
+from bench.train.evaluator import BenchEvaluator
 from bench.train.lineage import lineage_record, output_folder, run_digest, training_identity
 from bench.train.objectives import build_loss
 from bench.train.recipe import Recipe, pick_specs, training_prompt
-from bench.train.validation import ValidationEvaluator, ValidationSet
 
 log = logging.getLogger(__name__)
 
 
-def selection_evaluator(specs: list[TaskSpec], splits, batch_size: int, prompt: str = "") -> tuple[ValidationEvaluator, str]:
-    """Validation-only evaluator (the harness's main score per task, mean over several) and the name
-    of the metric that picks the checkpoint kept."""
-    sets = [ValidationSet(spec.result_name, spec.type, list(part.sentence1), list(part.sentence2),
-                          np.asarray(part.targets))
-            for spec in specs for part in [splits[spec.result_name]["validation"]]]
-    evaluator = ValidationEvaluator(sets, batch_size=batch_size, prompt=prompt)
+def selection_evaluator(cfg: DictConfig, specs: list[TaskSpec], base: ModelSpec,
+                        batch_size: int) -> tuple[BenchEvaluator, str]:
+    """:class:`bench.BenchEvaluator` on the selection tasks' validation splits (the run pipeline's main score per
+    task, mean over several; the base model's prompts; the run's data settings) and the name of the metric that
+    picks the checkpoint kept. Its metrics are named ``validation_<task>_main_score``."""
+    evaluator = BenchEvaluator(
+        tasks=narrowed_tasks(cfg.task, [spec.result_name for spec in specs]), split="validation", name="validation",
+        data=OmegaConf.to_container(cfg.data, resolve=True), encode={"batch_size": batch_size, "progress": False},
+        model={"prompts": dict(base.prompts), "instruction_template": base.instruction_template})
     return evaluator, f"{evaluator.name}_{evaluator.primary_metric}"
+
+
+def narrowed_tasks(task: DictConfig, names) -> DictConfig:
+    """The run's task node with only the suite members named (by member or result name); one task as it is."""
+    node = OmegaConf.create(OmegaConf.to_container(task, resolve=True))
+    if "tasks" in node:
+        wanted = set(names)
+        node.tasks = {name: member for name, member in node.tasks.items()
+                      if name in wanted or spec_name(member) in wanted}
+    return node
 
 
 def build_model(resolved: ResolvedModel, pooling: str, device: str):
@@ -238,7 +249,7 @@ def train_stage(cfg: DictConfig, recipe: Recipe, base: ModelSpec, specs: list[Ta
     losses = {name: build_loss(loss, model, list(recipe.matryoshka) or None) for name, (loss, _) in objectives.items()}
     dataset = {name: data for name, (_, data) in objectives.items()}
     examples = sum(len(d) for d in dataset.values())
-    evaluator, metric = selection_evaluator(select_specs, splits, batch_size=max(32, recipe.batch_size), prompt=prompt)
+    evaluator, metric = selection_evaluator(cfg, select_specs, base, batch_size=max(32, recipe.batch_size))
     args = SentenceTransformerTrainingArguments(
         output_dir=str(out / "checkpoints"),
         num_train_epochs=recipe.epochs,
@@ -335,11 +346,8 @@ def finish(cfg: DictConfig, final: Path, base: ModelSpec, recipe: Recipe, lineag
 def evaluation_config(cfg: DictConfig, recipe: Recipe) -> DictConfig:
     """The run's config with the task narrowed to ``train.evaluate_tasks`` (default: all of it)."""
     eval_cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
-    if recipe.evaluate_tasks is not None and "tasks" in eval_cfg.task:
-        wanted = set(recipe.evaluate_tasks)
-        members = {name: member for name, member in eval_cfg.task.tasks.items()
-                   if name in wanted or spec_name(member) in wanted}
-        eval_cfg.task.tasks = members
+    if recipe.evaluate_tasks is not None:
+        eval_cfg.task = narrowed_tasks(eval_cfg.task, recipe.evaluate_tasks)
     return eval_cfg
 
 

@@ -29,13 +29,14 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import BenchError
+from bench.results.comparability import Basis, published_basis, published_data_basis, published_reasons, reference_bases
 from bench.results.record import NOT_RESULTS, Result
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ["origin", "format", "task", "mteb_task", "subset", "split", "main_score", "main_score_name",
            "main_score_low", "main_score_high", "model", "revision", "strategy", "dataset_revision", "mteb_version",
-           "path"]
+           "path", "data_key", "data_label"]
 #: mteb's renames of similarity blocks in results before 1.11 (``TaskResult._convert_from_before_v1_11_0``).
 OLD_BLOCKS = (("cosine", "cos_sim"), ("manhattan", "manhattan"), ("euclidean", "euclidean"), ("dot", "dot"),
               ("max", "max"), ("similarity", "similarity"))
@@ -57,6 +58,7 @@ class KnownTask:
     main_score_name: str
     eval_split: str
     hub_revision: str
+    hub_path: str
 
 
 @lru_cache(maxsize=1)
@@ -78,7 +80,8 @@ def known_tasks() -> dict[tuple[str, str], KnownTask]:
             key = (values.get("mteb_name", values["name"]), subset)
             out.setdefault(key, KnownTask(result_name, key[0], subset, values["type"], MAIN_SCORES[values["type"]],
                                           values.get("eval_split", "test"),
-                                          str((values.get("hub") or {}).get("revision") or "")))
+                                          str((values.get("hub") or {}).get("revision") or ""),
+                                          str((values.get("hub") or {}).get("path") or "")))
     return out
 
 
@@ -168,24 +171,29 @@ def mteb_rows(path: Path, data: dict) -> list[dict]:
         for entry in entries:
             subset = entry.get("hf_subset", "default")
             known = known_tasks().get((task, subset))
+            main_score_name = _main_score_name(task, subset, entry)
+            basis = published_basis(known.result_name if known else task, data.get("dataset_revision"),
+                                    main_score_name, known.hub_path if known else None)
             rows.append({"origin": "published", "format": kind, "task": known.result_name if known else None,
                          "mteb_task": task, "subset": subset, "split": split, "main_score": entry.get("main_score"),
-                         "main_score_name": _main_score_name(task, subset, entry), "main_score_low": None,
+                         "main_score_name": main_score_name, "main_score_low": None,
                          "main_score_high": None, "model": model, "revision": revision, "strategy": None,
                          "dataset_revision": data.get("dataset_revision"), "mteb_version": data.get("mteb_version"),
-                         "path": str(path)})
+                         "path": str(path), "data_key": basis.data, "data_label": basis.label})
     return rows
 
 
 def bench_row(path: Path, record: dict) -> dict:
     result = Result.of(record, path)
+    split = (result.meta.get("task_config") or {}).get("eval_split") or result.split
+    basis = published_data_basis(result.meta, task=result.base_task, metric=result.main_score_name, eval_split=split)
     return {"origin": "run here", "format": "bench", "task": result.task, "mteb_task": result.task_name,
             "subset": result.subset, "split": result.split, "main_score": result.main_score,
             "main_score_name": result.main_score_name, "main_score_low": result.interval.get("low"),
             "main_score_high": result.interval.get("high"), "model": result.model.get("hub_id") or result.model_name,
             "revision": result.revision, "strategy": result.strategy,
             "dataset_revision": (result.meta.get("mteb_data") or {}).get("revision") or result.dataset_revision,
-            "mteb_version": None, "path": str(path)}
+            "mteb_version": None, "path": str(path), "data_key": basis.data, "data_label": basis.label}
 
 
 def result_files(path: Path) -> list[Path]:
@@ -210,7 +218,10 @@ def load_results(path) -> pd.DataFrame:
         ``published`` for MTEB files), ``format`` (``bench``, ``mteb-1.x``, ``mteb-1.11+``, ``mteb-2.x``),
         ``task`` (bench's name, when bench has the task), ``mteb_task``, ``subset``, ``split``, ``main_score``,
         ``main_score_name``, the interval (bench results), ``model``, ``revision``, ``strategy`` (bench results),
-        ``dataset_revision``, ``mteb_version`` and ``path``. Files that are neither are skipped with a warning.
+        ``dataset_revision``, ``mteb_version``, ``path``, and the data the score is on as
+        :mod:`bench.results.comparability` judges it against published numbers (``data_key``: ``mteb:<dataset revision>``,
+        or a bench result's own test data when it is not a published copy; ``data_label``). Files that are
+        neither are skipped with a warning.
 
     Example:
         >>> import bench
@@ -229,32 +240,41 @@ def load_results(path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def comparability(row: pd.Series, runs: pd.DataFrame) -> str:
-    """Whether a published row can be ranked against the runs of its task here, by the results store's rule
-    (same test data revision, same metric definition, and for the same model the same model revision): ``yes``
-    or what differs."""
-    known = known_tasks().get((row["mteb_task"], row["subset"]))
-    reasons = []
-    data_here = sorted({str(r) for r in runs["dataset_revision"].dropna()}) if len(runs) else []
-    if row["dataset_revision"] is None:
-        reasons.append("no dataset revision published")
-    elif data_here and row["dataset_revision"] not in data_here:
-        reasons.append(f"dataset revision {str(row['dataset_revision'])[:7]}, here {', '.join(r[:7] for r in data_here)}")
-    elif not data_here and known is not None and row["dataset_revision"] != known.hub_revision:
-        reasons.append(f"dataset revision {str(row['dataset_revision'])[:7]}, bench's task {known.hub_revision[:7]}")
-    if known is not None and row["main_score_name"] != known.main_score_name:
-        reasons.append(f"metric {row['main_score_name'] or 'unknown'}, bench's {known.main_score_name}")
+def row_basis(row) -> Basis:
+    """A row's :class:`~bench.results.comparability.Basis` (its task, data and metric), as :func:`load_results` read it."""
+    return Basis(str(row["task"]), str(row["data_key"]), str(row["data_label"]), str(row["main_score_name"] or "unknown"))
+
+
+def task_reference(task: str, runs: pd.DataFrame, preferred: frozenset[str] = frozenset()) -> Basis:
+    """The basis a task's rows are ranked on: the reference of its runs here (the leaderboard's,
+    :func:`bench.results.comparability.reference_bases`; a tie goes to data a published number is on), or, with no
+    runs, bench's own task: the MTEB dataset revision its config names and its main metric."""
+    if len(runs):
+        return reference_bases([row_basis(row) for _, row in runs.iterrows()], preferred)[task]
+    known = next(k for k in known_tasks().values() if k.result_name == task)
+    return published_basis(task, known.hub_revision, known.main_score_name, known.hub_path)
+
+
+def comparability(row: pd.Series, runs: pd.DataFrame, reference: Basis | None = None) -> str:
+    """Whether a published row can be ranked with the runs of its task here, by :mod:`bench.results.comparability`
+    (same data, as MTEB dataset revisions; same metric; for a model also run here, the same model revision):
+    ``yes`` or what differs."""
+    reference = reference or task_reference(str(row["task"]), runs)
     same_model = runs[runs["model"] == row["model"]] if len(runs) else runs
-    if len(same_model):
-        if row["revision"] not in set(same_model["revision"]):
-            reasons.append(f"model revision {str(row['revision'])[:7]}, run here at "
-                           f"{', '.join(sorted(str(r)[:7] for r in set(same_model['revision'])))}")
+    revisions = {str(r) for r in same_model["revision"]} if len(same_model) else set()
+    reasons = published_reasons(row_basis(row), reference, row["revision"], revisions)
     return "yes" if not reasons else "; ".join(reasons)
 
 
+def _run_label(row: pd.Series, reference: Basis) -> str:
+    differences = row_basis(row).differences(reference)
+    return "run here" if not differences else "run here; not comparable: " + "; ".join(differences)
+
+
 def ranked(results_dir, published_dir) -> pd.DataFrame:
-    """Your zero-shot runs and the published rows of the same tasks (their evaluation split), ranked per task by
-    main score, each published row with its comparability (:func:`comparability`)."""
+    """Your zero-shot runs and the published rows of the same tasks (their evaluation split), each with its
+    comparability (``comparable``: ``run here``, ``yes``, or what differs); per task, the comparable rows are
+    ranked by main score (``rank``), the others listed after them without a rank."""
     runs = load_results(results_dir) if Path(results_dir).exists() else pd.DataFrame(columns=COLUMNS)
     if len(runs):
         runs = runs[runs["task"].isin({k.result_name for k in known_tasks().values()})]
@@ -264,20 +284,27 @@ def ranked(results_dir, published_dir) -> pd.DataFrame:
     published = published[published.apply(lambda r: splits.get(r["task"]) == r["split"], axis=1)]
     if published.empty and runs.empty:
         return pd.DataFrame(columns=[*COLUMNS, "comparable", "rank"])
-    published = published.assign(comparable=[comparability(row, runs[runs["task"] == row["task"]])
+    preferred = frozenset(published["data_key"])
+    references = {task: task_reference(task, runs[runs["task"] == task], preferred)
+                  for task in sorted({*runs["task"], *published["task"]})}
+    published = published.assign(comparable=[comparability(row, runs[runs["task"] == row["task"]],
+                                                           references[row["task"]])
                                              for _, row in published.iterrows()])
-    runs = runs.assign(comparable="run here")
-    frame = pd.concat([runs, published], ignore_index=True)
-    frame = frame.sort_values(["task", "main_score"], ascending=[True, False], na_position="last")
-    frame["rank"] = frame.groupby("task").cumcount() + 1
-    return frame.reset_index(drop=True)
+    runs = runs.assign(comparable=[_run_label(row, references[row["task"]]) for _, row in runs.iterrows()])
+    frame = pd.concat([df for df in (runs, published) if len(df)], ignore_index=True)
+    ranked_here = frame["comparable"].isin(["run here", "yes"])
+    frame = frame.assign(_unranked=~ranked_here).sort_values(
+        ["task", "_unranked", "main_score"], ascending=[True, True, False], na_position="last")
+    frame["rank"] = (frame.groupby(["task", "_unranked"]).cumcount() + 1).where(~frame["_unranked"]).astype("Int64")
+    return frame.drop(columns="_unranked").reset_index(drop=True)
 
 
 def ranked_markdown(frame: pd.DataFrame) -> str:
     """One table per task: rank, model, revision, strategy, score, where it comes from, comparability."""
     lines = ["# Your runs beside published MTEB results", "",
-             "Published rows were **not run here**: their numbers are read from the files given; `comparable` says "
-             "whether the test data revision, the metric and (for a model also run here) the model revision agree.",
+             "Published rows were **not run here**: their numbers are read from the files given. `comparable` says, "
+             "by bench's comparability rule (bench.results.comparability), whether the test data (MTEB dataset revision), "
+             "the metric and (for a model also run here) the model revision agree; only comparable rows are ranked.",
              ""]
     for task, rows in frame.groupby("task", sort=True):
         lines += [f"## {task}", "", "| rank | model | revision | strategy | main score | origin | comparable |",
@@ -285,7 +312,8 @@ def ranked_markdown(frame: pd.DataFrame) -> str:
         for _, row in rows.iterrows():
             score = "" if pd.isna(row["main_score"]) else f"{row['main_score']:.4f}"
             origin = "run here" if row["origin"] == "run here" else f"published ({row['format']}), not run here"
-            lines.append(f"| {row['rank']} | {row['model']} | {str(row['revision'] or '')[:12]} | "
+            rank = "" if pd.isna(row["rank"]) else row["rank"]
+            lines.append(f"| {rank} | {row['model']} | {str(row['revision'] or '')[:12]} | "
                          f"{row['strategy'] or ''} | {score} | {origin} | {row['comparable']} |")
         lines.append("")
     return "\n".join(lines)
