@@ -131,6 +131,8 @@ class EncodeConfig:
     threads: int | None = MISSING
     precompute: list[Any] = MISSING
     devices: list[str] | None = None  # one process per device (bench/encoding/parallel.py)
+    shard: bool = False  # one model copy spread over encode.devices instead (bench/models/capacity.py)
+    max_memory: str | None = None  # the most to take of each device (20GiB, bytes); null: its free memory
     backend: str = MISSING
     quantize: str | None = MISSING
 

@@ -21,6 +21,7 @@ from bench.encoding.parallel import pick_devices
 from bench.encoding.pooling import COMPOSITES, PoolingSpec
 from bench.errors import BenchError, NotApplicable, unknown_choice
 from bench.evaluators import Evaluator, evaluator_for
+from bench.models.capacity import memory_cap
 from bench.models.loading import ResolvedModel, check_unknown_tokens, resolve
 from bench.models.spec import ModelSpec
 from bench.models.weights import is_static, vector_size
@@ -45,6 +46,8 @@ class Plan:
     reasons: dict[str, str]
     devices: list[str] | None = None  # data-parallel encoding: one process per device (bench.encoding.parallel)
     backend: BackendSpec = BackendSpec()  # the runtime that runs the encoder (bench.encoding.backends)
+    shard: bool = False  # one copy spread over the devices instead of one per device (bench.models.capacity)
+    max_memory: int | None = None  # the most bytes to take of each device (encode.max_memory)
 
     @property
     def strategy(self) -> str:
@@ -110,6 +113,14 @@ def plan(cfg: DictConfig, model: ResolvedModel | None = None) -> Plan:
     if devices and backend.exported:
         raise BenchError(f"encode.devices runs PyTorch processes; encode.backend={backend.name} runs one "
                          f"ONNX Runtime/OpenVINO process with its own threads: remove encode.devices.")
+    shard = bool(cfg.encode.get("shard", False))
+    if shard and backend.exported:
+        raise BenchError(f"encode.shard=true spreads a PyTorch model over devices; encode.backend={backend.name} "
+                         f"runs an exported model in one process: remove encode.shard.")
+    if shard and devices and len(set(devices)) < len(devices):
+        raise BenchError(f"encode.shard=true spreads one model copy over distinct devices, but encode.devices="
+                         f"[{','.join(devices)}] names one twice; list each device once.")
+    max_memory = memory_cap(cfg.encode.get("max_memory"))
     dtype = str(pick_dtype((devices or [device])[0], bool(cfg.encode.half))).removeprefix("torch.")
     resolved = model if model is not None else resolve(model_spec)
     pooling, reasons = choose_strategy(cfg.pooling, resolved)
@@ -120,7 +131,7 @@ def plan(cfg: DictConfig, model: ResolvedModel | None = None) -> Plan:
                          {name: [s for part in parts.values() for s in part.sentences] for name, parts in data.items()})
     check_compressed_size(compression, resolved, pooling)
     return Plan(resolved.spec, pooling, compression, evaluator, specs, data, fits, resolved, device, dtype, reasons,
-                devices, backend)
+                devices, backend, shard, max_memory)
 
 
 #: The pooling config that leaves the strategy to the model (conf/pooling/auto.yaml).

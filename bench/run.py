@@ -97,7 +97,8 @@ def encode(cfg: DictConfig, planned: Plan, specs: list[TaskSpec]) -> dict[str, E
                             device=planned.device, dtype=getattr(torch, planned.dtype),
                             batch_size=int(cfg.encode.batch_size), progress=bool(cfg.encode.progress),
                             devices=planned.devices, runtime=planned.backend,
-                            export_root=Path(cfg.cache.dir) / "exports", threads=cfg.encode.threads)
+                            export_root=Path(cfg.cache.dir) / "exports", threads=cfg.encode.threads,
+                            shard=planned.shard, max_memory=planned.max_memory)
 
 
 def evaluate(cfg: DictConfig, planned: Plan, spec: TaskSpec, encoded: dict[str, Encoded],
@@ -118,7 +119,8 @@ def evaluate(cfg: DictConfig, planned: Plan, spec: TaskSpec, encoded: dict[str, 
         "strategy_reason": planned.reasons["strategy"],
         "max_seq_length_reason": planned.reasons["max_seq_length"],
         **({"prompts_reason": own["prompts"]} if "prompts" in (own := getattr(planned.resolved, "reasons", {})) else {}),
-        "encoding": {**encoded[prompt].stats(), "prompt": prompt, "device": planned.device, "devices": planned.devices, "dtype": planned.dtype,
+        "encoding": {**encoded[prompt].stats(), "prompt": prompt, "device": planned.device, "devices": planned.devices,
+                     **({"sharded": True} if planned.shard else {}), "dtype": planned.dtype,
                      "batch_size": int(cfg.encode.batch_size), **planned.backend.provenance()},
         "settings": identity.settings,
         "settings_id": identity.settings_id,

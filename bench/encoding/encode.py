@@ -278,8 +278,12 @@ def _store(fresh: dict[str, np.ndarray], texts: list[str], lengths: np.ndarray,
             space.store([texts[j] for j in absent], vectors[absent], lengths[absent])
 
 
-def build_backend(resolved, strategies: list[PoolingSpec], device: str, dtype):
-    """The model's backend for these strategies: its sentence-transformers pipeline, or the bare encoder."""
+def build_backend(resolved, strategies: list[PoolingSpec], device: str, dtype, *, shard: list[str] | None = None,
+                  max_memory: int | None = None):
+    """The model's backend for these strategies: its sentence-transformers pipeline, or the bare encoder.
+
+    ``shard``: one copy spread over these devices (``encode.shard``, accelerate's ``device_map``); the inputs go to
+    the first, where accelerate also returns the outputs. ``max_memory``: the most to take of each device."""
     from bench.models.capacity import check_fits
     from bench.models.loading import load_sentence_transformer, load_transformer
     from bench.models.memory import InMemoryModel
@@ -288,11 +292,13 @@ def build_backend(resolved, strategies: list[PoolingSpec], device: str, dtype):
         from bench.encoding.in_memory import in_memory_backend
 
         return in_memory_backend(resolved, strategies, device, dtype)
-    check_fits(resolved, [device], dtype)  # before loading: a model too big for the device fails in a second
+    # before loading: a model too big for the device(s) fails in a second
+    spread = check_fits(resolved, shard or [device], dtype, shard=shard is not None, cap=max_memory)
+    device = shard[0] if shard else device
     if strategies[0].uses_pipeline:
-        return SentenceTransformerBackend(load_sentence_transformer(resolved, device, dtype),
+        return SentenceTransformerBackend(load_sentence_transformer(resolved, device, dtype, max_memory=spread),
                                           strategies[0])
-    tokenizer, model, untrained = load_transformer(resolved, device, dtype)
+    tokenizer, model, untrained = load_transformer(resolved, device, dtype, max_memory=spread)
     return HiddenStateBackend(tokenizer, model, device, resolved.spec.max_seq_length, strategies, untrained,
                               resolved.spec.name)
 
@@ -340,11 +346,13 @@ def check_pooler(model, untrained: frozenset[str], name: str) -> None:
 def encode_by_prompt(texts_by_prompt: Mapping[str, list[str]], resolved, strategies: list[PoolingSpec], *,
                      cache, device: str, dtype: torch.dtype, batch_size: int, progress: bool,
                      devices: list[str] | None = None, runtime=None, export_root=None,
-                     threads: int | None = None) -> dict[str, Encoded]:
+                     threads: int | None = None, shard: bool = False,
+                     max_memory: int | None = None) -> dict[str, Encoded]:
     """Every text under its prompt, one deduplicated pass per prompt; the model is loaded once for all of
     them, and not at all when the cache holds every vector. The first strategy is the one asked for; the
     others are companions computed from the same forward pass and cached. ``devices``: one process per
-    device (bench.encoding.parallel), the same vectors. ``runtime`` (a :class:`bench.encoding.backends.BackendSpec`) runs the
+    device (bench.encoding.parallel), the same vectors; with ``shard``, one copy spread over them (or over ``device``)
+    instead, the same vectors again. ``max_memory``: the most bytes to take of each device. ``runtime`` (a :class:`bench.encoding.backends.BackendSpec`) runs the
     encoder under ONNX Runtime or OpenVINO instead of PyTorch."""
     import functools
 
@@ -353,12 +361,15 @@ def encode_by_prompt(texts_by_prompt: Mapping[str, list[str]], resolved, strateg
         from bench.encoding.backends import build_exported_backend
 
         backend = functools.cache(lambda: build_exported_backend(resolved, strategies, runtime, export_root, threads))
+    elif shard:
+        backend = functools.cache(lambda: build_backend(resolved, strategies, device, dtype, shard=devices or [device],
+                                                        max_memory=max_memory))
     elif devices:
         from bench.encoding.parallel import ParallelBackend
 
-        backend = functools.cache(lambda: ParallelBackend(resolved, strategies, devices, dtype, threads))
+        backend = functools.cache(lambda: ParallelBackend(resolved, strategies, devices, dtype, threads, max_memory))
     else:
-        backend = functools.cache(lambda: build_backend(resolved, strategies, device, dtype))
+        backend = functools.cache(lambda: build_backend(resolved, strategies, device, dtype, max_memory=max_memory))
     extra = runtime.identity() if runtime is not None else {}  # empty for plain PyTorch: the keys stay as they were
     out = {}
     for prompt, texts in texts_by_prompt.items():

@@ -45,14 +45,14 @@ def pick_devices(devices: Sequence[str] | None) -> list[str] | None:
     return picked if len(picked) > 1 else None
 
 
-def _init(devices, resolved, strategies, dtype, threads) -> None:
+def _init(devices, resolved, strategies, dtype, threads, max_memory=None) -> None:
     """In each process: take a device, load the backend there once."""
     from bench.encoding.encode import build_backend
 
     device = devices.get()
     if threads:
         torch.set_num_threads(threads)
-    _WORKER["backend"] = build_backend(resolved, strategies, device, dtype)
+    _WORKER["backend"] = build_backend(resolved, strategies, device, dtype, max_memory=max_memory)
 
 
 def _embed(texts: list[str]) -> dict[str, np.ndarray]:
@@ -63,12 +63,14 @@ class ParallelBackend:
     """A backend whose batches run in one process per device; the main process only tokenizes (for the
     length sort) and never loads the weights."""
 
-    def __init__(self, resolved, strategies, devices: list[str], dtype, threads: int | None = None):
+    def __init__(self, resolved, strategies, devices: list[str], dtype, threads: int | None = None,
+                 max_memory: int | None = None):
         from bench.models.capacity import check_fits
         from bench.models.loading import load_tokenizer
 
-        check_fits(resolved, devices, dtype)  # each process holds a whole copy
+        check_fits(resolved, devices, dtype, cap=max_memory)  # each process holds a whole copy
         self.resolved, self.strategies, self.devices, self.dtype = resolved, list(strategies), devices, dtype
+        self.max_memory = max_memory
         self.max_length = resolved.spec.max_seq_length
         self.tokenizer = load_tokenizer(resolved)
         cpus = sum(d == "cpu" for d in devices)
@@ -89,5 +91,6 @@ class ParallelBackend:
             queue.put(device)
         log.info("encoding on %d processes: %s", len(self.devices), ", ".join(self.devices))
         with context.Pool(len(self.devices), initializer=_init,
-                          initargs=(queue, self.resolved, self.strategies, self.dtype, self.threads)) as pool:
+                          initargs=(queue, self.resolved, self.strategies, self.dtype, self.threads,
+                                    self.max_memory)) as pool:
             yield from pool.imap(_embed, batches)

@@ -332,10 +332,22 @@ def check_remote_code(resolved: ResolvedModel) -> None:
                          f"that repository.")
 
 
-def load_transformer(resolved: ResolvedModel, device: str, dtype=torch.float32, attn_implementation: str | None = None):
+def _placement_kwargs(max_memory: dict[str, int] | None) -> dict:
+    """One copy spread over devices (``encode.shard``): transformers' ``device_map="auto"`` within ``max_memory``
+    (:func:`bench.models.capacity.placement`), placed by accelerate, whole layers per device."""
+    if not max_memory:
+        return {}
+    from bench.models.capacity import accelerate_memory
+
+    return {"device_map": "auto", "max_memory": accelerate_memory(max_memory)}
+
+
+def load_transformer(resolved: ResolvedModel, device: str, dtype=torch.float32, attn_implementation: str | None = None,
+                     max_memory: dict[str, int] | None = None):
     """Tokenizer, bare encoder (``AutoModel``) from the resolved directory, and the names of the encoder's
     weights that the checkpoint lacked (transformers initialised them randomly: e.g. a pooler of a model
-    trained with masked-LM only)."""
+    trained with masked-LM only). ``max_memory`` (device: bytes): one copy spread over those devices
+    instead of on ``device``."""
     from transformers import AutoModel, AutoTokenizer
 
     check_remote_code(resolved)
@@ -345,12 +357,14 @@ def load_transformer(resolved: ResolvedModel, device: str, dtype=torch.float32, 
         tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust, **_tokenizer_kwargs(resolved))
         with restricted_unpickling(), quiet_transformers():
             model, info = AutoModel.from_pretrained(folder, trust_remote_code=trust, output_loading_info=True,
-                                                    **_model_kwargs(resolved, dtype, attn_implementation))
+                                                    **_model_kwargs(resolved, dtype, attn_implementation),
+                                                    **_placement_kwargs(max_memory))
     except Exception as exc:  # unreadable files, refused pickles, unknown architectures: one line, no traceback
         raise BenchError(f"cannot load model from {folder}: {exc.__class__.__name__}: {_first_line(exc)}") from None
     check_usable(resolved, tokenizer, model.config)
     check_append_eos(resolved, tokenizer)
-    return tokenizer, model.to(device).eval(), frozenset(info.get("missing_keys", ()))
+    placed = model if max_memory else model.to(device)  # a spread model stays where accelerate put it
+    return tokenizer, placed.eval(), frozenset(info.get("missing_keys", ()))
 
 
 def load_tokenizer(resolved: ResolvedModel):
@@ -366,8 +380,9 @@ def load_tokenizer(resolved: ResolvedModel):
 
 
 def load_sentence_transformer(resolved: ResolvedModel, device: str, dtype=torch.float32,
-                              attn_implementation: str | None = None):
-    """The model's own sentence-transformers pipeline (``pooling=sbert``)."""
+                              attn_implementation: str | None = None, max_memory: dict[str, int] | None = None):
+    """The model's own sentence-transformers pipeline (``pooling=sbert``); ``max_memory``: its transformer spread
+    over those devices (sentence-transformers passes the ``device_map`` on to transformers)."""
     if not (resolved.path / "modules.json").is_file():
         raise NotApplicable(
             f"model '{resolved.spec.name}' has no sentence-transformers pipeline (no modules.json in "
@@ -377,11 +392,15 @@ def load_sentence_transformer(resolved: ResolvedModel, device: str, dtype=torch.
 
     check_custom_modules(resolved)
     check_remote_code(resolved)
+    if max_memory and is_static(resolved.path):  # no transformer to spread: averaged token vectors, small
+        max_memory, device = None, next(iter(max_memory))
     extra = {"tokenizer_kwargs": _tokenizer_kwargs(resolved)} if resolved.spec.append_eos else {}
     try:
         with restricted_unpickling(), quiet_transformers():
-            model = SentenceTransformer(str(resolved.path), device=device, trust_remote_code=resolved.spec.trust_remote_code,
-                                        model_kwargs=_model_kwargs(resolved, dtype, attn_implementation), local_files_only=True, **extra)
+            model = SentenceTransformer(str(resolved.path), device=None if max_memory else device,
+                                        trust_remote_code=resolved.spec.trust_remote_code, local_files_only=True,
+                                        model_kwargs={**_model_kwargs(resolved, dtype, attn_implementation),
+                                                      **_placement_kwargs(max_memory)}, **extra)
     except Exception as exc:  # a module that cannot load: one line naming the model folder
         raise BenchError(f"cannot load the sentence-transformers pipeline of '{resolved.spec.name}' from "
                          f"{resolved.path}: {exc.__class__.__name__}: {_first_line(exc)}") from None
