@@ -11,8 +11,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from omegaconf import DictConfig
-
 from bench import __version__
 from bench.digests import digest_json
 from bench.plan import Plan
@@ -58,7 +56,7 @@ def attention(spec) -> dict:
             **({"append_eos": True} if getattr(spec, "append_eos", False) else {})}
 
 
-def task_settings(cfg: DictConfig, spec: TaskSpec, planned: Plan) -> dict:
+def task_settings(spec: TaskSpec, planned: Plan) -> dict:
     """Everything besides model weights, strategy name and task that can change this result's numbers."""
     parts = planned.data[spec.result_name]
     compression = None
@@ -79,7 +77,7 @@ def task_settings(cfg: DictConfig, spec: TaskSpec, planned: Plan) -> dict:
         "compression": compression,
         "data": data,
         "scoring": {**{k: v for k, v in scoring.items() if k != "probe"},
-                    "bootstrap": int(cfg.stats.bootstrap), "level": float(cfg.stats.level), "seed": int(cfg.seed)},
+                    "bootstrap": planned.bootstrap, "level": planned.level, "seed": planned.seed},
         "probe": scoring.get("probe"),
     }
 
@@ -92,7 +90,7 @@ class Identity:
     path: Path
 
 
-def identify(cfg: DictConfig, planned: Plan) -> dict[str, Identity]:
+def identify(planned: Plan) -> dict[str, Identity]:
     """Each task's settings, identity and result path."""
     resolved = planned.resolved
     provenance = resolved.provenance()
@@ -101,11 +99,11 @@ def identify(cfg: DictConfig, planned: Plan) -> dict[str, Identity]:
     training = {"training_id": provenance["lineage"].get("training_id")} if provenance.get("lineage") else {}
     out = {}
     for spec in planned.specs:
-        settings = task_settings(cfg, spec, planned)
+        settings = task_settings(spec, planned)
         out[spec.result_name] = Identity(
             settings, settings_id(settings),
             digest_json({"settings": settings, "weights_sha256": resolved.weights_sha256,
                          "files_sha256": resolved.files_sha256, "bench": __version__, **training}),
-            result_path(cfg.results_dir, planned.model_spec.slug, revision, planned.strategy, settings_id(settings),
+            result_path(planned.output.results_dir, planned.model_spec.slug, revision, planned.strategy, settings_id(settings),
                         planned.evaluator.output_name(spec)))
     return out

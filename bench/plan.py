@@ -30,24 +30,64 @@ from bench.tasks.schema import PairData
 from bench.tasks.spec import TaskSpec, load_task, task_specs
 
 
+@dataclass(frozen=True)
+class EncodeSettings:
+    """How the vectors are computed, decided once: batches, progress bar, CPU threads, the embedding cache (and
+    the exported models kept in it)."""
+
+    batch_size: int
+    progress: bool
+    threads: int | None
+    cache_dir: str
+    cache_enabled: bool
+
+    @property
+    def export_root(self) -> Path:
+        return Path(self.cache_dir) / "exports"
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where results go, and what an existing result with the same identity means (``overwrite``)."""
+
+    results_dir: str
+    overwrite: str
+
+
 @dataclass
-class Plan:
+class Decisions:
+    """What the config alone decides, before any data or model is read: the first step of :func:`plan`, and all
+    that preflight needs besides the data and the model."""
+
     model_spec: ModelSpec
-    pooling: PoolingSpec
     compression: CompressionSpec
     evaluator: Evaluator
     specs: list[TaskSpec]
+    device: str
+    dtype: str
+    devices: list[str] | None  # data-parallel encoding: one process per device (bench.encoding.parallel)
+    backend: BackendSpec  # the runtime that runs the encoder (bench.encoding.backends)
+    shard: bool  # one copy spread over the devices instead of one per device (bench.models.capacity)
+    max_memory: int | None  # the most bytes to take of each device (encode.max_memory)
+    encode: EncodeSettings
+    seed: int
+    bootstrap: int  # resamples of the confidence intervals (stats.bootstrap)
+    level: float  # their confidence level (stats.level)
+    output: Output
+
+
+@dataclass
+class Plan(Decisions):
+    """The record of a run: every decision, made once in :func:`plan`; nothing downstream reads the config."""
+
     data: dict[str, dict[str, PairData]]
     fits: dict[str, PairData]
     resolved: ResolvedModel
-    device: str
-    dtype: str
+    pooling: PoolingSpec
+    #: The strategy first, then the companions computed in the same forward pass (encode.precompute).
+    companions: list[PoolingSpec]
     #: Why this strategy and this maximum length (asked for, the model config's, or the model's own files).
     reasons: dict[str, str]
-    devices: list[str] | None = None  # data-parallel encoding: one process per device (bench.encoding.parallel)
-    backend: BackendSpec = BackendSpec()  # the runtime that runs the encoder (bench.encoding.backends)
-    shard: bool = False  # one copy spread over the devices instead of one per device (bench.models.capacity)
-    max_memory: int | None = None  # the most bytes to take of each device (encode.max_memory)
 
     @property
     def strategy(self) -> str:
@@ -81,17 +121,26 @@ def check_settings(cfg: DictConfig) -> None:
 
 
 def plan(cfg: DictConfig, model: ResolvedModel | None = None) -> Plan:
-    """``model``: a model already in memory (:class:`bench.models.memory.InMemoryModel`) instead of ``cfg.model``."""
+    """``model``: a model already in memory (:class:`bench.models.memory.InMemoryModel`) instead of ``cfg.model``.
+
+    The steps, each also run by preflight (which collects their problems instead of stopping at the first):
+    :func:`decide` (the config alone), :func:`read_task` (each task's data), :func:`prepare_model` (the model
+    and the strategy)."""
+    decided = decide(cfg, model)
+    check_outputs(decided)
+    data = {spec.result_name: read_task(cfg, spec, decided) for spec in decided.specs}
+    fits = ({spec.result_name: fit_split_for(spec, data, decided.compression) for spec in decided.specs}
+            if decided.compression.active else {})
+    resolved, pooling, reasons = prepare_model(cfg, decided, data, model)
+    return Plan(**{**vars(decided), "model_spec": resolved.spec}, data=data, fits=fits, resolved=resolved,
+                pooling=pooling, companions=companions(pooling, cfg.encode.precompute), reasons=reasons)
+
+
+def decide(cfg: DictConfig, model: ResolvedModel | None = None) -> Decisions:
+    """Every decision the config alone makes (ranges, model spec, asked strategy, compression, evaluation mode,
+    tasks, runtime and whether it can run here, devices, precision, encoding, statistics, output), checked;
+    nothing is read or written."""
     check_settings(cfg)
-    check_writable_dir(cfg.results_dir, "results_dir")  # before any work, not after the encoding pass
-    if cfg.cache.enabled:
-        try:
-            check_writable_dir(cfg.cache.dir, "cache.dir")
-        except BenchError:
-            if not Path(str(cfg.cache.dir)).expanduser().is_dir():
-                raise
-            # a cache folder this user cannot write (a group's read-only cache, a read-only mount) is still read;
-            # its writes are skipped with one warning when they come (bench.encoding.cache)
     model_spec = model.spec if model is not None else ModelSpec.from_config(cfg.model)
     asked = requested_pooling(cfg.pooling)
     if asked is not None:
@@ -99,14 +148,8 @@ def plan(cfg: DictConfig, model: ResolvedModel | None = None) -> Plan:
     compression = CompressionSpec.from_config(cfg.compression)
     evaluator = evaluator_for(cfg)
     specs = evaluator.select(task_specs(cfg.task))
-    wanted = splits_needed(specs, cfg.data.root, evaluator, compression)
-    data = {spec.result_name: load_task(spec, cfg.data.root, splits=wanted[spec.result_name],
-                                        check_rows=bool(cfg.data.check_rows)) for spec in specs}
-    for spec in specs:
-        evaluator.check(spec, data[spec.result_name])
-    fits = {spec.result_name: fit_split_for(spec, data, compression) for spec in specs} if compression.active else {}
     backend = BackendSpec.from_config(cfg.encode, model_spec.attn_implementation)
-    backend.check(str(cfg.encode.device), bool(cfg.encode.half))
+    check_backend(cfg, backend)
     # an exported model runs on the CPU: device=auto means the CPU for it even where a GPU is present
     device = "cpu" if backend.exported and str(cfg.encode.device) == "auto" else pick_device(str(cfg.encode.device))
     devices = pick_devices(OmegaConf.to_container(cfg.encode.devices) if cfg.encode.get("devices") is not None else None)
@@ -120,18 +163,58 @@ def plan(cfg: DictConfig, model: ResolvedModel | None = None) -> Plan:
     if shard and devices and len(set(devices)) < len(devices):
         raise BenchError(f"encode.shard=true spreads one model copy over distinct devices, but encode.devices="
                          f"[{','.join(devices)}] names one twice; list each device once.")
-    max_memory = memory_cap(cfg.encode.get("max_memory"))
     dtype = str(pick_dtype((devices or [device])[0], bool(cfg.encode.half))).removeprefix("torch.")
-    resolved = model if model is not None else resolve(model_spec)
+    encode = EncodeSettings(int(cfg.encode.batch_size), bool(cfg.encode.progress),
+                            int(cfg.encode.threads) if cfg.encode.threads else None, str(cfg.cache.dir),
+                            bool(cfg.cache.enabled))
+    return Decisions(model_spec=model_spec, compression=compression, evaluator=evaluator, specs=specs, device=device,
+                     dtype=dtype, devices=devices, backend=backend, shard=shard,
+                     max_memory=memory_cap(cfg.encode.get("max_memory")), encode=encode, seed=int(cfg.seed),
+                     bootstrap=int(cfg.stats.bootstrap), level=float(cfg.stats.level),
+                     output=Output(str(cfg.results_dir), str(cfg.overwrite)))
+
+
+def check_outputs(decided: Decisions) -> None:
+    """Before any work, not after the encoding pass: the results folder can be written, the cache read."""
+    check_writable_dir(decided.output.results_dir, "results_dir")
+    if decided.encode.cache_enabled:
+        try:
+            check_writable_dir(decided.encode.cache_dir, "cache.dir")
+        except BenchError:
+            if not Path(decided.encode.cache_dir).expanduser().is_dir():
+                raise
+            # a cache folder this user cannot write (a group's read-only cache, a read-only mount) is still read;
+            # its writes are skipped with one warning when they come (bench.encoding.cache)
+
+
+def check_backend(cfg: DictConfig, backend: BackendSpec) -> None:
+    """The runtime can run here: its package is installed, and the device and precision asked for suit it."""
+    backend.check(str(cfg.encode.device), bool(cfg.encode.half))
+
+
+def read_task(cfg: DictConfig, spec: TaskSpec, decided: Decisions) -> dict[str, PairData]:
+    """One task's data: the splits this run reads (:func:`splits_needed`), validated, then the evaluation
+    mode's own checks (a split on which the main score is undefined is refused)."""
+    wanted = splits_needed(decided.specs, cfg.data.root, decided.evaluator, decided.compression)
+    parts = load_task(spec, cfg.data.root, splits=wanted[spec.result_name], check_rows=bool(cfg.data.check_rows))
+    decided.evaluator.check(spec, parts)
+    return parts
+
+
+def prepare_model(cfg: DictConfig, decided: Decisions, data: dict[str, dict[str, PairData]],
+                  model: ResolvedModel | None = None) -> tuple[ResolvedModel, PoolingSpec, dict[str, str]]:
+    """The model resolved (downloaded, its files checked), the strategy chosen, and what can be checked before
+    encoding: a static model asked for hidden states, a tokenizer that does not know the data's words, a
+    compressed size larger than the vectors."""
+    resolved = model if model is not None else resolve(decided.model_spec)
     pooling, reasons = choose_strategy(cfg.pooling, resolved)
     if getattr(resolved, "path", None) is not None and is_static(resolved.path) and not pooling.uses_pipeline:
-        raise BenchError(f"model '{model_spec.name}' is a static embedding (averaged token vectors, no transformer): "
-                         f"it has no hidden states to pool with pooling={pooling.name}; use pooling=sbert.")
+        raise BenchError(f"model '{decided.model_spec.name}' is a static embedding (averaged token vectors, no "
+                         f"transformer): it has no hidden states to pool with pooling={pooling.name}; use pooling=sbert.")
     check_unknown_tokens(resolved, pooling.uses_pipeline,
                          {name: [s for part in parts.values() for s in part.sentences] for name, parts in data.items()})
-    check_compressed_size(compression, resolved, pooling)
-    return Plan(resolved.spec, pooling, compression, evaluator, specs, data, fits, resolved, device, dtype, reasons,
-                devices, backend, shard, max_memory)
+    check_compressed_size(decided.compression, resolved, pooling)
+    return resolved, pooling, reasons
 
 
 #: The pooling config that leaves the strategy to the model (conf/pooling/auto.yaml).

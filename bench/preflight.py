@@ -11,13 +11,10 @@ from __future__ import annotations
 import torch
 from omegaconf import DictConfig
 
-from bench.encoding.backends import BackendSpec
 from bench.encoding.encode import build_backend
-from bench.errors import BenchError
-from bench.models.loading import resolve
-from bench.models.spec import ModelSpec
-from bench.plan import check_applicable, check_settings, choose_strategy, companions, requested_pooling
-from bench.tasks.spec import TaskSpec, load_task, task_specs
+from bench.errors import BenchError, NotApplicable
+from bench.plan import companions, decide, prepare_model, read_task, requested_pooling
+from bench.tasks.spec import TaskSpec
 
 
 class PreflightError(BenchError):
@@ -35,20 +32,27 @@ def data_source(spec: TaskSpec, root) -> str:
 
 
 def preflight(cfg: DictConfig) -> dict:
-    """A report of what was found, or a PreflightError listing every problem."""
-    check_settings(cfg)
-    model_spec = ModelSpec.from_config(cfg.model)
-    pooling = requested_pooling(cfg.pooling)  # None: auto, decided once the model is resolved
-    if pooling is not None:
-        check_applicable(model_spec, pooling)  # a combination that cannot exist is skipped in a sweep, not checked
+    """A report of what was found, or a PreflightError listing every problem.
+
+    The run's own planning steps (:mod:`bench.plan`) without the encoding: the config's decisions (a bad setting
+    fails at once, as in a run), then each task's data, the runtime and the model, whose problems are collected
+    and reported together. Nothing is written."""
+    try:
+        decided = decide(cfg)
+    except NotApplicable:  # a combination that cannot exist: skipped in a sweep, not a problem
+        raise
+    except BenchError as exc:  # a setting the run would refuse, the runtime included
+        name = cfg.model.get("name") or cfg.model.get("name_or_path")
+        raise PreflightError(f"preflight of {name} found 1 problem(s):\n  - {exc}", {"model": None, "data": {}}) from exc
+    asked = requested_pooling(cfg.pooling)  # None: auto, decided once the model is resolved
     problems: list[str] = []
     data: dict[str, dict] = {}
+    read: dict[str, dict] = {}
     checks: dict = {"model": None, "data": {}}
-    specs = task_specs(cfg.task)
-    for spec in specs:
+    for spec in decided.specs:
         source = f"{spec.result_name} ({data_source(spec, cfg.data.root)})"
         try:
-            parts = load_task(spec, cfg.data.root, check_rows=bool(cfg.data.check_rows))
+            parts = read[spec.result_name] = read_task(cfg, spec, decided)
         except BenchError as exc:
             problems.append(str(exc))
             checks["data"][source] = {"ok": False, "problem": str(exc)}
@@ -57,18 +61,13 @@ def preflight(cfg: DictConfig) -> dict:
             "kind", "path", "revision", "sha256")}} for name, part in parts.items()}
         checks["data"][source] = {"ok": True, "detail": ", ".join(
             f"{name} {len(part)} rows" for name, part in parts.items())}
-    report = {"model": model_spec.name, "strategy": pooling.slug if pooling else "auto", "prompts": {}, "data": data}
+    model_spec = decided.model_spec
+    report = {"model": model_spec.name, "strategy": asked.slug if asked else "auto", "prompts": {}, "data": data}
     model = f"{model_spec.name} ({model_spec.name_or_path} @ {model_spec.revision})"
-    try:  # encode.backend / quantize and the model's attention kernel: refused combinations and missing runtimes
-        BackendSpec.from_config(cfg.encode, model_spec.attn_implementation).check(str(cfg.encode.device),
-                                                                                   bool(cfg.encode.half))
-    except BenchError as exc:
-        problems.append(str(exc))
     try:
-        resolved = resolve(model_spec)
-        pooling, reasons = choose_strategy(cfg.pooling, resolved)
+        resolved, pooling, reasons = prepare_model(cfg, decided, read)
         # the prompt each task gets, resolved as the run resolves it (task name, type, instruction template)
-        prompts = {spec.result_name: resolved.spec.prompt(spec.type, spec.mteb_name) for spec in specs}
+        prompts = {spec.result_name: resolved.spec.prompt(spec.type, spec.mteb_name) for spec in decided.specs}
         report.update(strategy=pooling.slug, prompts={k: v for k, v in prompts.items() if v}, reasons=reasons)
         backend = build_backend(resolved, companions(pooling, cfg.encode.precompute), "cpu", torch.float32)
         report.update(source=resolved.source, revision=resolved.resolved_revision or model_spec.revision,

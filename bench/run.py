@@ -23,7 +23,7 @@ from bench.encoding.vectors import TaskVectors
 from bench.errors import OutputError
 from bench.identity import Identity, identify
 from bench.models.loading import ResolvedModel
-from bench.plan import Plan, companions, plan
+from bench.plan import Plan, plan
 from bench.results.provenance import run_provenance
 from bench.results.record import Result, assemble_record
 from bench.results.store import ResultsStore
@@ -36,16 +36,16 @@ def run(cfg: DictConfig, model: ResolvedModel | None = None, store: bool = True)
     """``model``: a model in memory (:mod:`bench.models.memory`) in the place of ``cfg.model``; ``store=False``:
     score without reading or writing the results store (validation scores during training)."""
     planned = plan(cfg, model)
-    seed_everything(int(cfg.seed))
-    identities = identify(cfg, planned)
-    results = ResultsStore(cfg.results_dir)
-    kept = results.keep(identities, str(cfg.overwrite)) if store else {}
+    seed_everything(planned.seed)
+    identities = identify(planned)
+    results = ResultsStore(planned.output.results_dir)
+    kept = results.keep(identities, planned.output.overwrite) if store else {}
     todo = [spec for spec in planned.specs if spec.result_name not in kept]
     if not todo:
         log.info("all %d results exist with these exact settings; nothing to compute (overwrite=missing).", len(kept))
         return list(kept.values())
-    encoded = encode(cfg, planned, todo)
-    outputs = [evaluate(cfg, planned, spec, encoded, identities[spec.result_name]) for spec in todo]
+    encoded = encode(planned, todo)
+    outputs = [evaluate(planned, spec, encoded, identities[spec.result_name]) for spec in todo]
     if not store:
         return [Result.of(record, path) for path, record, _, _ in outputs]
     written, failed = [], {}
@@ -78,11 +78,12 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def encode(cfg: DictConfig, planned: Plan, specs: list[TaskSpec]) -> dict[str, Encoded]:
+def encode(planned: Plan, specs: list[TaskSpec]) -> dict[str, Encoded]:
     """Every sentence the tasks need (evaluated split, the evaluator's other splits, the compression's fit
     split), under its task type's prompt, deduplicated, once."""
-    if cfg.encode.threads:
-        torch.set_num_threads(int(cfg.encode.threads))
+    settings = planned.encode
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
     log.info("model %s (%s) on %s, strategy %s", planned.model_spec.name, planned.resolved.path, planned.device,
              planned.pooling.slug)
     texts: dict[str, list[str]] = {}
@@ -92,16 +93,16 @@ def encode(cfg: DictConfig, planned: Plan, specs: list[TaskSpec]) -> dict[str, E
             group.extend(part.sentences)
         if spec.result_name in planned.fits:
             group.extend(planned.fits[spec.result_name].sentences)
-    return encode_by_prompt(texts, planned.resolved, companions(planned.pooling, cfg.encode.precompute),
-                            cache=EmbeddingCache(cfg.cache.dir, enabled=bool(cfg.cache.enabled)),
+    return encode_by_prompt(texts, planned.resolved, planned.companions,
+                            cache=EmbeddingCache(settings.cache_dir, enabled=settings.cache_enabled),
                             device=planned.device, dtype=getattr(torch, planned.dtype),
-                            batch_size=int(cfg.encode.batch_size), progress=bool(cfg.encode.progress),
+                            batch_size=settings.batch_size, progress=settings.progress,
                             devices=planned.devices, runtime=planned.backend,
-                            export_root=Path(cfg.cache.dir) / "exports", threads=cfg.encode.threads,
+                            export_root=settings.export_root, threads=settings.threads,
                             shard=planned.shard, max_memory=planned.max_memory)
 
 
-def evaluate(cfg: DictConfig, planned: Plan, spec: TaskSpec, encoded: dict[str, Encoded],
+def evaluate(planned: Plan, spec: TaskSpec, encoded: dict[str, Encoded],
              identity: Identity) -> tuple[Path, dict, dict, np.ndarray]:
     """One task's result record (not yet written) and its per-pair values."""
     start = time.perf_counter()
@@ -111,7 +112,7 @@ def evaluate(cfg: DictConfig, planned: Plan, spec: TaskSpec, encoded: dict[str, 
     data = planned.data[spec.result_name]
     evaluation = planned.evaluator.evaluate(spec, data, vectors)
     provenance = {
-        **run_provenance(int(cfg.seed)),
+        **run_provenance(planned.seed),
         "model": planned.resolved.provenance(),
         "pooling": {**planned.pooling.as_dict(), "slug": planned.pooling.slug},
         "strategy": planned.strategy,
@@ -121,7 +122,7 @@ def evaluate(cfg: DictConfig, planned: Plan, spec: TaskSpec, encoded: dict[str, 
         **({"prompts_reason": own["prompts"]} if "prompts" in (own := getattr(planned.resolved, "reasons", {})) else {}),
         "encoding": {**encoded[prompt].stats(), "prompt": prompt, "device": planned.device, "devices": planned.devices,
                      **({"sharded": True} if planned.shard else {}), "dtype": planned.dtype,
-                     "batch_size": int(cfg.encode.batch_size), **planned.backend.provenance()},
+                     "batch_size": planned.encode.batch_size, **planned.backend.provenance()},
         "settings": identity.settings,
         "settings_id": identity.settings_id,
         "identity": identity.identity,

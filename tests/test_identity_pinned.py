@@ -27,7 +27,7 @@ def test_settings_ids_are_pinned(case, data_root, tmp_path):
     overrides, expected = PINNED[case]
     cfg = compose_config(["model=minilm", *overrides, f"data.root={data_root}", f"results_dir={tmp_path}"])
     planned = plan(cfg)
-    identities = identify(cfg, planned)
+    identities = identify(planned)
     assert {name: identity.settings_id for name, identity in identities.items()} == expected
     for name, identity in identities.items():  # the path: model / revision / strategy / settings id
         assert identity.path.relative_to(tmp_path).parts[:4] == (

@@ -68,7 +68,7 @@ def test_always_recomputes(make_cfg, tiny_models, tiny_data_root, monkeypatch):
     run(tiny(make_cfg, tiny_models, tiny_data_root, "cache.enabled=false"))
     calls = []
     original = encode_module.build_backend
-    monkeypatch.setattr(encode_module, "build_backend", lambda *a: calls.append(1) or original(*a))
+    monkeypatch.setattr(encode_module, "build_backend", lambda *a, **k: calls.append(1) or original(*a, **k))
     run(tiny(make_cfg, tiny_models, tiny_data_root, "cache.enabled=false", "overwrite=always"))
     assert calls == [1]
 

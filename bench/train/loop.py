@@ -402,7 +402,7 @@ def results_that_exist(cfg: DictConfig) -> list[str]:
     from bench.identity import identify
     from bench.plan import plan
 
-    return [str(identity.path) for identity in identify(cfg, plan(cfg)).values() if identity.path.exists()]
+    return [str(identity.path) for identity in identify(plan(cfg)).values() if identity.path.exists()]
 
 
 def check_never_before_training(cfg: DictConfig, recipe: Recipe, base: ModelSpec, specs: list[TaskSpec]) -> None:
