@@ -5,14 +5,19 @@ keys exist and of which type. Hydra composes the YAML into them, so an unknown k
 ``+pooling.layer=[-2]``) and a value of the wrong type (``encode.batch_size=2.5``) are refused while
 the command line is read, before any work (:mod:`bench.launch.cli` turns Hydra's message into one line with
 the valid keys and a "did you mean"). Fields without a default must be set by the YAML; defaults here
-exist only for keys a YAML file may leave out, and no code repeats them.
+exist only for keys a YAML file may leave out, and no code repeats them. A field's valid range or choices
+(:func:`valid`, :func:`one_of`) are written beside its type and checked where the domain object is built
+(:func:`check_values`); the recipes are built from their schema (:func:`frozen_from`, :func:`domain_values`), so a
+new knob is one field here and one line in its YAML. The ``task`` group (a task, or a suite of them) is not typed
+for Hydra: :class:`TaskConfig` lists its keys and :func:`check_keys` refuses others, naming the file that has them.
 """
 
 from dataclasses import MISSING as NO_DEFAULT
 from dataclasses import dataclass, field, fields, is_dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, NamedTuple, get_args, get_origin, get_type_hints
+from types import UnionType
+from typing import Any, NamedTuple, Union, get_args, get_origin, get_type_hints
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -389,7 +394,7 @@ def _node_schema(kind):
         return _MapOf(args[1])
     if is_dataclass(kind):
         return kind
-    if len(args) == 1:  # X | None
+    if get_origin(kind) in (Union, UnionType) and len(args) == 1:  # X | None
         return _node_schema(args[0])
     return None
 

@@ -62,6 +62,9 @@ def test_a_task_override_the_schema_lacks_exits_2_with_the_valid_keys(tmp_path):
             "the command line or the API). Did you mean 'task.target.positive'? Valid keys under task.target: kind, "
             "labels, positive, score_range.") in done.stderr
     assert not (tmp_path / "results").exists()
+    with pytest.raises(BenchError, match=r"unknown setting 'task.tasks.ppc.rowz' \(task.tasks.ppc.rowz=1\). Did "
+                                         r"you mean 'task.tasks.ppc.rows'\? Valid keys under task.tasks.ppc: name, "):
+        check_composition(["task=polish", "task.tasks.ppc.rowz=1"], "config")  # no +: Hydra's own refusal
 
 
 def test_a_task_written_in_python_is_checked_and_takes_the_schema_defaults():
