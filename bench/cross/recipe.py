@@ -2,58 +2,35 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 from omegaconf import DictConfig, OmegaConf
 
-from bench.config import conf_values
+from bench.config import CrossConfig, conf_values, domain_values, frozen_from
 from bench.cross.heads import HEADS, head_for
 from bench.errors import BenchError, unknown_choice
 from bench.tasks.spec import TaskSpec
-from bench.train.recipe import as_numbers, check_schedule
+from bench.train.recipe import check_schedule
 
-NUMERIC = {"epochs": float, "batch_size": int, "learning_rate": float, "warmup_ratio": float, "weight_decay": float,
-           "eval_steps": int, "max_steps": int, "max_length": int, "seed": int, "max_train_pairs": int}
 #: Fields that do not change what is trained (where it goes, what is kept).
 NOT_TRAINING = frozenset({"output_dir", "keep", "name"})
 
 
-@dataclass(frozen=True)
+@frozen_from(CrossConfig)
 class CrossRecipe:
-    name: str
-    head: str
-    tasks: tuple[str, ...] | None  # None: every task of the run that has train and validation splits
-    epochs: float
-    batch_size: int
-    learning_rate: float
-    warmup_ratio: float
-    weight_decay: float
-    max_steps: int
-    eval_steps: int
-    max_length: int
-    seed: int
-    precision: str
-    output_dir: str
-    max_train_pairs: int | None
-    keep: str
+    """A ``conf/cross/*.yaml`` recipe: the fields of :class:`bench.config.CrossConfig` (lists as tuples); ``tasks``
+    None: every task of the run that has train and validation splits."""
 
     def __post_init__(self) -> None:
         if self.head not in HEADS:
             raise unknown_choice("cross.head", self.head, HEADS)
-        check_schedule(self, "cross")
-        if self.max_length < 8:
-            raise BenchError(f"cross.max_length={self.max_length} is not valid: expected an integer >= 8 (tokens of a pair).")
+        check_schedule(self, CrossConfig, "cross")
 
     @classmethod
     def from_config(cls, cfg) -> CrossRecipe:
         given = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-        c = {**conf_values("cross", "_cross"), **given}
-        unknown = sorted(set(c) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise BenchError(f"unknown cross setting(s) {unknown}; valid: {', '.join(sorted(cls.__dataclass_fields__))}.")
-        c["tasks"] = tuple(c["tasks"]) if c.get("tasks") is not None else None
-        as_numbers(c, NUMERIC, "cross")
-        return cls(**c)
+        return cls(**domain_values(CrossConfig, {**conf_values("cross", "_cross", with_defaults=True), **given},
+                                   "cross"))
 
     def training_settings(self) -> dict:
         """What shapes the trained model (part of a result's settings)."""

@@ -165,7 +165,7 @@ def check_composition(overrides: Sequence[str], config_name: str, conf_dir: Path
                 raise _composition_error(exc, overrides, config_name) from None
     finally:
         GlobalHydra.instance().clear()
-    check_composed(cfg)
+    check_composed(cfg, conf_dir)
     return cfg
 
 
@@ -184,13 +184,14 @@ def compose_checked(overrides: Sequence[str], config_name: str = "config"):
     return cfg
 
 
-def check_composed(cfg) -> None:
-    """A composed config: no key forced in that the schema lacks, no value left missing."""
+def check_composed(cfg, conf_dir: Path = CONF_DIR) -> None:
+    """A composed config: no key forced in (or written in a task file) that the schema lacks, no value left
+    missing."""
     from omegaconf import OmegaConf
 
     from bench.config import check_keys
 
-    check_keys(cfg)
+    check_keys(cfg, conf_dir=conf_dir)
     missing = sorted(OmegaConf.missing_keys(cfg))
     if "model.name_or_path" in missing:
         raise BenchError("model=hf needs model.name_or_path=<hub id or model folder>; or write it directly: "

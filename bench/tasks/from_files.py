@@ -134,7 +134,7 @@ def format_from_config(cfg: dict) -> FileFormat:
         sentence1=cfg["sentence1"],
         sentence2=cfg["sentence2"],
         target=cfg["target"],
-        delimiter=cfg.get("delimiter", "\t"),
-        quoting=cfg.get("quoting", "none"),
-        has_header=bool(cfg.get("has_header", True)),
+        delimiter=cfg["delimiter"],  # defaults: bench.config.LocalConfig
+        quoting=cfg["quoting"],
+        has_header=bool(cfg["has_header"]),
     )

@@ -1,4 +1,5 @@
-"""Tasks are data: each ``conf/task/*.yaml`` describes one dataset and how it is scored.
+"""Tasks are data: each ``conf/task/*.yaml`` describes one dataset and how it is scored (its keys:
+:class:`bench.config.TaskConfig`).
 
 :class:`TaskSpec` is the typed view of such a config; :func:`task_specs` turns the composed
 ``task`` node (one task, or a suite with ``tasks:``) into specs; :func:`load_task` reads every
@@ -8,12 +9,13 @@ split the task declares, from local files when ``data.root`` is set, else from t
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from bench.config import TaskConfig, check_keys, with_defaults
 from bench.errors import BenchError, DataError, unknown_choice
 from bench.scoring import SCORERS
 from bench.tasks.from_files import FileFormat, format_from_config, read_split, relative_paths
@@ -35,15 +37,15 @@ class TaskSpec:
     local_files: dict[str, str]  # empty for a task whose data exists only as a hub copy (hub-only)
     local_format: FileFormat | None
     hub: HubSource
-    splits: tuple[str, ...] = ("train", "validation", "test")
-    eval_split: str = "test"
-    rows: dict[str, int] = field(default_factory=dict)
-    heldout_split: str = "validation"  # where pair classification picks its held-out thresholds
-    description: str = ""
+    splits: tuple[str, ...]
+    eval_split: str
+    rows: dict[str, int]
+    description: str
     #: SHA-256 of original files (by split) whose content is the hub copy's at hub.revision, so that their
     #: results are compared with numbers published on that copy (bench.reports.reference).
-    same_as_hub: dict[str, str] = field(default_factory=dict)
-    differs_from_hub: str = ""  # why the original files are not the hub copy's data, when that is known
+    same_as_hub: dict[str, str]
+    differs_from_hub: str  # why the original files are not the hub copy's data, when that is known
+    heldout_split: str = "validation"  # where pair classification picks its held-out thresholds (not a setting)
 
     def __post_init__(self) -> None:
         if self.type not in SCORERS:
@@ -81,32 +83,36 @@ class TaskSpec:
 
 
 def spec_from_config(cfg: DictConfig | dict) -> TaskSpec:
-    c = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    """A task's config (keys checked against :class:`bench.config.TaskConfig`, whose defaults fill what it leaves
+    out) as a spec."""
+    node = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(dict(cfg))
+    check_keys(node, "task")
+    c = with_defaults(TaskConfig, OmegaConf.to_container(node, resolve=True))
     try:
         target_cfg = c["target"]
         target = TargetSpec(
             kind=target_cfg["kind"],
-            score_range=tuple(target_cfg["score_range"]) if target_cfg.get("score_range") else None,
-            labels=tuple(str(x) for x in target_cfg.get("labels") or ()),
-            positive=tuple(str(x) for x in target_cfg.get("positive") or ()),
+            score_range=tuple(target_cfg["score_range"]) if target_cfg["score_range"] else None,
+            labels=tuple(str(x) for x in target_cfg["labels"] or ()),
+            positive=tuple(str(x) for x in target_cfg["positive"] or ()),
         )
-        lang = str(c.get("lang", "pl"))
+        lang = str(c["lang"])
         return TaskSpec(
             name=c["name"],
-            mteb_name=c.get("mteb_name", c["name"]),
+            mteb_name=c["mteb_name"] or c["name"],
             type=c["type"],
             lang=lang,
             languages=dict(c["languages"]),
             target=target,
-            local_files=relative_paths(c["local"]["files"], lang=lang) if c.get("local") else {},
-            local_format=format_from_config(c["local"]) if c.get("local") else None,
+            local_files=relative_paths(c["local"]["files"], lang=lang) if c["local"] else {},
+            local_format=format_from_config(c["local"]) if c["local"] else None,
             hub=hub_source_from_config(c["hub"], lang=lang),
-            splits=tuple(c.get("splits", ("train", "validation", "test"))),
-            eval_split=c.get("eval_split", "test"),
-            rows={str(k): int(v) for k, v in (c.get("rows") or {}).items()},
-            description=c.get("description", ""),
-            same_as_hub={str(k): str(v) for k, v in (c.get("same_as_hub") or {}).items()},
-            differs_from_hub=str(c.get("differs_from_hub") or ""),
+            splits=tuple(c["splits"]),
+            eval_split=c["eval_split"],
+            rows={str(k): int(v) for k, v in (c["rows"] or {}).items()},
+            description=c["description"] or "",
+            same_as_hub={str(k): str(v) for k, v in (c["same_as_hub"] or {}).items()},
+            differs_from_hub=str(c["differs_from_hub"] or ""),
         )
     except KeyError as exc:
         raise BenchError(f"task config '{c.get('name', '?')}' lacks the key {exc}.") from None
@@ -123,6 +129,7 @@ def suite_members(name: str) -> tuple[str, ...]:
 
 def task_specs(task_cfg: DictConfig) -> list[TaskSpec]:
     """One spec for a single-task config, or one per member for a suite (a config with ``tasks:``)."""
+    check_keys(task_cfg, "task")  # a suite's own keys, and its members' with their names
     if "tasks" in task_cfg:
         return [spec_from_config(member) for member in task_cfg.tasks.values()]
     return [spec_from_config(task_cfg)]

@@ -3,98 +3,40 @@ before any data or model is loaded."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 from omegaconf import DictConfig, OmegaConf
 
-from bench.config import conf_values
+from bench.config import RecipeConfig, ScheduleConfig, check_values, conf_values, domain_values, frozen_from
 from bench.encoding.device import PRECISIONS
 from bench.errors import BenchError, unknown_choice
 from bench.models.spec import ModelSpec
-from bench.plan import MAX_SEED
 from bench.tasks.spec import TaskSpec
 from bench.train.objectives import LOSSES, UNSUPERVISED
 
-KEEP = ("best", "all")
-NUMERIC = {"epochs": float, "batch_size": int, "learning_rate": float, "warmup_ratio": float, "weight_decay": float,
-           "eval_steps": int, "max_steps": int, "seed": int, "save_total_limit": int, "max_train_pairs": int,
-           "mlm_probability": float}
 #: ``loss`` of a recipe with ``objectives`` (several losses in one stage) or ``stages`` (a chain of recipes).
 MULTITASK, STAGED = "multitask", "stages"
 #: What a stage of a chain may not set: where models go and what happens after the whole chain.
 CHAIN_ONLY = ("output_dir", "resume", "evaluate_after", "evaluate_base", "evaluate_tasks", "keep", "stages")
-POOLINGS = ("mean", "cls", "max")
-#: Valid ranges of the numeric recipe fields (checked before any data or model is loaded).
-RANGES = (
-    ("batch_size", lambda v: v >= 2, "an integer >= 2 (pair losses need two examples per batch)"),
-    ("eval_steps", lambda v: v >= 1, "an integer >= 1"),
-    ("learning_rate", lambda v: v > 0, "a number > 0"),
-    ("warmup_ratio", lambda v: 0 <= v < 1, "a fraction of the training steps in [0, 1)"),
-    ("weight_decay", lambda v: v >= 0, "a number >= 0"),
-    ("save_total_limit", lambda v: v >= 1, "an integer >= 1 (the best checkpoint must be kept)"),
-    ("max_train_pairs", lambda v: v >= 1, "null (all pairs) or an integer >= 1"),
-    ("mlm_probability", lambda v: 0 < v < 1, "a fraction of the tokens in (0, 1)"),
-    ("seed", lambda v: 0 <= v <= MAX_SEED, f"an integer from 0 to {MAX_SEED} (numpy's seed range)"),
-    ("epochs", lambda v: v >= 0, "a number >= 0"),
-)
 
 
-def as_numbers(values: dict, kinds: dict, section: str) -> None:
-    """Numeric settings converted in place (``"3"`` from a command line is 3), or one clear error."""
-    for key, kind in kinds.items():
-        if values.get(key) is not None:
-            try:
-                values[key] = kind(values[key])
-            except (TypeError, ValueError):
-                raise BenchError(f"{section}.{key}={values[key]!r} is not a number.") from None
-
-
-def check_schedule(recipe, section: str) -> None:
-    """What a training recipe and a cross-encoder recipe share: precision, what is kept, numeric ranges, length."""
+def check_schedule(recipe, schema: type[ScheduleConfig], section: str) -> None:
+    """A training or cross-encoder recipe's checks: the ranges and choices of its schema's fields (those of
+    :class:`bench.config.ScheduleConfig` shared), then what the shared schedule needs: a precision, a length."""
+    check_values(recipe, schema, section)
     if recipe.precision not in PRECISIONS:
         raise unknown_choice(f"{section}.precision", recipe.precision, PRECISIONS)
-    if recipe.keep not in KEEP:
-        raise unknown_choice(f"{section}.keep", recipe.keep, KEEP)
-    for key, valid, expected in RANGES:
-        value = getattr(recipe, key, None)
-        if value is not None and not valid(value):
-            raise BenchError(f"{section}.{key}={value} is not valid: expected {expected}.")
     if not (recipe.epochs > 0 or recipe.max_steps > 0):
         raise BenchError(f"{section}.epochs must be > 0 (or set {section}.max_steps).")
 
 
-@dataclass(frozen=True)
+@frozen_from(RecipeConfig)
 class Recipe:
-    """A ``conf/train/*.yaml`` recipe."""
-
-    name: str
-    loss: str
-    tasks: tuple[str, ...]
-    select_on: tuple[str, ...]
-    epochs: float
-    batch_size: int
-    learning_rate: float
-    warmup_ratio: float
-    weight_decay: float
-    eval_steps: int
-    max_steps: int
-    seed: int
-    pooling: str
-    matryoshka: tuple[int, ...]
-    length_grouped: bool
-    precision: str
-    output_dir: str
-    resume: bool
-    save_total_limit: int
-    max_train_pairs: int | None
-    evaluate_after: bool
-    evaluate_base: bool
-    evaluate_tasks: tuple[str, ...] | None  # None: the whole suite of the run
-    keep: str  # best: only the final (best) model is kept; all: the checkpoints too
-    objectives: tuple[dict, ...] = ()  # multi-task: [{loss, tasks}, ...] trained together (a batch from one at a time)
-    stages: tuple[dict, ...] = ()  # a chain: each a recipe of its own, trained from the previous stage's model
-    text_file: str | None = None  # label-free losses (simcse, mlm): train on this text (a sentence per line)
-    mlm_probability: float = 0.15
+    """A ``conf/train/*.yaml`` recipe: the fields of :class:`bench.config.RecipeConfig` (lists as tuples).
+    ``evaluate_tasks`` None: the whole suite of the run; ``keep`` best: only the final (best) model is kept, all: the
+    checkpoints too; ``objectives``: [{loss, tasks}, ...] trained together (a batch from one at a time); ``stages``:
+    a chain, each a recipe of its own, trained from the previous stage's model; ``text_file``: label-free losses
+    (simcse, mlm) train on this text (a sentence per line)."""
 
     def __post_init__(self) -> None:
         if self.loss not in (*LOSSES, MULTITASK, STAGED):
@@ -104,9 +46,7 @@ class Recipe:
         if any(d < 1 for d in self.matryoshka):
             raise BenchError(f"train.matryoshka={list(self.matryoshka)} is not valid: expected dimensions >= 1, e.g. "
                              f"train.matryoshka=[384,256,128].")
-        if self.pooling not in POOLINGS:
-            raise unknown_choice("train.pooling (for a raw encoder)", self.pooling, POOLINGS)
-        check_schedule(self, "train")
+        check_schedule(self, RecipeConfig, "train")
         needs_tasks = self.loss != STAGED and not (self.loss in UNSUPERVISED and self.text_file)
         if needs_tasks and not self.tasks or not self.select_on:
             raise BenchError("a recipe needs train.tasks (what to train on) and train.select_on (validation splits).")
@@ -139,27 +79,12 @@ class Recipe:
         """From a ``train`` config; keys it leaves out take the shared values of ``conf/train/_recipe.yaml``
         (as a recipe file does), so a recipe written in Python has the same defaults."""
         given = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-        c = {**conf_values("train", "_recipe"), **given}
-        fields = cls.__dataclass_fields__
-        unknown = sorted(set(c) - set(fields))
-        if unknown:
-            raise BenchError(f"unknown train setting(s) {unknown}; valid: {', '.join(sorted(fields))}.")
-        for key in ("tasks", "select_on", "matryoshka"):
-            c[key] = tuple(c.get(key) or ())
-        c["objectives"] = tuple(dict(o) if isinstance(o, dict) else o for o in c.get("objectives") or ())
-        c["stages"] = tuple(dict(o) for o in c.get("stages") or ())
+        c = domain_values(RecipeConfig, {**conf_values("train", "_recipe", with_defaults=True), **given}, "train")
         if c["stages"]:
             c["loss"] = STAGED
         elif c["objectives"]:
             c["loss"] = MULTITASK
             c["tasks"] = tuple(dict.fromkeys(t for o in c["objectives"] if isinstance(o, dict) for t in o.get("tasks") or ()))
-        if c.get("evaluate_tasks") is not None:
-            c["evaluate_tasks"] = tuple(c["evaluate_tasks"])
-        as_numbers(c, NUMERIC, "train")
-        try:
-            c["matryoshka"] = tuple(int(d) for d in c["matryoshka"])
-        except (TypeError, ValueError):
-            raise BenchError(f"train.matryoshka must list integer dimensions, got {list(c['matryoshka'])}.") from None
         return cls(**c)
 
 
