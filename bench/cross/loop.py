@@ -26,7 +26,7 @@ from bench.models.spec import ModelSpec
 from bench.models.weights import restricted_unpickling
 from bench.plan import check_settings
 from bench.results.provenance import git_commit, package_versions, run_provenance
-from bench.results.record import ResultKind, assemble_record, model_revision, result_path, settings_id
+from bench.results.record import Result, ResultKind, assemble_record, model_revision, result_path, settings_id
 from bench.results.store import ResultsStore
 from bench.scoring import data_problem, too_few_pairs
 from bench.scoring.predictions import prediction_main
@@ -275,7 +275,7 @@ def train_one(cfg: DictConfig, recipe: CrossRecipe, resolved: ResolvedModel, spe
 
 
 def score(cfg: DictConfig, spec: TaskSpec, head: Head, parts: dict[str, PairData], model, recipe: CrossRecipe,
-          resolved: ResolvedModel, lineage: dict, identity: dict) -> tuple[dict, dict, np.ndarray]:
+          resolved: ResolvedModel, lineage: dict, identity: dict) -> tuple[Result, dict, np.ndarray]:
     """The selected model on the test pairs, once: the result record and its per-pair predictions."""
     from bench.evaluators.base import Evaluation
 
