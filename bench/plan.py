@@ -14,6 +14,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from bench.atomic import check_writable_dir
+from bench.config import MAX_SEED
 from bench.encoding.backends import BackendSpec
 from bench.encoding.compress import CompressionSpec
 from bench.encoding.device import pick_device, pick_dtype
@@ -97,8 +98,6 @@ class Plan(Decisions):
                 + (f"+{self.compression.slug}" if self.compression.active else ""))
 
 
-#: The largest seed numpy (and so transformers' set_seed) takes.
-MAX_SEED = 2**32 - 1
 RANGES = (
     ("seed", int, lambda v: 0 <= v <= MAX_SEED, f"an integer from 0 to {MAX_SEED} (numpy's seed range)"),
     ("encode.batch_size", int, lambda v: v >= 1, "an integer >= 1"),

@@ -53,9 +53,9 @@ def run(cfg: DictConfig, model: ResolvedModel | None = None, store: bool = True)
         try:
             written.append(results.write(path, record, pairs, targets))
         except OSError as exc:  # a full disk, a folder turned read-only: try the others, then say which
-            failed[record["bench"]["task"]] = exc
+            failed[record.task] = exc
     if failed:
-        raise output_error([record["bench"]["task"] for _, record, _, _ in outputs], failed, kept)
+        raise output_error([record.task for _, record, _, _ in outputs], failed, kept)
     return [*kept.values(), *written]
 
 
@@ -103,8 +103,8 @@ def encode(planned: Plan, specs: list[TaskSpec]) -> dict[str, Encoded]:
 
 
 def evaluate(planned: Plan, spec: TaskSpec, encoded: dict[str, Encoded],
-             identity: Identity) -> tuple[Path, dict, dict, np.ndarray]:
-    """One task's result record (not yet written) and its per-pair values."""
+             identity: Identity) -> tuple[Path, Result, dict, np.ndarray]:
+    """One task's result record (checked, not yet written) and its per-pair values."""
     start = time.perf_counter()
     prompt = planned.model_spec.prompt(spec.type, spec.mteb_name)
     vectors = TaskVectors(encoded[prompt], planned.pooling.slug, planned.compression,

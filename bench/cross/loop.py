@@ -26,7 +26,7 @@ from bench.models.spec import ModelSpec
 from bench.models.weights import restricted_unpickling
 from bench.plan import check_settings
 from bench.results.provenance import git_commit, package_versions, run_provenance
-from bench.results.record import assemble_record, model_revision, result_path, settings_id
+from bench.results.record import Result, ResultKind, assemble_record, model_revision, result_path, settings_id
 from bench.results.store import ResultsStore
 from bench.scoring import data_problem, too_few_pairs
 from bench.scoring.predictions import prediction_main
@@ -275,7 +275,7 @@ def train_one(cfg: DictConfig, recipe: CrossRecipe, resolved: ResolvedModel, spe
 
 
 def score(cfg: DictConfig, spec: TaskSpec, head: Head, parts: dict[str, PairData], model, recipe: CrossRecipe,
-          resolved: ResolvedModel, lineage: dict, identity: dict) -> tuple[dict, dict, np.ndarray]:
+          resolved: ResolvedModel, lineage: dict, identity: dict) -> tuple[Result, dict, np.ndarray]:
     """The selected model on the test pairs, once: the result record and its per-pair predictions."""
     from bench.evaluators.base import Evaluation
 
@@ -292,7 +292,8 @@ def score(cfg: DictConfig, spec: TaskSpec, head: Head, parts: dict[str, PairData
                   int(cfg.seed))
     evaluation = Evaluation(scores, head.main_score, head.task_type, pairs, targets,
                             extra={"cross_encoder": {"head": head.kind, "task": spec.result_name,
-                                                     "model_dir": lineage["model_dir"]}, "lineage": lineage})
+                                                     "model_dir": lineage["model_dir"]}, "lineage": lineage},
+                            kind=ResultKind.CROSS_ENCODER)
     provenance = {**run_provenance(int(cfg.seed)), "model": resolved.provenance(),
                   "pooling": {"name": STRATEGY, "slug": STRATEGY}, "strategy": STRATEGY, **identity}
     record = assemble_record(spec, parts, evaluation, name=f"{spec.result_name}.{head.suffix}", provenance=provenance,

@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bench.results.record import ResultKind
+
 
 @dataclass
 class Evaluation:
     """What an evaluator returns for one task: the scores (MTEB's keys plus bench's), the main score's
-    name, the task type recorded in the result, per-pair values for intervals and paired tests, and any
-    extra provenance."""
+    name, the task type recorded in the result, per-pair values for intervals and paired tests, any
+    extra provenance, and what kind of result it is (written in the record as ``bench.kind``)."""
 
     scores: dict
     main_score_name: str
@@ -20,6 +22,7 @@ class Evaluation:
     pairs: dict[str, np.ndarray]
     targets: np.ndarray
     extra: dict = field(default_factory=dict)
+    kind: ResultKind = ResultKind.ZERO_SHOT
 
 
 def check_scorable(task: str, split: str, part, problem: str | None) -> None:

@@ -26,6 +26,7 @@ from sklearn.preprocessing import StandardScaler
 from bench.encoding.vectors import TaskVectors
 from bench.errors import BenchError, unknown_choice
 from bench.evaluators.base import Evaluation, check_scorable, with_interval
+from bench.results.record import ResultKind
 from bench.scoring import SCORERS, main_function, too_few_pairs
 from bench.tasks.schema import PairData
 from bench.tasks.spec import TaskSpec
@@ -247,4 +248,4 @@ class ProbeEvaluator:
         scores = {**result.metrics, "probe_selection": result.selection}
         with_interval(scores, main_function(task_type), pairs, test[1], self.resamples, self.level, self.seed)
         return Evaluation(scores, self.probe.main_score, task_type, pairs, test[1],
-                          extra={"probe": self.probe.describe()})
+                          extra={"probe": self.probe.describe()}, kind=ResultKind.PROBE)

@@ -23,14 +23,14 @@ from pathlib import Path
 from bench.commands import command_parser
 from bench.errors import BenchError, user_errors_exit_2
 from bench.reports.leaderboard.significance import paired_from_files
-from bench.results.record import Result, pairs_path, read_result
+from bench.results.record import pairs_path, read_result
 from bench.scoring.stats import format_p, signed
 
 LEVEL = 0.95  # the interval level of paired_from_files' default
 
 
 def compare(path_a: Path, path_b: Path, *, resamples: int = 10000, seed: int = 0) -> dict:
-    a, b = (Result.of(read_result(path), path) for path in (path_a, path_b))
+    a, b = (read_result(path) for path in (path_a, path_b))
     if a.task != b.task:
         raise BenchError(f"the results are for different tasks ({a.task} vs {b.task}).")
     differs = a.basis.differences(b.basis)  # the one comparability rule (bench.results.comparability)
@@ -113,8 +113,7 @@ def named_results(name: str, results_dir: Path) -> dict[str, Path]:
     model, revision, strategy = (parts[0], None, parts[1]) if len(parts) == 2 else parts
     found: dict[str, list[Path]] = {}
     names: set[str] = set()
-    for path, record in iter_results(results_dir):
-        result = Result.of(record, path)
+    for path, result in iter_results(results_dir):
         folder = path.relative_to(results_dir).parts[0]
         names.add(f"{result.model_name}/{result.strategy}")
         if (model in (result.model_name, folder) and strategy == result.strategy

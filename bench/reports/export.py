@@ -24,7 +24,7 @@ from pathlib import Path
 from bench.atomic import write_json_atomic
 from bench.commands import command_parser
 from bench.errors import BenchError, user_errors_exit_2
-from bench.results.record import Result
+from bench.results.record import ResultKind
 from bench.results.store import ResultsStore
 
 log = logging.getLogger(__name__)
@@ -53,16 +53,15 @@ def export(results_dir: str | Path, out_dir: str | Path, strategy: str | None = 
     variants = dict(zip(entries["path"], entries["variant"])) if not entries.empty else {}
     files: dict[Path, dict] = {}
     metas: dict[Path, dict] = {}
-    for path, record in results:
-        result = Result.of(record, path)
-        if result.kind != "zero-shot" or not result.task_name:
+    for path, result in results:
+        if result.kind is not ResultKind.ZERO_SHOT or not result.task_name:
             continue
         model = result.model
         revision = result.revision or "no_revision_available"
         default = strategy or model.get("default_pooling")  # unknown: every strategy is bench's own model
         name = model_name(model, result.strategy, default, variants.get(str(path), ""), result.settings_id)
         target = out / name.replace("/", "__") / revision
-        payload = {key: record.get(key) for key in MTEB_KEYS}
+        payload = {key: result.get(key) for key in MTEB_KEYS}
         payload["evaluation_time"] = payload["evaluation_time"] or 0.0
         published = (result.meta.get("mteb_data") or {}).get("revision")
         if published:

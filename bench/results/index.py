@@ -34,7 +34,7 @@ def entry(path: Path, record: dict) -> dict:
     git = meta.get("git") or {}
     versions = meta.get("versions") or {}
     encoding = meta.get("encoding") or {}
-    lineage = meta.get("lineage") or model.get("lineage") or {}
+    lineage = result.lineage
     basis = result.basis
     return {
         "model": result.model_name,
@@ -47,7 +47,7 @@ def entry(path: Path, record: dict) -> dict:
         "dims": compression.get("dims"),
         "bytes_per_vector": compression.get("bytes_per_vector"),
         "task": result.task,
-        "kind": result.kind,
+        "kind": result.kind.value,
         "base_task": result.base_task,
         "type": result.task_type,
         "metric": result.main_score_name,

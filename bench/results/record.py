@@ -7,7 +7,13 @@ split used, scoring settings), so results of different settings never share a pa
 reuses a result only when its whole identity (settings, weights, tokenizer files, bench version) is the
 same. The top level follows MTEB (``task_name``, ``dataset_revision``, ``evaluation_time``,
 ``scores.<split>[...]`` with ``main_score``, ``hf_subset``, ``languages``) so MTEB tooling can read the
-scores; everything bench adds sits under ``bench``.
+scores; everything bench adds sits under ``bench``, including what the result is (``bench.kind``,
+:class:`ResultKind`).
+
+One contract, checked once: a record is checked (:func:`record_problems`, :meth:`Result.of`) when it is built,
+before anything is written, or when it is read from a file; a :class:`Result` is a checked record, so the store,
+the index and every report pass it on without checking it again, and a record that fails is refused with one
+message wherever it is met.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import json
 import logging
 import math
 import re
+from enum import Enum
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +33,7 @@ from bench.errors import BenchError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: bench.kind written
 PATH_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+=@-]*$")
 
 
@@ -61,8 +68,39 @@ def _finite(value):
     return value
 
 
+class ResultKind(str, Enum):
+    """What a result measures, written in every record as ``bench.kind``: three tables that are never ranked
+    together. ``zero-shot``: a model's embeddings compared by similarity; ``probe``: a small model trained on
+    frozen embeddings (:mod:`bench.evaluators.probe`); ``cross-encoder``: a model fine-tuned on the pairs
+    themselves (:mod:`bench.cross`). A training evaluation (``bench.train``) is a zero-shot run of the
+    fine-tuned model: ``zero-shot``, with ``bench.lineage`` saying where the model came from.
+
+    The kind is not a setting: it follows from the evaluation mode, which the settings already name, so it is
+    not in the settings id and results written before it existed keep their identity (:func:`result_kind`)."""
+
+    ZERO_SHOT = "zero-shot"
+    PROBE = "probe"
+    CROSS_ENCODER = "cross-encoder"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def result_kind(meta: dict) -> ResultKind:
+    """The kind of a result from its ``bench`` block: ``bench.kind`` as written since schema 3, or, for a
+    record written before, the block its evaluation mode added (``cross_encoder``, ``probe``; neither:
+    zero-shot). The one place a kind is read, so no reader tries keys."""
+    written = meta.get("kind")
+    if written is not None:
+        return ResultKind(written)
+    if meta.get("cross_encoder"):
+        return ResultKind.CROSS_ENCODER
+    return ResultKind.PROBE if meta.get("probe") else ResultKind.ZERO_SHOT
+
+
 def build_record(*, task, split: str, scores: dict, main_score_name: str, dataset_revision: str | None,
-                 evaluation_time: float, provenance: dict, name: str | None = None) -> dict:
+                 evaluation_time: float, provenance: dict, name: str | None = None,
+                 kind: ResultKind = ResultKind.ZERO_SHOT) -> Result:
     """``name`` is the result's name in tables and files (default: the task's result name)."""
     subset = task.lang if len(task.languages) > 1 else "default"
     entry = {**scores, "hf_subset": subset, "languages": [task.language_code]}
@@ -72,14 +110,14 @@ def build_record(*, task, split: str, scores: dict, main_score_name: str, datase
         "evaluation_time": round(evaluation_time, 3),
         "mteb_version": None,
         "scores": {split: [entry]},
-        "bench": {"schema_version": SCHEMA_VERSION, "task": name or task.result_name, "main_score_name": main_score_name,
-                  **provenance},
+        "bench": {"schema_version": SCHEMA_VERSION, "kind": ResultKind(kind).value, "task": name or task.result_name,
+                  "main_score_name": main_score_name, **provenance},
     })
-    return Result.of(record).record  # checked against the contract before anything is written
+    return Result.of(record)  # checked against the contract before anything is written
 
 
 def assemble_record(spec, data: dict, evaluation, *, name: str, provenance: dict, described: dict,
-                    seconds: float, encode_seconds: float) -> dict:
+                    seconds: float, encode_seconds: float) -> Result:
     """A result record: MTEB's fields, and bench's provenance (run, compression, task, data, timing)."""
     from datetime import datetime, timezone
 
@@ -108,7 +146,7 @@ def assemble_record(spec, data: dict, evaluation, *, name: str, provenance: dict
     return build_record(task=spec, split=spec.eval_split, scores=evaluation.scores,
                         main_score_name=evaluation.main_score_name,
                         dataset_revision=split.source.get("revision") or split.source.get("sha256"),
-                        evaluation_time=seconds + encode_seconds, provenance=block, name=name)
+                        evaluation_time=seconds + encode_seconds, provenance=block, name=name, kind=evaluation.kind)
 
 
 def model_revision(model: dict) -> str:
@@ -123,7 +161,7 @@ def model_revision(model: dict) -> str:
 OVERWRITE_POLICIES = ("missing", "always", "never")
 
 
-def reusable_result(path: Path, identity: str) -> dict | None:
+def reusable_result(path: Path, identity: str) -> Result | None:
     """An existing result that a resumed run may keep: readable, complete, with readable per-pair scores,
     and of exactly this identity (settings, weights, tokenizer files, bench version). Anything else is
     reported and recomputed."""
@@ -182,14 +220,29 @@ def record_problems(record) -> list[str]:
                 problems.append(f"no bench.{key}")
         if isinstance(meta.get("model"), dict) and not meta["model"].get("name"):
             problems.append("no bench.model.name")
+        problems.extend(kind_problems(meta))
     return problems
+
+
+def kind_problems(meta: dict) -> list[str]:
+    """What the ``bench`` block lacks for its kind: a known ``bench.kind``, and, for a cross-encoder, the suite
+    task it was scored on (``bench.cross_encoder.task``)."""
+    try:
+        kind = result_kind(meta)
+    except (TypeError, ValueError):
+        return [f"bench.kind {meta.get('kind')!r} is none of {', '.join(k.value for k in ResultKind)}"]
+    block = meta.get("cross_encoder")
+    if kind is ResultKind.CROSS_ENCODER and not (isinstance(block, dict) and isinstance(block.get("task"), str)):
+        return ["no bench.cross_encoder.task"]
+    return []
 
 
 class Result(dict):
     """The result contract, shared by the writer and every reader (leaderboard, gate, export, compare,
     reuse): MTEB's TaskResult fields (``task_name``, ``dataset_revision``, ``evaluation_time``,
     ``mteb_version``, ``scores``) and bench's provenance block (``bench``). :meth:`of` checks a record
-    against it, so readers use typed fields instead of trying keys, and a record is checked when written.
+    against it, so readers use typed fields instead of trying keys, and a record is checked when built or
+    read, once: a ``Result`` is a checked record, and :meth:`of` passes it on without checking it again.
 
     What :func:`bench.run.run` returns: typed fields (``main_score``, ``basis``, ``kind``, ``path``...) on the
     record as written, which it is (a ``dict``: ``result["scores"]``, ``json.dumps(result)``)."""
@@ -204,8 +257,9 @@ class Result(dict):
 
     @classmethod
     def of(cls, record, path: Path | None = None) -> Result:
-        if isinstance(record, Result) and (path is None or record.path == path):
-            return record
+        """The one check of a record against the contract, and its one message when it fails."""
+        if isinstance(record, Result):  # checked when it was made
+            return record if path is None or record.path == path else cls(record, path)
         problems = record_problems(record)
         if problems:
             raise BenchError(f"{path or 'the record'} is not a complete bench result ({', '.join(problems)}).")
@@ -286,23 +340,25 @@ class Result(dict):
         return self.meta.get("strategy") or self.pooling
 
     @property
-    def is_probe(self) -> bool:
-        return bool(self.meta.get("probe"))
+    def kind(self) -> ResultKind:
+        """What the result measures (:class:`ResultKind`): written in the record, inferred for older ones."""
+        return result_kind(self.meta)
 
     @property
-    def kind(self) -> str:
-        """``zero-shot`` (embeddings compared), ``probe`` (a model on frozen embeddings) or ``cross-encoder``
-        (a model fine-tuned on the pairs themselves): three tables that are never ranked together."""
-        if self.meta.get("cross_encoder"):
-            return "cross-encoder"
-        return "probe" if self.is_probe else "zero-shot"
+    def is_probe(self) -> bool:
+        return self.kind is ResultKind.PROBE
 
     @property
     def base_task(self) -> str:
         """The suite task whose test pairs a result was scored on (``cdsc_e`` for ``cdsc_e.cross_nli``)."""
-        if self.kind == "cross-encoder":
+        if self.kind is ResultKind.CROSS_ENCODER:
             return self.meta["cross_encoder"]["task"]
-        return self.task.rsplit(".", 1)[0] if self.kind == "probe" else self.task
+        return self.task.rsplit(".", 1)[0] if self.kind is ResultKind.PROBE else self.task
+
+    @property
+    def lineage(self) -> dict:
+        """Where a fine-tuned model came from (``bench.lineage``, or its model block's), empty otherwise."""
+        return self.meta.get("lineage") or self.model.get("lineage") or {}
 
     @property
     def settings(self) -> dict:
@@ -329,15 +385,16 @@ class Result(dict):
         return (self.meta.get("encoding") or {}).get("prompt", "")
 
 
-def read_result(path: Path) -> dict:
+def read_result(path: Path) -> Result:
+    """A result file, checked against the contract (:meth:`Result.of`): the one way a result is read."""
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BenchError(f"cannot read result file {path}: {exc}") from None
-    return Result.of(record, path).record
+    return Result.of(record, path)
 
 
-def iter_results(results_dir: str | Path) -> list[tuple[Path, dict]]:
+def iter_results(results_dir: str | Path) -> list[tuple[Path, Result]]:
     """Every valid bench result below ``results_dir``; malformed files are reported and skipped."""
     out = []
     root = Path(results_dir)

@@ -68,17 +68,18 @@ class ResultsStore:
             return {}
         kept = {}
         for name, item in wanted.items():
-            record = reusable_result(item.path, item.identity)
-            if record is not None:
-                kept[name] = Result.of(record, item.path)
+            result = reusable_result(item.path, item.identity)
+            if result is not None:
+                kept[name] = result
         return kept
 
     def write(self, path: Path, record: dict, pairs: dict[str, np.ndarray], targets: np.ndarray) -> Result:
-        """One result: its per-pair scores, the record (checked against the contract), its index entry."""
+        """One result: its per-pair scores, the record (checked against the contract unless it is a
+        :class:`Result`, checked when built), its index entry."""
         result = Result.of(record, path)
         write_pairs_atomic(pairs_path(path), pairs, targets)
-        write_json_atomic(path, record)
-        add_entry(self.root, path, record)  # the leaderboard is built from the index
+        write_json_atomic(path, result)
+        add_entry(self.root, path, result)  # the leaderboard is built from the index
         if result.undefined_reason:
             log.warning("%s: %s is undefined (%s); recorded as null -> %s", result.task, result.main_score_name,
                         result.undefined_reason, path)
@@ -86,8 +87,8 @@ class ResultsStore:
             log.info("%s: %s = %.4f -> %s", result.task, result.main_score_name, result.main_score, path)
         return result
 
-    def results(self) -> list[tuple[Path, dict]]:
-        """Every valid result below the root, as (path, record); malformed files are reported and skipped."""
+    def results(self) -> list[tuple[Path, Result]]:
+        """Every valid result below the root, as (path, result); malformed files are reported and skipped."""
         return iter_results(self.root)
 
     def entries(self) -> list[dict]:

@@ -17,6 +17,7 @@ from bench.reports.leaderboard import tables
 from bench.reports.leaderboard.entries import ROW_KEY
 from bench.reports.leaderboard.markdown import recompute_note, versus_best
 from bench.reports.leaderboard.tables import Suite, suite_tables, wide
+from bench.results.record import ResultKind
 from bench.scoring.stats import format_p, signed
 
 CSS = """
@@ -202,7 +203,7 @@ def plots_section(entries: pd.DataFrame, cache: Path | None = None) -> str:
     from bench.reports.leaderboard.plots import svg
     from bench.results.comparability import panels_by_data
 
-    part = entries[(entries["kind"] == "zero-shot") & entries["bytes_per_vector"].notna()]
+    part = entries[(entries["kind"] == ResultKind.ZERO_SHOT) & entries["bytes_per_vector"].notna()]
     part = panels_by_data(part) if not part.empty else part  # points on other test data get a panel of their own
     blocks, used = [], set()
     for model, group in part.groupby("model"):
@@ -264,16 +265,16 @@ def render_html(entries: pd.DataFrame, *, suite: Suite, level: float = 0.95, tit
     if not entries.empty:
         complete, partial = suite_tables(entries, suite)
         sections.append(("suite-section", f"Suite: {suite.name} ({len(suite.tasks)} tasks, complete rows only)",
-                         scores_section(complete, entries, "zero-shot", "suite",
+                         scores_section(complete, entries, ResultKind.ZERO_SHOT, "suite",
                                         "No row has every task of the suite yet.")))
         if not partial.empty:
             sections.append(("partial-section", f"Partial rows (fewer than the {len(suite.tasks)} suite tasks; "
-                                                 f"not ranked)", scores_section(partial, entries, "zero-shot",
+                                                 f"not ranked)", scores_section(partial, entries, ResultKind.ZERO_SHOT,
                                                                                 "partial", "")))
-        probes = wide(entries, "probe")
+        probes = wide(entries, ResultKind.PROBE)
         if not probes.empty:
             sections.append(("probes-section", "Trained probes (frozen embeddings)",
-                             scores_section(probes, entries, "probe", "probes", "")))
+                             scores_section(probes, entries, ResultKind.PROBE, "probes", "")))
         crosses = tables.cross_table(entries, level)
         if not crosses.empty:
             sections.append(("cross-section", "Cross-encoders (beside the best bi-encoder on the same pairs)",

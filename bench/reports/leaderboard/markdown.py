@@ -6,6 +6,7 @@ import pandas as pd
 
 from bench.reports.leaderboard.entries import ROW_KEY
 from bench.reports.leaderboard.tables import Suite, cross_table, legend, suite_tables, to_markdown, wide
+from bench.results.record import ResultKind
 from bench.scoring.stats import format_p, signed
 
 
@@ -85,14 +86,14 @@ def render_markdown(entries: pd.DataFrame, *, suite: Suite, level: float = 0.95,
     complete, partial = suite_tables(entries, suite)
     parts += [f"## Suite: {suite.name} ({len(suite.tasks)} tasks, complete rows only)\n",
               f"Ranked by the mean over {', '.join(suite.tasks)}.\n",
-              to_markdown(marked(complete, entries, "zero-shot")) if not complete.empty else
+              to_markdown(marked(complete, entries, ResultKind.ZERO_SHOT)) if not complete.empty else
               "_no row has every task of the suite yet_\n"]
     if not partial.empty:
         parts += [f"## Partial rows (fewer than the {len(suite.tasks)} suite tasks; not ranked)\n",
-                  to_markdown(marked(partial, entries, "zero-shot"))]
-    probes = wide(entries, "probe")
+                  to_markdown(marked(partial, entries, ResultKind.ZERO_SHOT))]
+    probes = wide(entries, ResultKind.PROBE)
     if not probes.empty:
-        parts += ["## Trained probes (frozen embeddings)\n", to_markdown(marked(probes, entries, "probe"))]
+        parts += ["## Trained probes (frozen embeddings)\n", to_markdown(marked(probes, entries, ResultKind.PROBE))]
     crosses = cross_table(entries, level)
     if not crosses.empty:  # a missing number (no bi-encoder on these pairs) is an empty cell, never "None"
         crosses = crosses.apply(lambda column: column.map(lambda v: float("nan") if v is None else v))

@@ -235,7 +235,9 @@ def load_results(path) -> pd.DataFrame:
             if not isinstance(data, dict):
                 raise BenchError(f"{file} is not a JSON object")
             rows.extend([bench_row(file, data)] if "bench" in data else mteb_rows(file, data))
-        except (OSError, ValueError, KeyError, TypeError, BenchError) as exc:
+        except BenchError as exc:  # names the file; a bench result's is the contract's one message (Result.of)
+            log.warning("skipping %s", exc)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("skipping %s: %s", file, exc)
     return pd.DataFrame(rows, columns=COLUMNS)
 

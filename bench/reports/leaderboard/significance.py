@@ -25,7 +25,7 @@ import pandas as pd
 from bench.atomic import write_json_atomic
 from bench.digests import sha256_file
 from bench.errors import BenchError
-from bench.results.record import pairs_path, read_pairs
+from bench.results.record import ResultKind, pairs_path, read_pairs
 from bench.scoring import main_function
 from bench.scoring.stats import paired_bootstrap
 
@@ -176,7 +176,7 @@ def bi_encoder_counterparts(entries: pd.DataFrame, row) -> pd.DataFrame:
     same_task = (entries["base_task"] == row["base_task"]) & (entries["data_key"] == row["data_key"])
     if row["type"] == "cross_nli":
         return entries[same_task & (entries["type"] == "probe_classification")]
-    return entries[same_task & (entries["kind"] == "zero-shot")]
+    return entries[same_task & (entries["kind"] == ResultKind.ZERO_SHOT)]
 
 
 def versus_bi_encoders(out: pd.DataFrame, cache: dict, used: dict, resamples: int, level: float, seed: int,
@@ -187,7 +187,7 @@ def versus_bi_encoders(out: pd.DataFrame, cache: dict, used: dict, resamples: in
         out[column] = pd.Series([None] * len(out), dtype=object)
     if "base_task" not in out:
         return
-    for index in out.index[out["kind"] == "cross-encoder"]:
+    for index in out.index[out["kind"] == ResultKind.CROSS_ENCODER]:
         row = out.loc[index]
         candidates = bi_encoder_counterparts(out, row).dropna(subset=["score"])
         if candidates.empty or row["score"] is None or pd.isna(row["score"]):

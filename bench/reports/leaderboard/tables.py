@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from bench.reports.leaderboard.entries import ROW_KEY, entries_frame
+from bench.results.record import ResultKind
 from bench.scoring.stats import format_p, signed
 
 
@@ -34,7 +35,7 @@ def default_suite() -> Suite:
     return Suite("polish", suite_members("polish"))
 
 
-def wide(entries: pd.DataFrame, kind: str = "zero-shot") -> pd.DataFrame:
+def wide(entries: pd.DataFrame, kind: str = ResultKind.ZERO_SHOT) -> pd.DataFrame:
     """Rows (model, revision, strategy, variant), one column per task of one kind, scores x100."""
     part = entries[entries["kind"] == kind] if not entries.empty else entries
     if part.empty:
@@ -52,7 +53,7 @@ def cross_table(entries: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     score and interval, the bi-encoder's score, and the paired difference cross - bi with its interval."""
     if entries.empty or "bi_best" not in entries:
         return pd.DataFrame()
-    part = entries[entries["kind"] == "cross-encoder"]
+    part = entries[entries["kind"] == ResultKind.CROSS_ENCODER]
     rows = []
     for _, row in part.sort_values(["base_task", "score"], ascending=[True, False]).iterrows():
         def pct(value):
@@ -77,7 +78,7 @@ def suite_tables(entries: pd.DataFrame, suite: Suite) -> tuple[pd.DataFrame, pd.
     """(complete rows ranked by the mean over the suite's tasks, partial rows with their task count). A row with a
     result on other test data than its task's reference (:mod:`bench.results.comparability`) is never ranked: it is listed
     with the partial rows, its variant saying so."""
-    table = wide(entries, "zero-shot")
+    table = wide(entries, ResultKind.ZERO_SHOT)
     if table.empty:
         return table, table
     for task in suite.tasks:
@@ -85,7 +86,7 @@ def suite_tables(entries: pd.DataFrame, suite: Suite) -> tuple[pd.DataFrame, pd.
             table[task] = float("nan")
     scores = table[list(suite.tasks)]
     present = scores.notna().sum(axis=1)
-    zero_shot = entries[entries["kind"] == "zero-shot"]
+    zero_shot = entries[entries["kind"] == ResultKind.ZERO_SHOT]
     flags = zero_shot["reference"].astype(bool) if "reference" in zero_shot else pd.Series(True, index=zero_shot.index)
     off = {tuple(key) for key in zero_shot.loc[~flags, ROW_KEY].itertuples(index=False)}
     on_reference = pd.Series([tuple(key) not in off for key in table[ROW_KEY].itertuples(index=False)], index=table.index)
@@ -120,10 +121,10 @@ def scores_frame(records: list[dict], suite: Suite | None = None) -> pd.DataFram
     entries = entries_frame([("", record) for record in records])
     if entries.empty:
         return entries
-    kind = next(k for k in ("zero-shot", "probe", "cross-encoder") if (entries["kind"] == k).any())
+    kind = next(k for k in ResultKind if (entries["kind"] == k).any())
     table = wide(entries, kind)
     tasks = [c for c in table.columns if c not in ROW_KEY]
-    if kind == "zero-shot" and len(tasks) > 1:
+    if kind is ResultKind.ZERO_SHOT and len(tasks) > 1:
         suite = suite or default_suite()
         label = suite.mean_column if sorted(tasks) == sorted(suite.tasks) else f"mean of these {len(tasks)} tasks"
         table[label] = table[tasks].mean(axis=1, skipna=False)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from bench.results.record import Result
+from bench.results.record import Result, ResultKind
 
 #: A difference above this between a comparable bench result and the published score is flagged.
 TOLERANCE = 1e-4
@@ -132,7 +132,7 @@ def compare(record: dict) -> Comparison | None:
     nothing is published for them (or the result is not a zero-shot main score)."""
     result = Result.of(record)
     hub_id = result.model.get("hub_id")
-    if result.kind != "zero-shot" or not hub_id:
+    if result.kind is not ResultKind.ZERO_SHOT or not hub_id:
         return None
     candidates = [p for p in published_scores() if p.model == hub_id and p.task == result.task_name
                   and p.subset == result.subset]
