@@ -14,7 +14,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from bench.atomic import check_writable_dir
-from bench.backends import BackendSpec
+from bench.backends import BackendSpec, calibration_corpus
 from bench.compress import CompressionSpec
 from bench.data.schema import PairData
 from bench.device import pick_device, pick_dtype
@@ -104,6 +104,8 @@ def plan(cfg: DictConfig, model: ResolvedModel | None = None) -> Plan:
     fits = {spec.result_name: fit_split_for(spec, data, compression) for spec in specs} if compression.active else {}
     backend = BackendSpec.from_config(cfg.encode, model_spec.attn_implementation)
     backend.check(str(cfg.encode.device), bool(cfg.encode.half))
+    if backend.static:  # a fixed corpus from the whole task group (not the run's selection): one export serves all
+        backend = backend.calibrated(calibration_corpus(task_specs(cfg.task), cfg.data.root))
     # an exported model runs on the CPU: device=auto means the CPU for it even where a GPU is present
     device = "cpu" if backend.exported and str(cfg.encode.device) == "auto" else pick_device(str(cfg.encode.device))
     devices = pick_devices(OmegaConf.to_container(cfg.encode.devices) if cfg.encode.get("devices") is not None else None)
