@@ -340,8 +340,27 @@ def _attempts(args, names: list[str], root: Path, results: dict[str, dict]) -> N
                 for clock in ("seconds", "cpu_seconds"):  # keep the fastest of each clock
                     if result.get(clock) is not None:
                         best[clock] = min(best.get(clock) or float("inf"), result[clock])
+            for name in names:  # int8 against PyTorch fp32 on the same test pairs, while both results exist
+                if name.endswith("_int8") and name.startswith("harness_") and "harness_cold" in names:
+                    results[name]["paired"] = _paired(tmp / name / "results", tmp / "harness" / "results")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _paired(int8: Path, fp32: Path) -> dict:
+    """Per task: ``bench.compare``'s paired bootstrap of the int8 result against PyTorch's on the same test pairs."""
+    from bench.compare import compare, results_by_task
+
+    mine, reference = results_by_task(int8), results_by_task(fp32)
+    out = {}
+    for task in sorted(set(mine) & set(reference)):
+        try:
+            c = compare(mine[task], reference[task], resamples=1000)
+        except Exception as error:  # noqa: BLE001 (a file that is not a task result: report, do not stop)
+            out[task] = {"error": str(error)[:200]}
+            continue
+        out[task] = {k: c.get(k) for k in ("difference", "low", "high", "p_value")}
+    return out
 
 
 def _report(args, results: dict[str, dict]) -> int:
@@ -375,6 +394,10 @@ def _report(args, results: dict[str, dict]) -> int:
             label = "int8, a different model" if "int8" in name else "fp32, target <= 1e-4"
             print(f"\nmain score - PyTorch's, {name} ({label}; max |diff| {worst:.2e}): "
                   + ", ".join(f"{task} {d:+.5f}" for task, d in diffs.items()))
+        for task, c in (results.get(f"harness_{name}", {}).get("paired") or {}).items():
+            print(f"  paired bootstrap {name} - PyTorch fp32, {task.removesuffix('.json')}: " + (
+                f"{c['difference']:+.5f} [{c['low']:+.5f}, {c['high']:+.5f}] p={c['p_value']:.3f}"
+                if c.get("difference") is not None else str(c)))
     print("\npeak RSS (MiB): " + ", ".join(f"{k} {v.get('peak_rss_mib', float('nan')):.0f}" for k, v in results.items()))
     if args.out:
         Path(args.out).write_text(json.dumps({"scenarios": results, "ratios": summary}, indent=2))
