@@ -69,7 +69,7 @@ STATIC_QUANTIZER = {"method": "nncf.quantize", "model_type": "transformer", "pre
 CALIBRATION_SPLIT = "train"
 #: The attention implementation traced into the export.
 EXPORT_ATTENTION = "eager"
-INSTALL = "pip install 'polish-embedding-bench[backends]' (onnxruntime, openvino, onnx)"
+INSTALL = "pip install 'polish-embedding-bench[backends]' (onnxruntime, openvino, onnx, nncf)"
 
 
 @dataclass(frozen=True)
