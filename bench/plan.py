@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bench.atomic import check_writable_dir
 from bench.config import MAX_SEED
-from bench.encoding.backends import BackendSpec
+from bench.encoding.backends import BackendSpec, calibration_corpus
 from bench.encoding.compress import CompressionSpec
 from bench.encoding.device import pick_device, pick_dtype
 from bench.encoding.parallel import pick_devices
@@ -127,6 +127,8 @@ def plan(cfg: DictConfig, model: ResolvedModel | None = None) -> Plan:
     and the strategy)."""
     decided = decide(cfg, model)
     check_outputs(decided)
+    if decided.backend.static:  # a fixed corpus from the whole task group (not the run's selection): one export serves all
+        decided.backend = decided.backend.calibrated(calibration_corpus(task_specs(cfg.task), cfg.data.root))
     data = {spec.result_name: read_task(cfg, spec, decided) for spec in decided.specs}
     fits = ({spec.result_name: fit_split_for(spec, data, decided.compression) for spec in decided.specs}
             if decided.compression.active else {})

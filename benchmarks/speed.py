@@ -14,11 +14,12 @@ each in a fresh subprocess so that its peak resident memory is its own:
 * ``naive``: what people do by hand: per task, sentence-transformers ``encode`` of every sentence
   (no deduplication), then the same scoring.
 * ``mteb``: MTEB 2.x (if installed) on the same six tasks, given the same local data.
-* ``floor_onnx`` / ``floor_openvino`` / ``floor_onnx_int8``: the floor's forward pass under ONNX Runtime,
-  OpenVINO (fp32) and ONNX Runtime's dynamic int8 model (same tokenisation, batches and sentences; the
-  export is made once, untimed, before the first attempt).
-* ``harness_onnx`` / ``harness_openvino`` / ``harness_onnx_int8``: ``harness_cold`` with
-  ``encode.backend=...``; their main scores are compared with ``harness_cold``'s (PyTorch).
+* ``floor_onnx`` / ``floor_openvino`` / ``floor_onnx_int8`` / ``floor_openvino_int8``: the floor's forward pass
+  under ONNX Runtime, OpenVINO (fp32), ONNX Runtime's dynamic int8 model and OpenVINO's static int8 model
+  (NNCF, calibrated on train-split sentences); same tokenisation, batches and sentences; the exports are made
+  once, untimed, before the first attempt.
+* ``harness_onnx`` / ``harness_openvino`` / ``harness_onnx_int8`` / ``harness_openvino_int8``: ``harness_cold``
+  with ``encode.backend=...``; their main scores are compared with ``harness_cold``'s (PyTorch).
 
 With ``--repeat N`` every scenario runs N times, interleaved, and the fastest of each counts (timing
 noise on shared machines only ever adds time). The harness scenarios set ``stats.bootstrap=0`` and ``scoring.heldout_thresholds=false``: confidence
@@ -118,19 +119,30 @@ def scenario_floor(work: Path, data_root: str, batch: int) -> None:
 
 
 #: Runtime and int8 flag of each backend scenario.
-BACKENDS = {"onnx": ("onnx", None), "openvino": ("openvino", None), "onnx_int8": ("onnx", "int8")}
+BACKENDS = {"onnx": ("onnx", None), "openvino": ("openvino", None), "onnx_int8": ("onnx", "int8"),
+            "openvino_int8": ("openvino", "int8")}
 
 
-def _exported(name: str, work: Path):
+def _backend_spec(name: str, data_root: str):
+    """A backend scenario's spec; OpenVINO int8 with the calibration corpus a run of the suite gets (train splits)."""
+    from bench.encoding.backends import BackendSpec, calibration_corpus
+    from bench.tasks.spec import task_specs
+
+    spec = BackendSpec(*BACKENDS[name])
+    return spec.calibrated(calibration_corpus(task_specs(_compose([f"data.root={data_root}"]).task), data_root)) \
+        if spec.static else spec
+
+
+def _exported(name: str, work: Path, data_root: str):
     """The embedded model's export for a backend scenario (made if missing) and its runner; the last hidden state
     only, as the floor computes."""
     from bench.config import conf_values
-    from bench.encoding.backends import BackendSpec, Runner, exported_model
+    from bench.encoding.backends import Runner, exported_model
     from bench.models.loading import resolve
     from bench.models.spec import ModelSpec
 
     resolved = resolve(ModelSpec.from_config(conf_values("model", "minilm")))
-    spec = BackendSpec(*BACKENDS[name])
+    spec = _backend_spec(name, data_root)
     from transformers import AutoConfig
 
     n_states = AutoConfig.from_pretrained(resolved.path).num_hidden_layers + 1
@@ -146,7 +158,7 @@ def _exports(work: Path) -> Path:
 def scenario_prepare(work: Path, data_root: str, batch: int) -> dict:
     """Untimed: export the embedded model for every backend scenario (and for the harness runs' strategy)."""
     from bench.config import conf_values
-    from bench.encoding.backends import BackendSpec, build_exported_backend
+    from bench.encoding.backends import build_exported_backend
     from bench.encoding.pooling import PoolingSpec
     from bench.models.loading import resolve
     from bench.models.spec import ModelSpec
@@ -156,15 +168,15 @@ def scenario_prepare(work: Path, data_root: str, batch: int) -> dict:
     strategies = companions(PoolingSpec.from_config(conf_values("pooling", "mean")),
                             _compose([f"data.root={data_root}"]).encode.precompute)
     for name in BACKENDS:
-        _exported(name, work)
-        build_exported_backend(resolved, strategies, BackendSpec(*BACKENDS[name]), _exports(work))
+        _exported(name, work, data_root)
+        build_exported_backend(resolved, strategies, _backend_spec(name, data_root), _exports(work))
     return {"exports": str(_exports(work))}
 
 
 def scenario_floor_backend(name: str, work: Path, data_root: str, batch: int) -> dict:
     import numpy as np
 
-    resolved, runner = _exported(name, work)
+    resolved, runner = _exported(name, work, data_root)
     from transformers import AutoTokenizer
 
     texts = _floor_texts(data_root)
@@ -329,8 +341,27 @@ def _attempts(args, names: list[str], root: Path, results: dict[str, dict]) -> N
                 for clock in ("seconds", "cpu_seconds"):  # keep the fastest of each clock
                     if result.get(clock) is not None:
                         best[clock] = min(best.get(clock) or float("inf"), result[clock])
+            for name in names:  # int8 against PyTorch fp32 on the same test pairs, while both results exist
+                if name.endswith("_int8") and name.startswith("harness_") and "harness_cold" in names:
+                    results[name]["paired"] = _paired(tmp / name / "results", tmp / "harness" / "results")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _paired(int8: Path, fp32: Path) -> dict:
+    """Per task: ``bench.reports.compare``'s paired bootstrap of the int8 result against PyTorch's on the same test pairs."""
+    from bench.reports.compare import compare, results_by_task
+
+    mine, reference = results_by_task(int8), results_by_task(fp32)
+    out = {}
+    for task in sorted(set(mine) & set(reference)):
+        try:
+            c = compare(mine[task], reference[task], resamples=1000)
+        except Exception as error:  # noqa: BLE001 (a file that is not a task result: report, do not stop)
+            out[task] = {"error": str(error)[:200]}
+            continue
+        out[task] = {k: c.get(k) for k in ("difference", "low", "high", "p_value")}
+    return out
 
 
 def _report(args, results: dict[str, dict]) -> int:
@@ -364,6 +395,10 @@ def _report(args, results: dict[str, dict]) -> int:
             label = "int8, a different model" if "int8" in name else "fp32, target <= 1e-4"
             print(f"\nmain score - PyTorch's, {name} ({label}; max |diff| {worst:.2e}): "
                   + ", ".join(f"{task} {d:+.5f}" for task, d in diffs.items()))
+        for task, c in (results.get(f"harness_{name}", {}).get("paired") or {}).items():
+            print(f"  paired bootstrap {name} - PyTorch fp32, {task.removesuffix('.json')}: " + (
+                f"{c['difference']:+.5f} [{c['low']:+.5f}, {c['high']:+.5f}] p={c['p_value']:.3f}"
+                if c.get("difference") is not None else str(c)))
     print("\npeak RSS (MiB): " + ", ".join(f"{k} {v.get('peak_rss_mib', float('nan')):.0f}" for k, v in results.items()))
     if args.out:
         Path(args.out).write_text(json.dumps({"scenarios": results, "ratios": summary}, indent=2))

@@ -4,14 +4,14 @@ cached by what made them, impossible combinations refused before any work."""
 import numpy as np
 import pytest
 
-from bench.encoding.backends import BackendSpec, build_exported_backend, hidden_layers
+from bench.encoding.backends import BackendSpec, Calibration, build_exported_backend, calibration_corpus, hidden_layers
 from bench.encoding.encode import build_backend
 from bench.encoding.pooling import PoolingSpec
 from bench.errors import BenchError
 from bench.models.loading import resolve
 from bench.models.spec import ModelSpec
 from bench.run import run
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, synthetic_rows, write_sick_like
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
@@ -62,6 +62,82 @@ def test_int8_is_another_model_close_to_fp32(tiny_models, tmp_path):
     cosine = (int8 * fp32).sum(1) / np.linalg.norm(int8, axis=1) / np.linalg.norm(fp32, axis=1)
     assert cosine.min() > 0.95
     assert len(list(tmp_path.glob("tiny-*/export.json"))) == 2  # one export per precision
+
+
+def static_int8(texts=CORPUS[:4]):
+    return BackendSpec("openvino", "int8").calibrated(Calibration(tuple(texts), ("tiny",)))
+
+
+def test_openvino_int8_is_a_static_nncf_model_close_to_fp32_and_cached(tiny_models, tmp_path):
+    pytest.importorskip("openvino")
+    pytest.importorskip("nncf")
+    resolved = resolved_model(tiny_models["bert"])
+    mean = [PoolingSpec("mean", "mean")]
+    fp32 = embed(build_exported_backend(resolved, mean, BackendSpec("openvino"), tmp_path), CORPUS)["mean"]
+    int8 = embed(build_exported_backend(resolved, mean, static_int8(), tmp_path), CORPUS)["mean"]
+    assert not np.allclose(int8, fp32, atol=1e-6)
+    cosine = (int8 * fp32).sum(1) / np.linalg.norm(int8, axis=1) / np.linalg.norm(fp32, axis=1)
+    assert cosine.min() > 0.95
+    (folder,) = [f.parent for f in tmp_path.glob("tiny-*/export.json") if "int8-static" in f.read_text()]
+    graph = (folder / "openvino_model.xml").read_text()
+    # NNCF's static quantization (FakeQuantize with calibrated ranges), not ONNX Runtime's dynamic int8 converted
+    assert 'type="FakeQuantize"' in graph and 'type="ReduceMin"' not in graph
+    stamp = (folder / "openvino_model.xml").stat().st_mtime_ns
+    build_exported_backend(resolved, mean, static_int8(), tmp_path)  # the same key: the cached export
+    assert (folder / "openvino_model.xml").stat().st_mtime_ns == stamp and len(list(tmp_path.glob("tiny-*"))) == 2
+    build_exported_backend(resolved, mean, static_int8(CORPUS[2:]), tmp_path)  # other calibration: another export
+    assert len(list(tmp_path.glob("tiny-*"))) == 3
+
+
+def test_static_int8_needs_its_calibration_before_it_is_identified():
+    with pytest.raises(BenchError, match="needs its calibration sentences"):
+        BackendSpec("openvino", "int8").identity()
+    identity = static_int8().identity()
+    assert identity["precision"] == "int8-static" and identity["quantizer"]["method"] == "nncf.quantize"
+    assert identity["quantizer"]["nncf"] and identity["quantizer"]["calibration"]["sentences"] == 4
+    assert identity["quantizer"]["calibration"]["sha256"] != static_int8(CORPUS[1:5]).identity()["quantizer"][
+        "calibration"]["sha256"]
+    assert "quantizer" not in BackendSpec("onnx", "int8").identity()  # dynamic int8 keeps its identity
+
+
+@pytest.fixture
+def calibration_root(tiny_data_root):
+    """The tiny data root with a train split of its own: new sentences and two of the test split's."""
+    rows = synthetic_rows(12, 7) + [(100, CORPUS[0], CORPUS[3], 3.0, "NEUTRAL")]
+    write_sick_like(tiny_data_root / "cdscorpus" / "CDS_train.txt", rows)
+    return tiny_data_root, {s for row in rows[:12] for s in row[1:3]}
+
+
+def test_calibration_is_train_sentences_never_test_sentences(make_cfg, calibration_root):
+    from bench.tasks.spec import task_specs
+
+    root, new = calibration_root
+    corpus = calibration_corpus(task_specs(make_cfg("task=cdsc_r").task), root)
+    assert set(corpus.texts) == new and not set(corpus.texts) & set(CORPUS)
+    assert corpus.tasks == ("cdsc_r",) and corpus.describe()["split"] == "train"
+    assert len(calibration_corpus(task_specs(make_cfg("task=cdsc_r").task), root, size=5).texts) == 5
+    with pytest.raises(BenchError, match="no sentence outside their test splits"):
+        write_sick_like(root / "cdscorpus" / "CDS_train.txt", [(1, CORPUS[0], CORPUS[1], 1.0, "NEUTRAL")])
+        calibration_corpus(task_specs(make_cfg("task=cdsc_r").task), root)
+
+
+def test_openvino_int8_run_is_its_own_labelled_strategy(make_cfg, tiny_models, calibration_root, tmp_path):
+    pytest.importorskip("openvino")
+    pytest.importorskip("nncf")
+    from bench.reports.leaderboard import build
+
+    root, new = calibration_root
+    (fp32_run,) = tiny_run(make_cfg, tiny_models, root, "encode.backend=openvino")
+    (dynamic_run,) = tiny_run(make_cfg, tiny_models, root, "encode.backend=onnx", "encode.quantize=int8")
+    (static_run,) = tiny_run(make_cfg, tiny_models, root, "encode.backend=openvino", "encode.quantize=int8")
+    model = static_run["bench"]["settings"]["model"]
+    assert static_run["bench"]["strategy"] == "mean+openvino-int8" and model["precision"] == "int8-static"
+    assert model["quantizer"]["calibration"]["tasks"] == ["cdsc_r"]
+    assert model["quantizer"]["calibration"]["sentences"] == len(new)
+    assert static_run["bench"]["encoding"]["quantizer"] == model["quantizer"]
+    assert len({r["bench"]["settings_id"] for r in (fp32_run, dynamic_run, static_run)}) == 3
+    rows = build(tmp_path / "results", resamples=0)
+    assert set(rows["strategy"]) == {"mean", "mean+onnx-int8", "mean+openvino-int8"}
 
 
 def test_exports_are_cached_by_what_made_them(tiny_models, tmp_path, caplog):
@@ -117,7 +193,6 @@ def test_backend_and_precision_are_in_the_identity(make_cfg, tiny_models, tiny_d
     (["encode.quantize=int8"], "encode.quantize=int8 needs an exported model"),
     (["encode.backend=tensorrt"], "encode.backend"),
     (["encode.backend=onnx", "encode.quantize=int4"], "encode.quantize='int4' is not valid"),
-    (["encode.backend=openvino", "encode.quantize=int8"], "use encode.backend=onnx with it"),
     (["encode.backend=onnx", "model.attn_implementation=sdpa"], "does not apply to encode.backend=onnx"),
     (["encode.backend=onnx", "encode.device=cuda"], "runs on the CPU here"),
     (["encode.backend=onnx", "encode.half=true"], "encode.half=true is a GPU setting"),

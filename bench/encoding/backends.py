@@ -3,24 +3,33 @@
 ``encode.backend=onnx|openvino`` runs the same encoder, exported once from the PyTorch weights, under
 another runtime; pooling (every hidden-state strategy, and the rest of a sentence-transformers pipeline
 for ``sbert``) stays bench's own PyTorch code, so only the transformer changes hands. fp32 exports give
-the PyTorch scores to about 1e-6; ``encode.quantize=int8`` is a different model (ONNX Runtime's dynamic
-int8 quantization: int8 weights, activations quantized per batch), so it is a labelled strategy of its own
-(``mean+onnx-int8``) with its own identity. OpenVINO int8 is not offered: OpenVINO runs that dynamically
-quantized graph slower than its own fp32 (measured), and its fast int8 (NNCF static quantization) needs
-calibration sentences, which would make the model depend on data beyond its weights.
+the PyTorch scores to about 1e-6. ``encode.quantize=int8`` is a different model, so it is a labelled
+strategy of its own with its own identity:
+
+* ``encode.backend=onnx``: ONNX Runtime's dynamic int8 quantization (int8 weights, activations quantized
+  per batch; ``mean+onnx-int8``);
+* ``encode.backend=openvino``: NNCF's static post-training quantization (``nncf.quantize``: int8 weights
+  and activations, activation scales calibrated once; ``mean+openvino-int8``). Its calibration sentences
+  are a fixed corpus that is never test data: the train-split sentences of the run's task group that occur
+  in none of the group's evaluated splits, evenly spaced in length (:func:`calibration_corpus`); the
+  corpus (tasks, count, digest) and NNCF's settings and version are in the identity. (OpenVINO runs ONNX
+  Runtime's dynamic int8 graph slower than its own fp32, so that one is not offered on OpenVINO.)
 
 Exports are cached on disk (``<cache.dir>/exports/``), keyed by the source weights and files digests, the
-hidden states exported, the precision and the versions of the exporter and runtime; a changed input
-makes a new export, never a stale one. Export is PyTorch's ``torch.onnx.export``; OpenVINO converts the
-ONNX graph (``openvino.convert_model``); int8 is ``onnxruntime.quantization.quantize_dynamic``.
+hidden states exported, the precision, the quantizer (settings, version, calibration corpus) and the
+versions of the exporter and runtime; a changed input makes a new export, never a stale one. Export is
+PyTorch's ``torch.onnx.export``; OpenVINO converts the ONNX graph (``openvino.convert_model``); int8 is
+``onnxruntime.quantization.quantize_dynamic`` or ``nncf.quantize``.
 
-Why not Optimum (``SentenceTransformer(backend="onnx")``): optimum-onnx 0.1 requires transformers < 4.58
-and optimum-intel 2.2 transformers < 5.6, while bench runs on transformers 5; the runtimes themselves
-have no such pin.
+Why not Optimum (``SentenceTransformer(backend="onnx")``, ``export_static_quantized_openvino_model``):
+optimum-onnx 0.1 requires transformers < 4.58 and optimum-intel 2.2 transformers < 5.6, while bench runs
+on transformers 5; the runtimes and NNCF themselves have no such pin. ``nncf.quantize`` with
+``ModelType.TRANSFORMER`` on the OpenVINO model is what optimum-intel's static quantization calls.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -50,9 +59,16 @@ OPSET = 17
 #: ``onnxruntime.quantization.quantize_dynamic`` settings of ``encode.quantize=int8``: signed int8 weights with one
 #: scale per output channel (per-tensor scales cost up to 0.013 on CDSC-R's Spearman for the embedded model).
 QUANTIZER = {"weight_type": "QInt8", "per_channel": True, "reduce_range": False}
+#: ``nncf.quantize`` settings of ``encode.backend=openvino encode.quantize=int8`` (static int8 weights and
+#: activations). ``model_type=transformer`` keeps the precision-sensitive ops (softmax, layer norms) in floating
+#: point and smooths activation outliers (SmoothQuant); ``subset_size``: calibration sentences, one per sample.
+STATIC_QUANTIZER = {"method": "nncf.quantize", "model_type": "transformer", "preset": "mixed", "subset_size": 300,
+                    "fast_bias_correction": True}
+#: The split the calibration sentences come from.
+CALIBRATION_SPLIT = "train"
 #: The attention implementation traced into the export.
 EXPORT_ATTENTION = "eager"
-INSTALL = "pip install 'polish-embedding-bench[backends]' (onnxruntime, openvino, onnx)"
+INSTALL = "pip install 'polish-embedding-bench[backends]' (onnxruntime, openvino, onnx, nncf)"
 
 
 @dataclass(frozen=True)
@@ -62,6 +78,8 @@ class BackendSpec:
     name: str = "torch"
     quantize: str | None = None
     attn_implementation: str | None = None
+    #: The calibration sentences of a statically quantized model (OpenVINO int8); set by :meth:`calibrated`.
+    calibration: Calibration | None = None
 
     @classmethod
     def from_config(cls, encode, attn_implementation: str | None = None) -> BackendSpec:
@@ -84,9 +102,6 @@ class BackendSpec:
                              "encode.backend=openvino (PyTorch runs the model at its own precision).")
         if self.name == "torch":
             return
-        if self.quantize and self.name != "onnx":
-            raise BenchError(f"encode.quantize={self.quantize} is ONNX Runtime's dynamic quantization: use "
-                             f"encode.backend=onnx with it (encode.backend={self.name} runs fp32).")
         if self.attn_implementation is not None:
             raise BenchError(f"model.attn_implementation selects a PyTorch attention kernel; it does not apply to "
                              f"encode.backend={self.name}. Remove it or use encode.backend=torch.")
@@ -96,8 +111,8 @@ class BackendSpec:
         if half:
             raise BenchError(f"encode.half=true is a GPU setting of the PyTorch backend; with encode.backend={self.name} "
                              f"use encode.quantize=int8 for a smaller, faster model, or encode.half=false.")
-        missing = [pkg for pkg in ("onnx", "onnxruntime", *(["openvino"] if self.name == "openvino" else []))
-                   if _version(pkg) is None]
+        missing = [pkg for pkg in ("onnx", "onnxruntime", *(["openvino"] if self.name == "openvino" else []),
+                                   *(["nncf"] if self.static else [])) if _version(pkg) is None]
         if missing:
             raise BenchError(f"encode.backend={self.name} needs {', '.join(missing)}, which is not installed: {INSTALL}.")
 
@@ -106,11 +121,32 @@ class BackendSpec:
         return self.name != "torch"
 
     @property
+    def static(self) -> bool:
+        """Whether the model is quantized with calibrated (static) activation scales: OpenVINO's int8."""
+        return self.quantize == "int8" and self.name == "openvino"
+
+    @property
     def precision(self) -> str:
         """What the encoder computes in: fp32, or int8 with the way it was made."""
         if self.quantize == "int8":
-            return "int8-dynamic"
+            return "int8-static" if self.static else "int8-dynamic"
         return "fp32"
+
+    def calibrated(self, calibration: Calibration) -> BackendSpec:
+        """This spec with its calibration sentences (a statically quantized model needs them to be exported)."""
+        return dataclasses.replace(self, calibration=calibration)
+
+    def quantizer(self) -> dict | None:
+        """How the int8 model is made: the quantizer's settings (and, static, NNCF's version and the calibration
+        corpus); None for fp32."""
+        if not self.quantize:
+            return None
+        if not self.static:
+            return QUANTIZER
+        if self.calibration is None:
+            raise BenchError("encode.backend=openvino encode.quantize=int8 needs its calibration sentences "
+                             "(bench.encoding.backends.calibration_corpus) before it is exported or identified.")
+        return {**STATIC_QUANTIZER, "nncf": _version("nncf"), "calibration": self.calibration.describe()}
 
     @property
     def slug(self) -> str:
@@ -123,18 +159,64 @@ class BackendSpec:
         PyTorch, so existing results keep their settings id. Also part of the embedding cache's key."""
         if not self.exported:  # PyTorch's attention kernel is the model's setting (bench.identity.attention)
             return {}
-        return {"backend": self.name, "backend_version": _version(RUNTIME_PACKAGES[self.name]),
-                "precision": self.precision}
+        out = {"backend": self.name, "backend_version": _version(RUNTIME_PACKAGES[self.name]),
+               "precision": self.precision}
+        if self.static:  # (ONNX Runtime's dynamic int8 keeps the identity it had, so its settings id stays)
+            out["quantizer"] = self.quantizer()
+        return out
 
     def provenance(self) -> dict:
         """The backend in a result's ``encoding`` provenance (PyTorch too), with what made the export."""
         out: dict = {"backend": self.name}
         if self.exported:
             out.update(backend_version=_version(RUNTIME_PACKAGES[self.name]), precision=self.precision,
-                       export=export_versions(), **({"quantizer": QUANTIZER} if self.quantize else {}))
+                       export=export_versions(), **({"quantizer": self.quantizer()} if self.quantize else {}))
         if self.attn_implementation:
             out["attn_implementation"] = self.attn_implementation
         return out
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The sentences a static int8 model's activation scales are calibrated on, and where they come from."""
+
+    texts: tuple[str, ...]
+    tasks: tuple[str, ...]
+    split: str = CALIBRATION_SPLIT
+
+    def describe(self) -> dict:
+        """The corpus in an identity: its source, size and content digest (not the sentences themselves)."""
+        return {"split": self.split, "tasks": list(self.tasks), "sentences": len(self.texts),
+                "excludes": "every sentence of the tasks' evaluated splits", "selection": "evenly spaced in length",
+                "sha256": digest_json(list(self.texts), 64)}
+
+
+def calibration_corpus(specs, data_root, size: int = STATIC_QUANTIZER["subset_size"]) -> Calibration:
+    """A fixed calibration corpus that is never test data: the distinct sentences of the tasks' train splits that
+    occur in none of their evaluated (test) splits, ``size`` of them evenly spaced in length order (so it has
+    the corpus's mix of lengths). It depends on the task group, not on which of its tasks a run evaluates, so one
+    export serves them all."""
+    from bench.tasks.spec import load_task
+
+    tasks = [spec for spec in specs if CALIBRATION_SPLIT in spec.splits]
+    if not tasks:
+        raise BenchError(f"encode.backend=openvino encode.quantize=int8 calibrates on the tasks' "
+                         f"'{CALIBRATION_SPLIT}' sentences, and none of {[s.name for s in specs]} has that split: "
+                         f"use encode.backend=onnx encode.quantize=int8 (no calibration), or a task with one.")
+    train: dict[str, None] = {}
+    evaluated: set[str] = set()
+    for spec in tasks:
+        parts = load_task(spec, data_root, splits=tuple(dict.fromkeys((CALIBRATION_SPLIT, spec.eval_split))),
+                          check_rows=False)
+        train.update(dict.fromkeys(parts[CALIBRATION_SPLIT].sentences))
+        evaluated.update(parts[spec.eval_split].sentences)
+    ranked = sorted((t for t in train if t not in evaluated), key=lambda t: (len(t), t))
+    if len(ranked) > size:
+        ranked = [ranked[round(i * (len(ranked) - 1) / (size - 1))] for i in range(size)]
+    if not ranked:
+        raise BenchError(f"encode.backend=openvino encode.quantize=int8: the '{CALIBRATION_SPLIT}' splits of "
+                         f"{[s.name for s in tasks]} hold no sentence outside their test splits to calibrate on.")
+    return Calibration(tuple(ranked), tuple(spec.name for spec in tasks))
 
 
 def _version(package: str) -> str | None:
@@ -169,7 +251,7 @@ def export_key(resolved, spec: BackendSpec, layers: Sequence[int], pooler: bool)
     """Everything that changes an exported graph."""
     return {"weights_sha256": resolved.weights_sha256, "files_sha256": resolved.files_sha256,
             "backend": spec.name, "precision": spec.precision, "layers": list(layers), "pooler": pooler,
-            "export": export_versions(), "quantizer": QUANTIZER if spec.quantize else None,
+            "export": export_versions(), "quantizer": spec.quantizer(),
             "runtime": {pkg: _version(pkg) for pkg in ("onnxruntime", *(["openvino"] if spec.name == "openvino" else []))}}
 
 
@@ -213,7 +295,7 @@ def _export(resolved, spec: BackendSpec, layers: Sequence[int], pooler: bool, wo
         torch.onnx.export(_HiddenStates(model, names, layers, pooler), tuple(sample[n] for n in names), str(onnx_path),
                           input_names=names, output_names=outputs, dynamic_axes=axes, opset_version=OPSET,
                           dynamo=False)
-    if spec.quantize == "int8":
+    if spec.quantize == "int8" and not spec.static:  # ONNX Runtime's dynamic int8; OpenVINO's is quantized below
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         quantized = work / "model.int8.onnx"
@@ -224,8 +306,25 @@ def _export(resolved, spec: BackendSpec, layers: Sequence[int], pooler: bool, wo
     if spec.name == "openvino":
         import openvino as ov
 
-        ov.save_model(ov.convert_model(str(onnx_path)), str(work / "openvino_model.xml"), compress_to_fp16=False)
+        converted = ov.convert_model(str(onnx_path))
+        if spec.static:
+            converted = _quantize_static(converted, tokenizer, names, spec.calibration, resolved.spec.max_seq_length)
+        ov.save_model(converted, str(work / "openvino_model.xml"), compress_to_fp16=False)
         onnx_path.unlink()
+
+
+def _quantize_static(model, tokenizer, names: Sequence[str], calibration: Calibration, max_length: int | None):
+    """NNCF's post-training quantization of the OpenVINO model, calibrated on ``calibration``'s sentences, one
+    sentence per sample (no padding in the statistics)."""
+    import nncf
+
+    samples = [{n: np.asarray(v, dtype=np.int64) for n, v in
+                tokenizer([text], truncation=True, max_length=max_length or 512, return_tensors="np").items()
+                if n in names} for text in calibration.texts]
+    settings = STATIC_QUANTIZER
+    return nncf.quantize(model, nncf.Dataset(samples), model_type=nncf.ModelType(settings["model_type"]),
+                         preset=nncf.QuantizationPreset(settings["preset"]), subset_size=len(samples),
+                         fast_bias_correction=settings["fast_bias_correction"])
 
 
 # --- running --------------------------------------------------------------------------------------------
