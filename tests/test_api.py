@@ -23,12 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def synthetic_root(tmp_path):
     """CDSC-R-shaped files with enough pairs for a score that moves when the model does."""
-    from tests.conftest import synthetic_rows, write_sick_like
+    from tests.helpers import synthetic_rows, write_cdscorpus
 
-    root = tmp_path / "data"
-    for seed, name in enumerate(("CDS_train.txt", "CDS_trial.txt", "CDS_test_annotated.txt")):
-        write_sick_like(root / "cdscorpus" / name, synthetic_rows(40, seed))
-    return root
+    return write_cdscorpus(tmp_path / "data", train=synthetic_rows(40, 0), trial=synthetic_rows(40, 1),
+                           test=synthetic_rows(40, 2))
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.train.callbacks import ElapsedTime, latest_checkpoint
+from bench.train.callbacks import latest_checkpoint
 from tests.conftest import ROOT
 
 
@@ -73,28 +73,14 @@ def test_no_complete_checkpoint_starts_over(tmp_path, caplog):
     assert "checkpoint-4" in caplog.text
 
 
-class Interrupted(Exception):
-    pass
-
-
 @pytest.mark.slow
 def test_training_resumes_from_the_last_complete_checkpoint(make_cfg, tiny_models, train_root, tmp_path, monkeypatch):
     """kill -9 while checkpoint-16 is being saved: the rerun resumes from checkpoint-8 and finishes."""
-    from bench.train import loop
     from bench.train.loop import train
-    from tests.test_train import train_cfg
-
-    class KilledAfterCheckpoint16(ElapsedTime):
-        def on_save(self, args, state, control, **kwargs):
-            super().on_save(args, state, control, **kwargs)
-            if state.global_step == 16:
-                raise Interrupted
+    from tests.helpers import train_cfg, train_killed_after_checkpoint
 
     cfg = train_cfg(make_cfg, tiny_models, train_root, tmp_path, "train.max_steps=24")
-    monkeypatch.setattr(loop, "ElapsedTime", KilledAfterCheckpoint16)
-    with pytest.raises(Interrupted):
-        train(cfg)
-    monkeypatch.undo()
+    train_killed_after_checkpoint(cfg, 16, monkeypatch)
     partial = next((tmp_path / "models").glob("*/checkpoints/checkpoint-16"))
     (partial / "trainer_state.json").unlink()  # the state is written last: the save was cut short
     weights = partial / "model.safetensors"
