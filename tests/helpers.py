@@ -214,10 +214,10 @@ def train_data(root: Path, test: list[tuple] | str = UNREADABLE) -> Path:
 
 # -- runs on them ------------------------------------------------------------------------------------------------
 
-def tiny_overrides(model, root, *extra: str) -> tuple[str, ...]:
-    """The overrides of a run of the model folder ``model`` on cdsc_r of the data root ``root``; ``extra`` last
-    (a later override of the same key wins)."""
-    return ("model=hf", f"model.name_or_path={model}", "model.max_seq_length=64", "task=cdsc_r",
+def tiny_overrides(model, root, *extra: str, task: str | None = "cdsc_r") -> tuple[str, ...]:
+    """The overrides of a run of the model folder ``model`` (at most 64 tokens) on ``task`` (none: the caller
+    names it, or the default suite) of the data root ``root``; ``extra`` last (a later override of a key wins)."""
+    return ("model=hf", f"model.name_or_path={model}", "model.max_seq_length=64", *([f"task={task}"] if task else []),
             "data.check_rows=false", f"data.root={root}", *extra)
 
 
@@ -230,8 +230,7 @@ def train_cfg(make_cfg, tiny_models, root, tmp_path, *extra):
 
 def cross_cfg(make_cfg, tiny_models, root, tmp_path, *extra):
     """bench.cross's config for the tiny BERT on ``root`` (no task: the caller names it)."""
-    cfg = make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64",
-                   "data.check_rows=false", f"data.root={root}", "+cross=pairs", "stats.bootstrap=200", *extra)
+    cfg = make_cfg(*tiny_overrides(tiny_models["bert"], root, "+cross=pairs", "stats.bootstrap=200", *extra, task=None))
     cfg.cross.output_dir = str(tmp_path / "models")
     cfg.cross.learning_rate, cfg.cross.batch_size, cfg.cross.eval_steps = 3e-3, 16, 50
     cfg.cross.epochs, cfg.cross.warmup_ratio, cfg.cross.max_length = 14, 0.0, 16

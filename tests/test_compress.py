@@ -11,7 +11,7 @@ from bench.errors import BenchError
 from bench.models.loading import resolve
 from bench.models.spec import ModelSpec
 from bench.run import run
-from tests.helpers import CORPUS, write_cdscorpus
+from tests.helpers import CORPUS, tiny_overrides, write_cdscorpus
 
 RNG = np.random.default_rng(0)
 FIT = RNG.normal(size=(200, 16)).astype(np.float32) * np.linspace(3, 0.1, 16, dtype=np.float32)
@@ -108,8 +108,7 @@ def test_compression_is_fitted_on_train_only(make_cfg, tiny_models, split_data_r
         return original_fit(self, vectors)
 
     monkeypatch.setattr(PCA, "fit", spy)
-    cfg = make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_r",
-                   "data.check_rows=false", f"data.root={split_data_root}", "pooling=mean", "compression=pca",
+    cfg = make_cfg(*tiny_overrides(tiny_models["bert"], split_data_root), "pooling=mean", "compression=pca",
                    "compression.dims=4")
     (record,) = run(cfg)
     (fit_matrix,) = seen
@@ -197,8 +196,7 @@ class Halved(Compressor):
 
 
 def test_a_compressor_class_of_ones_own_through_target(make_cfg, tiny_models, split_data_root):
-    base = ("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_r",
-            "data.check_rows=false", f"data.root={split_data_root}", "pooling=mean", "stats.bootstrap=0")
+    base = (*tiny_overrides(tiny_models["bert"], split_data_root), "pooling=mean", "stats.bootstrap=0")
     spec = CompressionSpec.from_config(make_cfg(*base, "compression._target_=tests.test_compress.Halved").compression)
     assert spec.method == "halved" and spec.identity["target"] == "tests.test_compress.Halved"
     assert "target" not in CompressionSpec.from_config(make_cfg(*base, "compression=pca").compression).identity

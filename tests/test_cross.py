@@ -18,7 +18,7 @@ from bench.scoring import main_function
 from bench.scoring.predictions import prediction_main
 from bench.scoring.stats import paired_bootstrap
 from bench.tasks.spec import task_specs
-from tests.helpers import cross_cfg, cross_rows, perturb_weights, write_cdscorpus
+from tests.helpers import cross_cfg, cross_rows, perturb_weights, tiny_overrides, write_cdscorpus
 
 
 @pytest.fixture
@@ -148,8 +148,7 @@ def test_tiny_cross_encoder_learns_and_sits_beside_the_bi_encoder(make_cfg, tiny
         run_cross(never)
 
     # the bi-encoder on the same pairs, and the leaderboard with the paired difference
-    bi = run(make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64",
-                      "task=cdsc_r", "data.check_rows=false", f"data.root={cross_root}", "stats.bootstrap=0"))
+    bi = run(make_cfg(*tiny_overrides(tiny_models["bert"], cross_root), "stats.bootstrap=0"))
     paths = write_leaderboard(tmp_path / "results", resamples=200)
     text = paths["md"].read_text(encoding="utf-8")
     section = text.split("## Cross-encoders")[1].split("\n## ")[0]

@@ -20,7 +20,7 @@ from bench.results.record import Result, read_result
 from bench.run import run
 from bench.scoring import MIN_PAIRS, data_problem
 from tests.conftest import ROOT
-from tests.helpers import CORPUS, write_cdscorpus, write_sick_like
+from tests.helpers import CORPUS, tiny_overrides, write_cdscorpus, write_sick_like
 from tests.leaderboard_fixtures import similarities, targets_for, write_result
 
 
@@ -52,8 +52,7 @@ def test_degenerate_data_is_refused_before_encoding(case, make_cfg, tiny_models,
     import bench.run
 
     monkeypatch.setattr(bench.run, "encode", lambda *a, **k: pytest.fail("encoded degenerate data"))
-    cfg = make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", f"task={task}",
-                   "data.check_rows=false", f"data.root={root}")
+    cfg = make_cfg(*tiny_overrides(tiny_models["bert"], root, task=task))
     with pytest.raises(DataError, match=rf"task '{task}': the test split .*CDS_test_annotated.txt cannot be scored: "
                                         rf"{re.escape(message)}"):
         run(cfg)
@@ -118,8 +117,7 @@ def constant_model(tiny_models, tmp_path_factory) -> Path:
 
 def test_undefined_score_on_legal_data_is_null_with_its_reason(make_cfg, constant_model, tmp_path, caplog):
     root = data_root(tmp_path, rows(6))
-    cfg = make_cfg("model=hf", f"model.name_or_path={constant_model}", "model.max_seq_length=64", "task=cdsc_r",
-                   "data.check_rows=false", f"data.root={root}", "stats.bootstrap=50")
+    cfg = make_cfg(*tiny_overrides(constant_model, root), "stats.bootstrap=50")
     (record,) = run(cfg)
     (path,) = (tmp_path / "results").rglob("cdsc_r.json")
     stored = Result.of(read_result(path), path)
@@ -194,8 +192,7 @@ def test_a_vocabulary_that_maps_most_words_to_unknown_is_refused(make_cfg, tiny_
     model = tiny_model("bert", name="twelve", vocab=("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", "a", "e",
                                                      "i", "o", "u"), tokenizer_json=False, num_hidden_layers=1)
     monkeypatch.setattr(bench.run, "encode", lambda *a, **k: pytest.fail("encoded with a useless tokenizer"))
-    cfg = make_cfg("model=hf", f"model.name_or_path={model}", "model.max_seq_length=64", "task=cdsc_r",
-                   "data.check_rows=false", f"data.root={data_root(tmp_path, rows(6))}")
+    cfg = make_cfg(*tiny_overrides(model, data_root(tmp_path, rows(6))))
     with pytest.raises(BenchError, match=r"model 'twelve': its tokenizer maps (\d+\.\d)% of the tokens of task 'cdsc_r' "
                                          r"\(measured on 6 of its sentences\) to the unknown token, more than 25%") as error:
         run(cfg)
@@ -217,8 +214,7 @@ def test_a_tokenizer_that_cannot_tokenize_is_refused_before_encoding(make_cfg, t
     data = rows(6)
     data[2] = (*data[2][:1], data[2][1] + " Kosztuje 5 € .", *data[2][2:])  # € is not in the vocabulary
     monkeypatch.setattr(bench.run, "encode", lambda *a, **k: pytest.fail("encoded with a broken tokenizer"))
-    cfg = make_cfg("model=hf", f"model.name_or_path={model}", "model.max_seq_length=64", "task=cdsc_r",
-                   "data.check_rows=false", f"data.root={data_root(tmp_path, data)}")
+    cfg = make_cfg(*tiny_overrides(model, data_root(tmp_path, data)))
     with pytest.raises(BenchError, match=r"model 'nounk': its tokenizer cannot tokenize the sentences of task 'cdsc_r' "
                                          r"\(Exception: WordPiece error: Missing \[UNK\] token"):
         run(cfg)

@@ -11,7 +11,13 @@ from bench.train import data as train_data
 from bench.train.callbacks import ELAPSED_FILE, elapsed_before
 from bench.train.loop import train
 from bench.train.recipe import Recipe
-from tests.helpers import perturb_weights, synthetic_rows, train_cfg, train_killed_after_checkpoint, write_sick_like
+from tests.helpers import (
+    perturb_weights,
+    synthetic_rows,
+    train_cfg,
+    train_killed_after_checkpoint,
+    write_cdscorpus,
+)
 
 pytestmark = pytest.mark.slow  # whole runs, processes or services: the full tier (pytest -m "")
 
@@ -72,7 +78,7 @@ def test_elapsed_time_of_a_checkpoint(tmp_path, caplog):
 
 def test_saved_model_is_evaluated_with_lineage(make_cfg, tiny_models, train_root, tmp_path):
     rows = synthetic_rows(40, 2)
-    write_sick_like(train_root / "cdscorpus" / "CDS_test_annotated.txt", rows)
+    write_cdscorpus(train_root, test=rows)
     summary = train(train_cfg(make_cfg, tiny_models, train_root, tmp_path, "train.max_steps=8",
                               "train.evaluate_after=true"))
     (record,) = summary["records"]
@@ -140,7 +146,7 @@ def test_a_run_that_only_gets_worse_says_so(make_cfg, tiny_models, train_root, t
 
 def test_keep_best_leaves_only_the_model_and_evaluate_tasks_narrows_the_evaluation(make_cfg, tiny_models, train_root,
                                                                                   tmp_path):
-    write_sick_like(train_root / "cdscorpus" / "CDS_test_annotated.txt", synthetic_rows(40, 2))
+    write_cdscorpus(train_root, test=synthetic_rows(40, 2))
     cfg = train_cfg(make_cfg, tiny_models, train_root, tmp_path, "train.max_steps=8", "task=polish",
                     "train.evaluate_after=true", "train.evaluate_base=false", "train.evaluate_tasks=[cdsc_r]")
     summary = train(cfg)
@@ -172,7 +178,7 @@ def test_trained_model_identity_covers_the_base_weights_and_scoring_changes_reus
 
     caplog.set_level("INFO")
     base = shutil.copytree(tiny_models["bert"], tmp_path / "base")
-    write_sick_like(train_root / "cdscorpus" / "CDS_test_annotated.txt", synthetic_rows(40, 2))
+    write_cdscorpus(train_root, test=synthetic_rows(40, 2))
 
     def run(*extra):
         caplog.clear()
@@ -208,7 +214,7 @@ def test_trained_model_identity_covers_the_base_weights_and_scoring_changes_reus
 
 
 def test_overwrite_never_refuses_before_any_training(make_cfg, tiny_models, train_root, tmp_path):
-    write_sick_like(train_root / "cdscorpus" / "CDS_test_annotated.txt", synthetic_rows(40, 2))
+    write_cdscorpus(train_root, test=synthetic_rows(40, 2))
 
     def cfg(*extra):
         return train_cfg(make_cfg, tiny_models, train_root, tmp_path, "train.max_steps=8", "train.evaluate_after=true",
