@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import atexit
 import os
-import random
 import shutil
-import string
 import tempfile
 from pathlib import Path
 
@@ -20,25 +18,26 @@ os.environ.update(HF_HOME=str(HF_HOME), HF_HUB_CACHE=str(HF_HOME / "hub"), HF_DA
 os.environ.pop("BENCH_DATA_ROOT", None)  # tests say where their data is
 
 import pytest  # noqa: E402 -- after the environment above
-import torch  # noqa: E402 -- after the environment above
 from hydra import compose, initialize_config_dir  # noqa: E402 -- after the environment above
 from hydra.core.global_hydra import GlobalHydra  # noqa: E402 -- after the environment above
 
 import bench.config  # noqa: E402,F401 -- registers the config schema
 from bench.config import VERSION_BASE  # noqa: E402
+from tests.helpers import (  # noqa: E402,F401 -- after the environment above; the names tests import from here
+    BUILDERS,
+    CORPUS,
+    KEYWORDS,
+    noisy,
+    save_sbert,
+    synthetic_rows,
+    train_data,
+    write_cdscorpus,
+    write_sick_like,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = ROOT / "conf"
 SHARED_DATA = ROOT.parent / "shared" / "data"
-
-CORPUS = [
-    "Dwoje dzieci wspina się po ściance wspinaczkowej .",
-    "Mężczyzna gra na gitarze na scenie .",
-    "Kobieta kroi cebulę w kuchni .",
-    "Pies biegnie po plaży za piłką .",
-    "A man is playing the guitar on stage.",
-    "Zażółć gęślą jaźń, 123!",
-]
 
 
 @pytest.fixture(scope="session")
@@ -51,68 +50,34 @@ def data_root() -> Path:
     pytest.skip(f"reference data not found at {SHARED_DATA}")
 
 
-def _save_bert(directory: Path) -> Path:
-    from tokenizers import BertWordPieceTokenizer
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """The tiny-model factory: ``tiny_model(kind="bert"|"roberta"|"xlmr"|"qwen3"|"sbert", name=None, **overrides)``
+    gives the folder of a tiny offline model (tests/helpers.py builds it), built once per session for each set of
+    arguments. ``overrides`` change the model config's fields (``num_hidden_layers=1``), or for BERT its ``vocab``
+    (a tuple) and ``tokenizer_json``; ``name`` is the folder's name (a model's name in messages and results), by
+    default the kind (``model`` for the sbert pipeline). An sbert pipeline wraps the BERT of the same overrides.
+    Tests that change a model copy its folder first: the folders are shared."""
+    built: dict[tuple, Path] = {}
 
-    chars = sorted(set(string.ascii_letters + string.digits + string.punctuation + "ąćęłńóśźżĄĆĘŁŃÓŚŹŻ"))
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{c}" for c in chars)]
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    wordpiece = BertWordPieceTokenizer(str(directory / "vocab.txt"), lowercase=False, strip_accents=False)
-    tokenizer = BertTokenizerFast(tokenizer_object=wordpiece._tokenizer, unk_token="[UNK]", pad_token="[PAD]",
-                                  cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]", do_lower_case=False)
-    tokenizer.save_pretrained(directory)
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
-    BertModel(config).save_pretrained(directory, safe_serialization=True)
-    return directory
+    def factory(kind: str = "bert", name: str | None = None, **overrides) -> Path:
+        if kind not in {*BUILDERS, "sbert"}:
+            raise ValueError(f"no tiny model of kind {kind!r}; the kinds: {sorted({*BUILDERS, 'sbert'})}")
+        key = (kind, name, tuple(sorted(overrides.items())))
+        if key not in built:
+            directory = tmp_path_factory.mktemp(f"tiny_{kind}") / (name or ("model" if kind == "sbert" else kind))
+            if kind == "sbert":
+                built[key] = save_sbert(directory, factory("bert", **overrides))
+            else:
+                built[key] = BUILDERS[kind](directory, **overrides)
+        return built[key]
 
-
-def _save_roberta(directory: Path) -> Path:
-    from transformers import RobertaConfig, RobertaModel
-
-    from tests.hub_replica import roberta_bpe_tokenizer
-
-    directory.mkdir(parents=True, exist_ok=True)
-    tokenizer = roberta_bpe_tokenizer(CORPUS * 5)
-    tokenizer.save_pretrained(directory)
-    torch.manual_seed(1)
-    config = RobertaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                           intermediate_size=64, max_position_embeddings=130, pad_token_id=1)
-    RobertaModel(config).save_pretrained(directory, safe_serialization=True)
-    return directory
-
-
-def _save_xlmr(directory: Path) -> Path:
-    from tokenizers import SentencePieceUnigramTokenizer
-    from tokenizers.processors import TemplateProcessing
-    from transformers import XLMRobertaConfig, XLMRobertaModel, XLMRobertaTokenizerFast
-
-    directory.mkdir(parents=True, exist_ok=True)
-    unigram = SentencePieceUnigramTokenizer()
-    unigram.train_from_iterator(CORPUS * 5, vocab_size=120, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
-                                unk_token="<unk>")
-    backend = unigram._tokenizer
-    backend.post_processor = TemplateProcessing(
-        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
-        special_tokens=[("<s>", backend.token_to_id("<s>")), ("</s>", backend.token_to_id("</s>"))],
-    )
-    tokenizer = XLMRobertaTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-                                        pad_token="<pad>", mask_token="<mask>", cls_token="<s>", sep_token="</s>")
-    tokenizer.save_pretrained(directory)
-    torch.manual_seed(2)
-    config = XLMRobertaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                              intermediate_size=64, max_position_embeddings=130, pad_token_id=tokenizer.pad_token_id)
-    XLMRobertaModel(config).save_pretrained(directory, safe_serialization=True)
-    return directory
+    return factory
 
 
 @pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory) -> dict[str, Path]:
-    base = tmp_path_factory.mktemp("tiny_models")
-    return {"bert": _save_bert(base / "bert"), "roberta": _save_roberta(base / "roberta"), "xlmr": _save_xlmr(base / "xlmr")}
+def tiny_models(tiny_model) -> dict[str, Path]:
+    return {kind: tiny_model(kind) for kind in ("bert", "roberta", "xlmr")}
 
 
 @pytest.fixture(scope="session")
@@ -144,20 +109,9 @@ def hub_datasets(data_root) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def tiny_sbert(tiny_models, tmp_path_factory) -> Path:
-    """A tiny sentence-transformers pipeline (Transformer -> mean Pooling -> Normalize)."""
-    from sentence_transformers import SentenceTransformer
-
-    from bench.models.loading import st_modules
-
-    models = st_modules()
-
-    transformer = models.Transformer(str(tiny_models["bert"]), max_seq_length=32)
-    dim = getattr(transformer, "get_embedding_dimension", None) or transformer.get_word_embedding_dimension
-    pooling = models.Pooling(dim(), pooling_mode="mean")
-    directory = tmp_path_factory.mktemp("tiny_sbert") / "model"
-    SentenceTransformer(modules=[transformer, pooling, models.Normalize()], device="cpu").save(str(directory))
-    return directory
+def tiny_sbert(tiny_model) -> Path:
+    """A tiny sentence-transformers pipeline (Transformer -> mean Pooling -> Normalize) over the tiny BERT."""
+    return tiny_model("sbert")
 
 
 @pytest.fixture
@@ -175,15 +129,6 @@ def make_cfg(tmp_path):
     return _compose
 
 
-def write_sick_like(path: Path, rows: list[tuple]) -> Path:
-    """A file in the CDSCorpus / SICK-PL layout."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["pair_ID\tsentence_A\tsentence_B\trelatedness_score\tentailment_judgment"]
-    lines += ["\t".join(map(str, row)) for row in rows]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
 @pytest.fixture
 def tiny_data_root(tmp_path) -> Path:
     """A miniature data root in the original layouts (CDSCorpus and STSb) for fast end-to-end runs."""
@@ -196,11 +141,7 @@ def tiny_data_root(tmp_path) -> Path:
         (5, CORPUS[5], CORPUS[2], 0.0, "NEUTRAL"),
         (6, CORPUS[0], CORPUS[2], 2.0, "NEUTRAL"),
     ]
-    for name in ("CDS_train.txt", "CDS_trial.txt", "CDS_test_annotated.txt"):
-        write_sick_like(root / "cdscorpus" / name, pairs)
-    return root
-
-
+    return write_cdscorpus(root, train=pairs, trial=pairs, test=pairs)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -211,34 +152,11 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
 
 
-KEYWORDS = ["kot", "pies", "dom", "las"]
-
-
-def noisy(keyword: str, rng: random.Random) -> str:
-    noise = lambda: "".join(rng.choice("abcdefghijklmnoprstuwyz") for _ in range(rng.randint(6, 10)))  # noqa: E731
-    return f"{noise()} {keyword} {noise()}"
-
-
-def synthetic_rows(n: int, seed: int) -> list[tuple]:
-    """Relatedness 5 when both sentences carry the same keyword in random noise, 0 otherwise."""
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        first = rng.choice(KEYWORDS)
-        second = first if i % 2 == 0 else rng.choice([k for k in KEYWORDS if k != first])
-        rows.append((i, noisy(first, rng), noisy(second, rng), 5.0 if first == second else 0.0,
-                     "ENTAILMENT" if first == second else "NEUTRAL"))
-    return rows
-
-
 @pytest.fixture
 def train_root(tmp_path):
-    root = tmp_path / "data"
-    write_sick_like(root / "cdscorpus" / "CDS_train.txt", synthetic_rows(256, 0))
-    write_sick_like(root / "cdscorpus" / "CDS_trial.txt", synthetic_rows(80, 1))
-    # the test file is unreadable garbage: training must never open it
-    (root / "cdscorpus" / "CDS_test_annotated.txt").write_text("not\ta\tvalid\tfile\n", encoding="utf-8")
-    return root
+    """The training data (tests/helpers.py train_data): its test file is unreadable garbage that training must
+    never open."""
+    return train_data(tmp_path / "data")
 
 
 def _classes_with_auto_class() -> set:

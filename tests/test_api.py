@@ -16,6 +16,7 @@ import torch
 
 import bench
 from bench.errors import BenchError
+from tests.helpers import train_cfg
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,12 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def synthetic_root(tmp_path):
     """CDSC-R-shaped files with enough pairs for a score that moves when the model does."""
-    from tests.conftest import synthetic_rows, write_sick_like
+    from tests.helpers import synthetic_rows, write_cdscorpus
 
-    root = tmp_path / "data"
-    for seed, name in enumerate(("CDS_train.txt", "CDS_trial.txt", "CDS_test_annotated.txt")):
-        write_sick_like(root / "cdscorpus" / name, synthetic_rows(40, seed))
-    return root
+    return write_cdscorpus(tmp_path / "data", train=synthetic_rows(40, 0), trial=synthetic_rows(40, 1),
+                           test=synthetic_rows(40, 2))
 
 
 @pytest.fixture
@@ -245,10 +244,7 @@ def test_bench_train_selects_checkpoints_with_the_evaluator(make_cfg, tiny_model
 
     monkeypatch.setattr(BenchEvaluator, "__call__", spy)
     monkeypatch.setattr(plan, "load_task", load_spy)
-    cfg = make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_r",
-                   "data.check_rows=false", f"data.root={train_root}", "+train=cdsc_r_cosent",
-                   f"train.output_dir={tmp_path / 'models'}", "train.learning_rate=1e-3", "train.batch_size=16",
-                   "train.eval_steps=2", "train.max_steps=4", "train.evaluate_after=false", "train.warmup_ratio=0")
+    cfg = train_cfg(make_cfg, tiny_models, train_root, tmp_path, "train.eval_steps=2", "train.max_steps=4")
     summary = train(cfg)
     selection = summary["lineage"]["selection"]
     assert selection["metric"] == "eval_validation_cdsc_r_main_score"

@@ -12,6 +12,7 @@ from bench.models.loading import resolve
 from bench.models.spec import ModelSpec
 from bench.run import run
 from tests.conftest import CORPUS, synthetic_rows, write_sick_like
+from tests.helpers import tiny_overrides
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
@@ -159,8 +160,7 @@ def test_hidden_layers_are_the_union_of_the_strategies():
 
 
 def tiny_run(make_cfg, tiny_models, tiny_data_root, *extra):
-    return run(make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64",
-                        "task=cdsc_r", "data.check_rows=false", f"data.root={tiny_data_root}", "pooling=mean",
+    return run(make_cfg(*tiny_overrides(tiny_models["bert"], tiny_data_root), "pooling=mean",
                         "stats.bootstrap=0", *extra))
 
 
@@ -239,7 +239,6 @@ def test_fp32_backends_give_pytorchs_main_scores_on_the_suite(make_cfg, data_roo
 def test_preflight_reports_a_refused_backend(make_cfg, tiny_models, tiny_data_root):
     from bench.preflight import preflight
 
-    cfg = make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_r",
-                   "data.check_rows=false", f"data.root={tiny_data_root}", "pooling=mean", "encode.quantize=int8")
+    cfg = make_cfg(*tiny_overrides(tiny_models["bert"], tiny_data_root), "pooling=mean", "encode.quantize=int8")
     with pytest.raises(BenchError, match="(?s)1 problem.*encode.quantize=int8 needs an exported model"):
         preflight(cfg)

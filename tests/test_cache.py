@@ -8,6 +8,7 @@ import pytest
 from bench.encoding.cache import EmbeddingCache, main, namespace_id
 from bench.encoding.encode import encode_distinct
 from bench.run import run
+from tests.helpers import tiny_overrides
 
 BASE_KEY = {"model": "org/m", "revision": "abc", "weights_sha256": "w", "files_sha256": "t", "max_length": 128,
             "prompt": "", "strategy": {"name": "mean", "fn": "mean", "layers": [-1], "normalize": False},
@@ -114,8 +115,7 @@ def test_partial_hits_encode_only_new_texts(tmp_path):
 
 @pytest.mark.slow
 def test_sweep_costs_one_forward_pass(make_cfg, tiny_models, tiny_data_root):
-    base = ("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_r",
-            "data.check_rows=false", f"data.root={tiny_data_root}", "overwrite=always")
+    base = (*tiny_overrides(tiny_models["bert"], tiny_data_root), "overwrite=always")
     first = run(make_cfg(*base, "pooling=mean"))[0]["bench"]["encoding"]
     assert first["sentences_encoded_this_run"] == 6
     for pooling in ("cls", "max", "mean_max", "first_last_avg", "mean"):
@@ -127,8 +127,7 @@ def test_sweep_costs_one_forward_pass(make_cfg, tiny_models, tiny_data_root):
 
 
 def test_cached_scores_equal_fresh_scores(make_cfg, tiny_models, tiny_data_root, tmp_path):
-    base = ("model=hf", f"model.name_or_path={tiny_models['roberta']}", "model.max_seq_length=64", "task=cdsc_e",
-            "data.check_rows=false", f"data.root={tiny_data_root}", "pooling=max", "overwrite=always")
+    base = tiny_overrides(tiny_models["roberta"], tiny_data_root, "pooling=max", "overwrite=always", task="cdsc_e")
     cold = run(make_cfg(*base))[0]["scores"]["test"][0]
     warm = run(make_cfg(*base))[0]["scores"]["test"][0]
     uncached = run(make_cfg(*base, "cache.enabled=false"))[0]["scores"]["test"][0]

@@ -11,7 +11,7 @@ from bench.errors import BenchError
 from bench.models.loading import resolve
 from bench.models.spec import ModelSpec
 from bench.run import run
-from tests.conftest import CORPUS, write_sick_like
+from tests.helpers import CORPUS, tiny_overrides, write_cdscorpus
 
 RNG = np.random.default_rng(0)
 FIT = RNG.normal(size=(200, 16)).astype(np.float32) * np.linspace(3, 0.1, 16, dtype=np.float32)
@@ -93,14 +93,10 @@ def test_dims_larger_than_embedding():
 @pytest.fixture
 def split_data_root(tmp_path):
     """Train, validation and test hold different sentences, so a leak would be visible."""
-    root = tmp_path / "data"
     train = [(i, f"{CORPUS[i % 6]} trening {i}", f"{CORPUS[(i + 1) % 6]} zbiór {i}", i % 6, "NEUTRAL") for i in range(12)]
     test = [(i, f"TEST {i} {CORPUS[i % 6]}", f"TEST {i} inne", i % 6, "ENTAILMENT" if i % 2 else "NEUTRAL")
             for i in range(8)]
-    write_sick_like(root / "cdscorpus" / "CDS_train.txt", train)
-    write_sick_like(root / "cdscorpus" / "CDS_trial.txt", train[:4])
-    write_sick_like(root / "cdscorpus" / "CDS_test_annotated.txt", test)
-    return root
+    return write_cdscorpus(tmp_path / "data", train=train, trial=train[:4], test=test)
 
 
 def test_compression_is_fitted_on_train_only(make_cfg, tiny_models, split_data_root, monkeypatch):
@@ -112,8 +108,7 @@ def test_compression_is_fitted_on_train_only(make_cfg, tiny_models, split_data_r
         return original_fit(self, vectors)
 
     monkeypatch.setattr(PCA, "fit", spy)
-    cfg = make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_r",
-                   "data.check_rows=false", f"data.root={split_data_root}", "pooling=mean", "compression=pca",
+    cfg = make_cfg(*tiny_overrides(tiny_models["bert"], split_data_root), "pooling=mean", "compression=pca",
                    "compression.dims=4")
     (record,) = run(cfg)
     (fit_matrix,) = seen
@@ -201,8 +196,7 @@ class Halved(Compressor):
 
 
 def test_a_compressor_class_of_ones_own_through_target(make_cfg, tiny_models, split_data_root):
-    base = ("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_r",
-            "data.check_rows=false", f"data.root={split_data_root}", "pooling=mean", "stats.bootstrap=0")
+    base = (*tiny_overrides(tiny_models["bert"], split_data_root), "pooling=mean", "stats.bootstrap=0")
     spec = CompressionSpec.from_config(make_cfg(*base, "compression._target_=tests.test_compress.Halved").compression)
     assert spec.method == "halved" and spec.identity["target"] == "tests.test_compress.Halved"
     assert "target" not in CompressionSpec.from_config(make_cfg(*base, "compression=pca").compression).identity

@@ -3,7 +3,6 @@ task through the real trainer, its result carries lineage and an interval, and t
 the best bi-encoder on the same pairs with a paired test."""
 
 import logging
-import random
 
 import numpy as np
 import pytest
@@ -19,39 +18,12 @@ from bench.scoring import main_function
 from bench.scoring.predictions import prediction_main
 from bench.scoring.stats import paired_bootstrap
 from bench.tasks.spec import task_specs
-from tests.conftest import write_sick_like
-
-KEYWORDS = ["kot", "pies", "dom", "las"]
-OPPOSITE = {"kot": "pies", "pies": "kot", "dom": "las", "las": "dom"}
-
-
-def synthetic_rows(n: int, seed: int) -> list[tuple]:
-    """Pairs of keywords: the same one: relatedness 5, ENTAILMENT; its opposite: 0, CONTRADICTION; another: 1,
-    NEUTRAL. A cross-encoder must compare the two segments (the label is in neither sentence alone)."""
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        first = rng.choice(KEYWORDS)
-        second = [first, OPPOSITE[first], rng.choice([k for k in KEYWORDS if k not in (first, OPPOSITE[first])])][i % 3]
-        rows.append((i, first, second, [5.0, 0.0, 1.0][i % 3], ["ENTAILMENT", "CONTRADICTION", "NEUTRAL"][i % 3]))
-    return rows
+from tests.helpers import cross_cfg, cross_rows, perturb_weights, tiny_overrides, write_cdscorpus
 
 
 @pytest.fixture
 def cross_root(tmp_path):
-    root = tmp_path / "data"
-    for name, n, seed in (("CDS_train.txt", 240, 0), ("CDS_trial.txt", 60, 1), ("CDS_test_annotated.txt", 90, 2)):
-        write_sick_like(root / "cdscorpus" / name, synthetic_rows(n, seed))
-    return root
-
-
-def cross_cfg(make_cfg, tiny_models, root, tmp_path, *extra):
-    cfg = make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64",
-                   "data.check_rows=false", f"data.root={root}", "+cross=pairs", "stats.bootstrap=200", *extra)
-    cfg.cross.output_dir = str(tmp_path / "models")
-    cfg.cross.learning_rate, cfg.cross.batch_size, cfg.cross.eval_steps = 3e-3, 16, 50
-    cfg.cross.epochs, cfg.cross.warmup_ratio, cfg.cross.max_length = 14, 0.0, 16
-    return cfg
+    return write_cdscorpus(tmp_path / "data", train=cross_rows(240, 0), trial=cross_rows(60, 1), test=cross_rows(90, 2))
 
 
 # --- the heads' metrics -------------------------------------------------------------------------------------
@@ -176,8 +148,7 @@ def test_tiny_cross_encoder_learns_and_sits_beside_the_bi_encoder(make_cfg, tiny
         run_cross(never)
 
     # the bi-encoder on the same pairs, and the leaderboard with the paired difference
-    bi = run(make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64",
-                      "task=cdsc_r", "data.check_rows=false", f"data.root={cross_root}", "stats.bootstrap=0"))
+    bi = run(make_cfg(*tiny_overrides(tiny_models["bert"], cross_root), "stats.bootstrap=0"))
     paths = write_leaderboard(tmp_path / "results", resamples=200)
     text = paths["md"].read_text(encoding="utf-8")
     section = text.split("## Cross-encoders")[1].split("\n## ")[0]
@@ -195,8 +166,6 @@ def test_tiny_cross_encoder_learns_and_sits_beside_the_bi_encoder(make_cfg, tiny
 def test_a_trained_cross_encoder_is_scored_again_without_training_until_its_base_changes(make_cfg, tiny_models,
                                                                                           cross_root, tmp_path, caplog):
     import shutil
-
-    from tests.test_train import _perturb_weights
 
     base = shutil.copytree(tiny_models["bert"], tmp_path / "base")
     caplog.set_level(logging.INFO, logger="bench")
@@ -223,7 +192,7 @@ def test_a_trained_cross_encoder_is_scored_again_without_training_until_its_base
     assert "scoring it without training again" in caplog.text and first_path.is_file()
     assert again.main_score == first.main_score
     # the base's weights change in place: another training, in another folder
-    _perturb_weights(base)
+    perturb_weights(base)
     retrained = run()
     assert "regression head) for cdsc_r" in caplog.text and "without training again" not in caplog.text
     assert retrained.meta["lineage"]["base"]["weights_sha256"] != first.meta["lineage"]["base"]["weights_sha256"]

@@ -19,16 +19,14 @@ from bench.reports.compare import main as compare_main
 from bench.results.record import Result, read_result
 from bench.run import run
 from bench.scoring import MIN_PAIRS, data_problem
-from tests.conftest import CORPUS, ROOT, write_sick_like
+from tests.conftest import ROOT
+from tests.helpers import CORPUS, tiny_overrides, write_cdscorpus, write_sick_like
 from tests.leaderboard_fixtures import similarities, targets_for, write_result
 
 
 def data_root(tmp_path: Path, rows: list[tuple], name: str = "data") -> Path:
     """A CDSCorpus layout whose three splits hold ``rows``."""
-    root = tmp_path / name
-    for file in ("CDS_train.txt", "CDS_trial.txt", "CDS_test_annotated.txt"):
-        write_sick_like(root / "cdscorpus" / file, rows)
-    return root
+    return write_cdscorpus(tmp_path / name, train=rows, trial=rows, test=rows)
 
 
 def rows(n: int, score=lambda i: 0.5 * i, label=lambda i: "ENTAILMENT" if i % 2 else "NEUTRAL") -> list[tuple]:
@@ -54,8 +52,7 @@ def test_degenerate_data_is_refused_before_encoding(case, make_cfg, tiny_models,
     import bench.run
 
     monkeypatch.setattr(bench.run, "encode", lambda *a, **k: pytest.fail("encoded degenerate data"))
-    cfg = make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", f"task={task}",
-                   "data.check_rows=false", f"data.root={root}")
+    cfg = make_cfg(*tiny_overrides(tiny_models["bert"], root, task=task))
     with pytest.raises(DataError, match=rf"task '{task}': the test split .*CDS_test_annotated.txt cannot be scored: "
                                         rf"{re.escape(message)}"):
         run(cfg)
@@ -120,8 +117,7 @@ def constant_model(tiny_models, tmp_path_factory) -> Path:
 
 def test_undefined_score_on_legal_data_is_null_with_its_reason(make_cfg, constant_model, tmp_path, caplog):
     root = data_root(tmp_path, rows(6))
-    cfg = make_cfg("model=hf", f"model.name_or_path={constant_model}", "model.max_seq_length=64", "task=cdsc_r",
-                   "data.check_rows=false", f"data.root={root}", "stats.bootstrap=50")
+    cfg = make_cfg(*tiny_overrides(constant_model, root), "stats.bootstrap=50")
     (record,) = run(cfg)
     (path,) = (tmp_path / "results").rglob("cdsc_r.json")
     stored = Result.of(read_result(path), path)
@@ -189,30 +185,14 @@ def test_no_baseline_is_written_from_an_undefined_score(two_results, tmp_path):
 # ---------------------------------------------------------------- tokenizers that cannot read the task
 
 
-def _tiny_vocab_model(folder: Path, vocab: list[str]) -> Path:
-    """A tiny BERT whose WordPiece vocabulary is ``vocab`` (no tokenizer.json: built from vocab.txt)."""
-    import torch
-    from transformers import BertConfig, BertModel
-
-    folder.mkdir(parents=True)
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "BertTokenizer",
-                                                              "do_lower_case": False}), encoding="utf-8")
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
-    BertModel(config).save_pretrained(folder, safe_serialization=True)
-    return folder
-
-
-def test_a_vocabulary_that_maps_most_words_to_unknown_is_refused(make_cfg, tmp_path, monkeypatch):
+def test_a_vocabulary_that_maps_most_words_to_unknown_is_refused(make_cfg, tiny_model, tmp_path, monkeypatch):
     import bench.run
 
-    model = _tiny_vocab_model(tmp_path / "twelve", ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", "a", "e",
-                                                    "i", "o", "u"])
+    # a one-layer BERT whose tokenizer is built from this vocab.txt alone (no tokenizer.json)
+    model = tiny_model("bert", name="twelve", vocab=("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", "a", "e",
+                                                     "i", "o", "u"), tokenizer_json=False, num_hidden_layers=1)
     monkeypatch.setattr(bench.run, "encode", lambda *a, **k: pytest.fail("encoded with a useless tokenizer"))
-    cfg = make_cfg("model=hf", f"model.name_or_path={model}", "model.max_seq_length=64", "task=cdsc_r",
-                   "data.check_rows=false", f"data.root={data_root(tmp_path, rows(6))}")
+    cfg = make_cfg(*tiny_overrides(model, data_root(tmp_path, rows(6))))
     with pytest.raises(BenchError, match=r"model 'twelve': its tokenizer maps (\d+\.\d)% of the tokens of task 'cdsc_r' "
                                          r"\(measured on 6 of its sentences\) to the unknown token, more than 25%") as error:
         run(cfg)
@@ -234,8 +214,7 @@ def test_a_tokenizer_that_cannot_tokenize_is_refused_before_encoding(make_cfg, t
     data = rows(6)
     data[2] = (*data[2][:1], data[2][1] + " Kosztuje 5 € .", *data[2][2:])  # € is not in the vocabulary
     monkeypatch.setattr(bench.run, "encode", lambda *a, **k: pytest.fail("encoded with a broken tokenizer"))
-    cfg = make_cfg("model=hf", f"model.name_or_path={model}", "model.max_seq_length=64", "task=cdsc_r",
-                   "data.check_rows=false", f"data.root={data_root(tmp_path, data)}")
+    cfg = make_cfg(*tiny_overrides(model, data_root(tmp_path, data)))
     with pytest.raises(BenchError, match=r"model 'nounk': its tokenizer cannot tokenize the sentences of task 'cdsc_r' "
                                          r"\(Exception: WordPiece error: Missing \[UNK\] token"):
         run(cfg)
@@ -289,14 +268,10 @@ def test_real_models_on_real_data_are_not_refused(data_root, hub_models):
 def test_a_cross_encoder_refuses_a_test_split_without_positives_before_training(make_cfg, tiny_models, tmp_path):
     """The same rule as the bi-encoders: no training starts on a task whose test score cannot exist."""
     from bench.cross.loop import run_cross
-    from tests.conftest import write_sick_like
-    from tests.test_cross import cross_cfg, synthetic_rows
+    from tests.helpers import cross_cfg, cross_rows
 
-    root = tmp_path / "data"
-    for name, n, seed in (("CDS_train.txt", 30, 0), ("CDS_trial.txt", 12, 1)):
-        write_sick_like(root / "cdscorpus" / name, synthetic_rows(n, seed))
-    rows = [row[:4] + ("NEUTRAL",) for row in synthetic_rows(12, 2)]  # no ENTAILMENT: AP has no positives
-    write_sick_like(root / "cdscorpus" / "CDS_test_annotated.txt", rows)
+    test = [row[:4] + ("NEUTRAL",) for row in cross_rows(12, 2)]  # no ENTAILMENT: AP has no positives
+    root = write_cdscorpus(tmp_path / "data", train=cross_rows(30, 0), trial=cross_rows(12, 1), test=test)
     cfg = cross_cfg(make_cfg, tiny_models, root, tmp_path, "task=cdsc_e")
     with pytest.raises(DataError, match=r"task 'cdsc_e': the test split .*CDS_test_annotated.txt cannot be scored"):
         run_cross(cfg)

@@ -11,11 +11,11 @@ from bench.atomic import write_json_atomic
 from bench.reports.leaderboard.tables import scores_frame, to_markdown
 from bench.run import run
 from tests.conftest import ROOT
+from tests.helpers import tiny_overrides
 
 
 def tiny_cfg(make_cfg, tiny_models, tiny_data_root, *extra):
-    return make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_r",
-                    "data.check_rows=false", f"data.root={tiny_data_root}", *extra)
+    return make_cfg(*tiny_overrides(tiny_models["bert"], tiny_data_root), *extra)
 
 
 def test_run_writes_mteb_layout_with_provenance(make_cfg, tiny_models, tiny_data_root, tmp_path):

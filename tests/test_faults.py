@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.train.callbacks import ElapsedTime, latest_checkpoint
+from bench.train.callbacks import latest_checkpoint
 from tests.conftest import ROOT
+from tests.helpers import tiny_overrides
 
 
 def cannot_run(reason: str):
@@ -26,6 +27,19 @@ def cannot_run(reason: str):
     if os.environ.get("BENCH_REQUIRE_ROOT") == "1":
         pytest.fail(f"BENCH_REQUIRE_ROOT=1 but {reason}")
     pytest.skip(reason)
+
+
+@contextlib.contextmanager
+def tmpfs(folder, size: str):
+    """A tmpfs of ``size`` mounted at ``folder``, unmounted after (skipped where this process may not mount)."""
+    folder.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                                           capture_output=True).returncode != 0:
+        cannot_run("mounting a small tmpfs needs root (mount -t tmpfs)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 # -- 1. checkpoints ---------------------------------------------------------------------------------------------
@@ -73,28 +87,14 @@ def test_no_complete_checkpoint_starts_over(tmp_path, caplog):
     assert "checkpoint-4" in caplog.text
 
 
-class Interrupted(Exception):
-    pass
-
-
 @pytest.mark.slow
 def test_training_resumes_from_the_last_complete_checkpoint(make_cfg, tiny_models, train_root, tmp_path, monkeypatch):
     """kill -9 while checkpoint-16 is being saved: the rerun resumes from checkpoint-8 and finishes."""
-    from bench.train import loop
     from bench.train.loop import train
-    from tests.test_train import train_cfg
-
-    class KilledAfterCheckpoint16(ElapsedTime):
-        def on_save(self, args, state, control, **kwargs):
-            super().on_save(args, state, control, **kwargs)
-            if state.global_step == 16:
-                raise Interrupted
+    from tests.helpers import train_cfg, train_killed_after_checkpoint
 
     cfg = train_cfg(make_cfg, tiny_models, train_root, tmp_path, "train.max_steps=24")
-    monkeypatch.setattr(loop, "ElapsedTime", KilledAfterCheckpoint16)
-    with pytest.raises(Interrupted):
-        train(cfg)
-    monkeypatch.undo()
+    train_killed_after_checkpoint(cfg, 16, monkeypatch)
     partial = next((tmp_path / "models").glob("*/checkpoints/checkpoint-16"))
     (partial / "trainer_state.json").unlink()  # the state is written last: the save was cut short
     weights = partial / "model.safetensors"
@@ -110,12 +110,7 @@ def test_training_resumes_from_the_last_complete_checkpoint(make_cfg, tiny_model
 @pytest.fixture
 def full_disk(tmp_path):
     """A small tmpfs filled to the last byte (skipped where this process may not mount)."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(disk)],
-                                           capture_output=True).returncode != 0:
-        cannot_run("mounting a small tmpfs needs root (mount -t tmpfs)")
-    try:
+    with tmpfs(tmp_path / "disk", "512k") as disk:
         (disk / "cache").mkdir()
         fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)
         with contextlib.suppress(OSError):
@@ -123,13 +118,10 @@ def full_disk(tmp_path):
                 os.write(fd, b"\0" * 4096)
         os.close(fd)
         yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def tiny_run(make_cfg, tiny_models, tiny_data_root, *extra):
-    return make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64",
-                    "task=cdsc_r", "data.check_rows=false", f"data.root={tiny_data_root}", "stats.bootstrap=0", *extra)
+    return make_cfg(*tiny_overrides(tiny_models["bert"], tiny_data_root), "stats.bootstrap=0", *extra)
 
 
 def test_a_full_cache_disk_degrades_to_an_in_memory_run(make_cfg, tiny_models, tiny_data_root, tmp_path, full_disk,
@@ -284,13 +276,8 @@ TWO_TASKS = ["task=polish", "~task.tasks.sick_r_pl", "~task.tasks.sick_e_pl", "~
 @pytest.fixture
 def small_disk(tmp_path):
     """An empty 4 MiB tmpfs (skipped where this process may not mount)."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
-                                           capture_output=True).returncode != 0:
-        cannot_run("mounting a small tmpfs needs root (mount -t tmpfs)")
-    yield disk
-    subprocess.run(["umount", "-l", str(disk)], check=False)
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        yield disk
 
 
 def bench_cli(*args, cwd, prelude=None, env=None):

@@ -20,6 +20,7 @@ from bench.models.spec import ModelSpec
 from bench.preflight import preflight
 from bench.run import run
 from tests.conftest import ROOT
+from tests.helpers import tiny_overrides
 from tests.hub_replica import MODEL_REPOS
 
 HIDDEN_POOLINGS = ("cls", "mean", "max", "mean_max", "first_last_avg")
@@ -233,8 +234,7 @@ def test_prompts_by_task_type(make_cfg):
 
 
 def test_prompt_by_type_reaches_the_encoder_and_the_cache_key(make_cfg, tiny_models, tiny_data_root):
-    base = ("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_r",
-            "data.check_rows=false", f"data.root={tiny_data_root}", "pooling=mean")
+    base = (*tiny_overrides(tiny_models["bert"], tiny_data_root), "pooling=mean")
     (plain,) = run(make_cfg(*base))
     (prompted,) = run(make_cfg(*base, "+model.prompts.sts='query: '", "overwrite=always"))
     assert plain["bench"]["encoding"]["prompt"] == "" and prompted["bench"]["encoding"]["prompt"] == "query: "

@@ -5,6 +5,7 @@ import pytest
 
 from bench.reports.leaderboard import build, significance, write_leaderboard
 from bench.reports.leaderboard.tables import Suite
+from tests.helpers import tiny_overrides
 from tests.leaderboard_fixtures import SUITE, populate, similarities, targets_for, write_result
 
 
@@ -158,8 +159,7 @@ def test_a_run_and_a_sweep_build_the_leaderboard_once_at_the_end(tiny_models, ti
     import subprocess
     import sys
 
-    args = [sys.executable, "-m", "bench", "model=hf", f"model.name_or_path={tiny_models['bert']}",
-            "model.max_seq_length=64", "task=cdsc_r", "data.check_rows=false", f"data.root={tiny_data_root}",
+    args = [sys.executable, "-m", "bench", *tiny_overrides(tiny_models["bert"], tiny_data_root),
             f"results_dir={tmp_path / 'res'}", f"cache.dir={tmp_path / 'cache'}", "encode.progress=false",
             "stats.bootstrap=0"]
     done = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path)

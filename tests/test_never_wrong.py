@@ -20,11 +20,11 @@ from bench.reports.leaderboard import write_leaderboard
 from bench.results.record import iter_results
 from bench.run import run
 from tests.conftest import ROOT
+from tests.helpers import tiny_overrides
 
 
 def tiny(make_cfg, tiny_models, tiny_data_root, *extra, arch="bert"):
-    return make_cfg("model=hf", f"model.name_or_path={tiny_models[arch]}", "model.max_seq_length=64", "task=cdsc_r",
-                    "data.check_rows=false", f"data.root={tiny_data_root}", "stats.bootstrap=20", *extra)
+    return make_cfg(*tiny_overrides(tiny_models[arch], tiny_data_root), "stats.bootstrap=20", *extra)
 
 
 def results_under(root) -> dict[str, dict]:
@@ -275,8 +275,7 @@ def test_off_means_off(make_cfg, tiny_models, tiny_data_root, tmp_path):
 def test_hydra_sweep_grammar_works(tiny_models, tiny_data_root, tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "bench", "-m", "pooling=glob(m*,exclude=mean_max)", "encode.batch_size=range(2,5,2)",
-         "model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_r",
-         "data.check_rows=false", f"data.root={tiny_data_root}", f"results_dir={tmp_path / 'res'}",
+         *tiny_overrides(tiny_models["bert"], tiny_data_root), f"results_dir={tmp_path / 'res'}",
          f"hydra.sweep.dir={tmp_path / 'sweep'}", "encode.progress=false", "stats.bootstrap=0"],
         capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -289,8 +288,7 @@ def test_hydra_sweep_grammar_works(tiny_models, tiny_data_root, tmp_path):
 
 @pytest.mark.slow
 def test_files_follow_the_umask(tiny_models, tiny_data_root, tmp_path):
-    args = [sys.executable, "-m", "bench", "model=hf", f"model.name_or_path={tiny_models['bert']}",
-            "model.max_seq_length=64", "task=cdsc_r", "data.check_rows=false", f"data.root={tiny_data_root}",
+    args = [sys.executable, "-m", "bench", *tiny_overrides(tiny_models["bert"], tiny_data_root),
             f"results_dir={tmp_path / 'res'}", f"cache.dir={tmp_path / 'cache'}", f"hydra.run.dir={tmp_path / 'out'}",
             "encode.progress=false", "stats.bootstrap=0"]
     done = subprocess.run(["sh", "-c", 'umask 002 && exec "$@"', "sh", *args], capture_output=True, text=True,

@@ -11,6 +11,7 @@ from bench.models.loading import resolve
 from bench.models.spec import ModelSpec
 from bench.run import run
 from tests.conftest import CORPUS
+from tests.helpers import tiny_overrides
 
 TEXTS = [f"{a} {b}" for a in CORPUS for b in CORPUS]  # 36 distinct sentences of varied length
 
@@ -46,8 +47,7 @@ def test_devices_setting():
 
 @pytest.mark.slow
 def test_a_run_on_two_processes_is_the_same_result(make_cfg, tiny_models, tiny_data_root):
-    base = ("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_r",
-            "data.check_rows=false", f"data.root={tiny_data_root}", "pooling=mean", "stats.bootstrap=0")
+    base = (*tiny_overrides(tiny_models["bert"], tiny_data_root), "pooling=mean", "stats.bootstrap=0")
     (single,) = run(make_cfg(*base, "cache.enabled=false"))
     (double,) = run(make_cfg(*base, "cache.enabled=false", "encode.devices=[cpu,cpu]", "overwrite=always"))
     assert double["bench"]["encoding"]["devices"] == ["cpu", "cpu"]
@@ -57,8 +57,7 @@ def test_a_run_on_two_processes_is_the_same_result(make_cfg, tiny_models, tiny_d
 
 
 def test_attention_kernel_is_a_setting_of_the_identity(make_cfg, tiny_models, tiny_data_root):
-    base = ("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_r",
-            "data.check_rows=false", f"data.root={tiny_data_root}", "pooling=mean", "stats.bootstrap=0")
+    base = (*tiny_overrides(tiny_models["bert"], tiny_data_root), "pooling=mean", "stats.bootstrap=0")
     (default,) = run(make_cfg(*base))
     assert "attn_implementation" not in default["bench"]["settings"]["model"]  # earlier results keep their id
     (eager,) = run(make_cfg(*base, "model.attn_implementation=eager"))

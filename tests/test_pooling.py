@@ -88,31 +88,9 @@ def test_last_token_takes_the_last_kept_token_with_either_padding_side():
 
 
 @pytest.fixture(scope="module")
-def tiny_decoder(tmp_path_factory):
-    """A tiny Qwen3 with Qwen3-Embedding's tokenizer behaviour (appends <|endoftext|>) and a
-    sentence-transformers pipeline pooling the last token, as Qwen3-Embedding's 1_Pooling does."""
-    import json
-
-    from transformers import Qwen3Config, Qwen3Model
-
-    from tests.conftest import CORPUS
-    from tests.hub_replica import qwen_tokenizer
-
-    folder = tmp_path_factory.mktemp("decoder")
-    tokenizer = qwen_tokenizer(CORPUS * 5)
-    tokenizer.save_pretrained(folder)
-    torch.manual_seed(3)
-    config = Qwen3Config(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         num_key_value_heads=1, head_dim=16, intermediate_size=64, max_position_embeddings=128,
-                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-    Qwen3Model(config).save_pretrained(folder)
-    (folder / "1_Pooling").mkdir()
-    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"word_embedding_dimension": 32,
-                                                                 "pooling_mode_lasttoken": True}))
-    (folder / "modules.json").write_text(json.dumps([
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
-    return folder
+def tiny_decoder(tiny_model):
+    """A tiny Qwen3 with Qwen3-Embedding's tokenizer and last-token sentence-transformers pipeline."""
+    return tiny_model("qwen3")
 
 
 @pytest.mark.parametrize("side", ["right", "left"])

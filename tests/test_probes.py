@@ -15,6 +15,7 @@ from bench.evaluators.probe import (
 )
 from bench.run import run
 from bench.scoring import main_function
+from tests.helpers import tiny_overrides
 
 NLI = ProbeSpec(name="nli", kind="classification", tasks=("cdsc_e",), labels=("NEUTRAL", "CONTRADICTION", "ENTAILMENT"),
                 grid=(0.001, 0.1, 10.0))
@@ -102,8 +103,7 @@ def test_bad_probe_configs():
 
 
 def tiny(make_cfg, tiny_models, tiny_data_root, *extra):
-    return make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64",
-                    "data.check_rows=false", f"data.root={tiny_data_root}", "stats.bootstrap=50", *extra)
+    return make_cfg(*tiny_overrides(tiny_models["bert"], tiny_data_root, "stats.bootstrap=50", *extra, task=None))
 
 
 def test_nli_probe_run_writes_its_own_result(make_cfg, tiny_models, tiny_data_root, tmp_path):

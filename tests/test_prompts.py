@@ -9,6 +9,7 @@ from bench.errors import BenchError
 from bench.models.prompts import DEFAULT_INSTRUCTIONS, resolve_prompt
 from bench.models.spec import ModelSpec, known_task_names
 from bench.run import run
+from tests.helpers import tiny_overrides
 
 TASKS = {"CDSC-R": "sts", "SICK-R-PL": "sts", "CDSC-E": "pair_classification", "PpcPC": "pair_classification"}
 #: Prompt dictionaries that exercise every level of the priority, in both modes.
@@ -111,8 +112,7 @@ def test_bad_prompt_keys_and_templates_are_refused():
 
 
 def test_resolved_instruction_reaches_the_result_cache_and_identity(make_cfg, tiny_models, tiny_data_root):
-    base = ("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_r",
-            "data.check_rows=false", f"data.root={tiny_data_root}", "pooling=mean")
+    base = (*tiny_overrides(tiny_models["bert"], tiny_data_root), "pooling=mean")
     (plain,) = run(make_cfg(*base))
     (instructed,) = run(make_cfg(*base, "model.instruction_template='Instruct: {instruction}\nQuery: '"))
     wanted = "Instruct: Retrieve semantically similar text.\nQuery: "

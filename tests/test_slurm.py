@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, write_sick_like
+from tests.conftest import ROOT
+from tests.helpers import train_data
 
 on_cluster = pytest.mark.slow  # whole sweeps on a cluster: the full tier (pytest -m "")
 
@@ -318,12 +319,7 @@ def test_sweep_runs_every_job_as_a_slurm_job(tmp_path, tiny_data_root, job_name)
 
 @on_cluster
 def test_training_sweep_saves_each_model_with_its_lineage(tmp_path, tiny_models, job_name):
-    from tests.test_train import synthetic_rows
-
-    root = tmp_path / "data"
-    write_sick_like(root / "cdscorpus" / "CDS_train.txt", synthetic_rows(256, 0))
-    write_sick_like(root / "cdscorpus" / "CDS_trial.txt", synthetic_rows(80, 1))
-    (root / "cdscorpus" / "CDS_test_annotated.txt").write_text("not\ta\tvalid\tfile\n", encoding="utf-8")  # never read
+    root = train_data(tmp_path / "data")  # its test file is never read
     cmd = [sys.executable, "-m", "bench.train", "-m", "hydra/launcher=slurm_cpu", "train.seed=1,2", "train.max_steps=4",
            "train.evaluate_after=false", "train.batch_size=16", "train.eval_steps=2", "train.warmup_ratio=0",
            "model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_r",

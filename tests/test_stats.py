@@ -13,6 +13,7 @@ from bench.scoring import SCORERS
 from bench.scoring.pair_classification import fast_average_precision
 from bench.scoring.stats import bootstrap_ci, paired_bootstrap
 from bench.scoring.sts import spearman_rows
+from tests.helpers import tiny_overrides
 
 STS = SCORERS["sts"]
 
@@ -86,8 +87,7 @@ def test_paired_test_finds_a_real_difference_and_not_noise():
 
 
 def test_results_carry_intervals_and_per_pair_scores(make_cfg, tiny_models, tiny_data_root, tmp_path, capsys):
-    base = ("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_e",
-            "data.check_rows=false", f"data.root={tiny_data_root}", "stats.bootstrap=200")
+    base = tiny_overrides(tiny_models["bert"], tiny_data_root, "stats.bootstrap=200", task="cdsc_e")
     record = run(make_cfg(*base, "pooling=cls"))[0]
     entry = record["scores"]["test"][0]
     ci = entry["main_score_ci"]
@@ -114,8 +114,7 @@ def test_results_carry_intervals_and_per_pair_scores(make_cfg, tiny_models, tiny
 
 
 def test_compare_refuses_different_tasks(make_cfg, tiny_models, tiny_data_root, tmp_path):
-    base = ("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "data.check_rows=false",
-            f"data.root={tiny_data_root}", "stats.bootstrap=0")
+    base = tiny_overrides(tiny_models["bert"], tiny_data_root, "stats.bootstrap=0", task=None)
     run(make_cfg(*base, "task=cdsc_e"))
     run(make_cfg(*base, "task=cdsc_r"))
     a, b = sorted((tmp_path / "results").glob("**/cdsc_*.json"))

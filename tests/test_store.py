@@ -66,8 +66,7 @@ def test_cross_encoders_and_training_evaluations_write_through_the_store(make_cf
     """The same store as bench's runs: a spy on ResultsStore.write that calls through."""
     from bench.cross.loop import run_cross
     from bench.train.loop import train
-    from tests.test_cross import cross_cfg, synthetic_rows
-    from tests.test_train import train_cfg
+    from tests.helpers import cross_cfg, cross_rows, train_cfg, write_cdscorpus
 
     written = []
     real = store_module.ResultsStore.write
@@ -77,11 +76,8 @@ def test_cross_encoders_and_training_evaluations_write_through_the_store(make_cf
         return real(self, path, record, pairs, targets)
 
     monkeypatch.setattr(store_module.ResultsStore, "write", spy)
-    from tests.conftest import write_sick_like
-
-    root = tmp_path / "cross-data"
-    for name, n, seed in (("CDS_train.txt", 60, 0), ("CDS_trial.txt", 30, 1), ("CDS_test_annotated.txt", 30, 2)):
-        write_sick_like(root / "cdscorpus" / name, synthetic_rows(n, seed))
+    root = write_cdscorpus(tmp_path / "cross-data", train=cross_rows(60, 0), trial=cross_rows(30, 1),
+                           test=cross_rows(30, 2))
     cfg = cross_cfg(make_cfg, tiny_models, root, tmp_path, "task=cdsc_r", "stats.bootstrap=10")
     cfg.cross.epochs, cfg.cross.eval_steps = 1, 2
     run_cross(cfg)

@@ -18,11 +18,11 @@ from bench.errors import BenchError
 from bench.reports.leaderboard import write_leaderboard
 from bench.run import run
 from tests.conftest import CONF_DIR, ROOT, VERSION_BASE
+from tests.helpers import tiny_overrides
 
 
 def tiny(make_cfg, tiny_models, root, *extra):
-    return make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64",
-                    "task=cdsc_r", "data.check_rows=false", f"data.root={root}", "pooling=mean", *extra)
+    return make_cfg(*tiny_overrides(tiny_models["bert"], root), "pooling=mean", *extra)
 
 
 def forbid_model_loading(monkeypatch):

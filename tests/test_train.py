@@ -8,20 +8,18 @@ from bench.encoding import device
 from bench.encoding.device import cpu_has_native_bf16, precision_flags
 from bench.errors import BenchError
 from bench.train import data as train_data
-from bench.train import loop
-from bench.train.callbacks import ELAPSED_FILE, ElapsedTime, elapsed_before
+from bench.train.callbacks import ELAPSED_FILE, elapsed_before
 from bench.train.loop import train
 from bench.train.recipe import Recipe
-from tests.conftest import synthetic_rows, write_sick_like
+from tests.helpers import (
+    perturb_weights,
+    synthetic_rows,
+    train_cfg,
+    train_killed_after_checkpoint,
+    write_cdscorpus,
+)
 
 pytestmark = pytest.mark.slow  # whole runs, processes or services: the full tier (pytest -m "")
-
-def train_cfg(make_cfg, tiny_models, root, tmp_path, *extra):
-    return make_cfg("model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64",
-                    "task=cdsc_r", "data.check_rows=false", f"data.root={root}", "+train=cdsc_r_cosent",
-                    f"train.output_dir={tmp_path / 'models'}", "train.learning_rate=1e-3", "train.batch_size=16",
-                    "train.eval_steps=8", "train.evaluate_after=false", "train.warmup_ratio=0", *extra)
-
 
 def validation_history(summary) -> list[float]:
     history = summary["lineage"]["selection"]["history"]
@@ -54,22 +52,9 @@ def test_tiny_model_learns_and_never_reads_test(make_cfg, tiny_models, train_roo
     assert lineage["train_seconds"] == lineage["train_seconds_this_invocation"] > 0 and lineage["resumed_from"] is None
 
 
-class Interrupted(Exception):
-    pass
-
-
 def test_resume_continues_the_step_count(make_cfg, tiny_models, train_root, tmp_path, monkeypatch):
-    class KilledAfterCheckpoint16(ElapsedTime):
-        def on_save(self, args, state, control, **kwargs):
-            super().on_save(args, state, control, **kwargs)
-            if state.global_step == 16:
-                raise Interrupted  # as if the machine went away right after checkpoint-16 was written
-
     cfg = train_cfg(make_cfg, tiny_models, train_root, tmp_path, "train.max_steps=24")
-    monkeypatch.setattr(loop, "ElapsedTime", KilledAfterCheckpoint16)
-    with pytest.raises(Interrupted):
-        train(cfg)
-    monkeypatch.undo()
+    train_killed_after_checkpoint(cfg, 16, monkeypatch)
     checkpoint = next((tmp_path / "models").glob("*/checkpoints/checkpoint-16"))
     assert not list((tmp_path / "models").glob("*/model"))  # nothing was saved as final
     before = json.loads((checkpoint / ELAPSED_FILE).read_text())
@@ -93,7 +78,7 @@ def test_elapsed_time_of_a_checkpoint(tmp_path, caplog):
 
 def test_saved_model_is_evaluated_with_lineage(make_cfg, tiny_models, train_root, tmp_path):
     rows = synthetic_rows(40, 2)
-    write_sick_like(train_root / "cdscorpus" / "CDS_test_annotated.txt", rows)
+    write_cdscorpus(train_root, test=rows)
     summary = train(train_cfg(make_cfg, tiny_models, train_root, tmp_path, "train.max_steps=8",
                               "train.evaluate_after=true"))
     (record,) = summary["records"]
@@ -161,7 +146,7 @@ def test_a_run_that_only_gets_worse_says_so(make_cfg, tiny_models, train_root, t
 
 def test_keep_best_leaves_only_the_model_and_evaluate_tasks_narrows_the_evaluation(make_cfg, tiny_models, train_root,
                                                                                   tmp_path):
-    write_sick_like(train_root / "cdscorpus" / "CDS_test_annotated.txt", synthetic_rows(40, 2))
+    write_cdscorpus(train_root, test=synthetic_rows(40, 2))
     cfg = train_cfg(make_cfg, tiny_models, train_root, tmp_path, "train.max_steps=8", "task=polish",
                     "train.evaluate_after=true", "train.evaluate_base=false", "train.evaluate_tasks=[cdsc_r]")
     summary = train(cfg)
@@ -187,24 +172,13 @@ def test_training_logs_are_numbers_in_one_bar(make_cfg, tiny_models, train_root,
     assert "step 8/8: validation" in caplog.text and "step 4/8: loss" in caplog.text
 
 
-def _perturb_weights(folder) -> None:
-    """The base model's weights change in place (same folder, same settings): another model."""
-    from safetensors.torch import load_file, save_file
-
-    path = folder / "model.safetensors"
-    tensors = load_file(path)
-    name = next(k for k in tensors if k.endswith("word_embeddings.weight"))
-    tensors[name] = tensors[name] + 0.01
-    save_file(tensors, path, metadata={"format": "pt"})
-
-
 def test_trained_model_identity_covers_the_base_weights_and_scoring_changes_reuse_it(make_cfg, tiny_models, train_root,
                                                                                     tmp_path, caplog):
     import shutil
 
     caplog.set_level("INFO")
     base = shutil.copytree(tiny_models["bert"], tmp_path / "base")
-    write_sick_like(train_root / "cdscorpus" / "CDS_test_annotated.txt", synthetic_rows(40, 2))
+    write_cdscorpus(train_root, test=synthetic_rows(40, 2))
 
     def run(*extra):
         caplog.clear()
@@ -230,7 +204,7 @@ def test_trained_model_identity_covers_the_base_weights_and_scoring_changes_reus
     assert first_results[0].is_file()
     assert again["records"][0]["scores"]["test"][0]["main_score"] == first["records"][0]["scores"]["test"][0]["main_score"]
     # the base's weights change in place: another training identity, so another folder, trained anew
-    _perturb_weights(base)
+    perturb_weights(base)
     retrained = run()
     assert "trained with these exact settings already" not in caplog.text
     assert retrained["lineage"]["run_folder"] != first["lineage"]["run_folder"]
@@ -240,7 +214,7 @@ def test_trained_model_identity_covers_the_base_weights_and_scoring_changes_reus
 
 
 def test_overwrite_never_refuses_before_any_training(make_cfg, tiny_models, train_root, tmp_path):
-    write_sick_like(train_root / "cdscorpus" / "CDS_test_annotated.txt", synthetic_rows(40, 2))
+    write_cdscorpus(train_root, test=synthetic_rows(40, 2))
 
     def cfg(*extra):
         return train_cfg(make_cfg, tiny_models, train_root, tmp_path, "train.max_steps=8", "train.evaluate_after=true",

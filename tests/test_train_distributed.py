@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_sick_like
-from tests.test_train import synthetic_rows
+from tests.helpers import synthetic_rows, tiny_overrides, train_data
 
 pytestmark = pytest.mark.slow  # whole runs, processes or services: the full tier (pytest -m "")
 
@@ -17,13 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_torchrun_two_processes_split_the_data_and_one_saves_and_evaluates(tiny_models, tmp_path):
-    data = tmp_path / "data" / "cdscorpus"
-    write_sick_like(data / "CDS_train.txt", synthetic_rows(256, 0))
-    write_sick_like(data / "CDS_trial.txt", synthetic_rows(80, 1))
-    write_sick_like(data / "CDS_test_annotated.txt", synthetic_rows(60, 5))
+    train_data(tmp_path / "data", test=synthetic_rows(60, 5))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "bench.train",
-           "model=hf", f"model.name_or_path={tiny_models['bert']}", "model.max_seq_length=64", "task=cdsc_r",
-           "data.check_rows=false", f"data.root={tmp_path / 'data'}", f"train.output_dir={tmp_path / 'models'}",
+           *tiny_overrides(tiny_models["bert"], tmp_path / "data"), f"train.output_dir={tmp_path / 'models'}",
            "train.batch_size=16", "train.eval_steps=4", "train.evaluate_base=false", f"results_dir={tmp_path / 'res'}",
            "encode.progress=false", f"hydra.run.dir={tmp_path / 'hydra'}", f"cache.dir={tmp_path / 'cache'}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}

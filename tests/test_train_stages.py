@@ -9,8 +9,7 @@ import pytest
 from bench.errors import BenchError
 from bench.train.loop import train
 from bench.train.recipe import Recipe
-from tests.conftest import synthetic_rows
-from tests.test_train import train_cfg
+from tests.helpers import synthetic_rows, train_cfg
 
 pytestmark = pytest.mark.slow
 

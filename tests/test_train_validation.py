@@ -12,7 +12,7 @@ from bench.config import compose_config
 from bench.tasks.spec import task_specs
 from bench.train.evaluator import MEAN, BenchEvaluator
 from bench.train.loop import narrowed_tasks, selection_evaluator
-from tests.conftest import synthetic_rows, write_sick_like
+from tests.helpers import synthetic_rows, write_cdscorpus
 
 
 class CountingModel:
@@ -31,10 +31,8 @@ class CountingModel:
 @pytest.fixture
 def validation_only(tmp_path):
     """CDSCorpus with a validation file only: scoring anything else would fail on the missing files."""
-    root = tmp_path / "data"
     rows = synthetic_rows(30, 1)
-    write_sick_like(root / "cdscorpus" / "CDS_trial.txt", rows)
-    return root, rows
+    return write_cdscorpus(tmp_path / "data", trial=rows), rows
 
 
 def selection(root, names, tmp_path):

@@ -8,6 +8,7 @@ import pytest
 
 from bench.scoring.stats import format_p, signed
 from tests.conftest import ROOT
+from tests.helpers import tiny_overrides
 
 
 @pytest.mark.slow
@@ -66,10 +67,9 @@ def test_numbers_in_text():
 def test_no_hydra_folders_in_the_current_directory(tiny_models, tiny_data_root, tmp_path):
     cwd = tmp_path / "empty"
     cwd.mkdir()
-    done = subprocess.run([sys.executable, "-m", "bench", "model=hf", f"model.name_or_path={tiny_models['bert']}",
-                           "model.max_seq_length=64", "task=cdsc_r", "data.check_rows=false",
-                           f"data.root={tiny_data_root}", f"results_dir={tmp_path / 'res'}",
-                           f"cache.dir={tmp_path / 'cache'}", "encode.progress=false", "stats.bootstrap=0"],
+    done = subprocess.run([sys.executable, "-m", "bench", *tiny_overrides(tiny_models["bert"], tiny_data_root),
+                           f"results_dir={tmp_path / 'res'}", f"cache.dir={tmp_path / 'cache'}",
+                           "encode.progress=false", "stats.bootstrap=0"],
                           capture_output=True, text=True, cwd=cwd)
     assert done.returncode == 0, done.stderr[-2000:]
     # under the table: the strategy and length used, and why
