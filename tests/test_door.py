@@ -168,14 +168,21 @@ def test_a_cross_encoder_on_a_broken_folder_chains_the_cause(make_cfg, broken):
     assert raised.value.__cause__ is not None and "nosuchmodel" in str(raised.value.__cause__)
 
 
-def test_the_command_line_still_prints_one_line(broken, tiny_data_root, tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "model=hf", f"model.name_or_path={broken.path}", "model.max_seq_length=32",
-         "task=cdsc_r", "data.check_rows=false", f"data.root={tiny_data_root}", "pooling=mean",
-         f"results_dir={tmp_path / 'r'}", f"cache.dir={tmp_path / 'c'}", "encode.progress=false"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+@pytest.mark.slow  # two processes
+def test_the_command_line_prints_one_line_and_the_cause_only_when_asked(broken, tiny_data_root, tmp_path):
+    def cli(*extra):
+        return subprocess.run(
+            [sys.executable, "-m", "bench", "model=hf", f"model.name_or_path={broken.path}", "model.max_seq_length=32",
+             "task=cdsc_r", "data.check_rows=false", f"data.root={tiny_data_root}", "pooling=mean",
+             f"results_dir={tmp_path / 'r'}", f"cache.dir={tmp_path / 'c'}", "encode.progress=false", *extra],
+            cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+    done = cli()
     assert done.returncode == 2, done.stderr
     output = done.stdout + done.stderr
     assert "Traceback" not in output and "direct cause" not in output, output
     lines = [line for line in output.splitlines() if "cannot load" in line]
     assert len(lines) == 1 and "nosuchmodel" in lines[0], output
+    verbose = cli("hydra.verbose=bench.models.door")  # the cause's traceback, for whoever debugs the model
+    assert verbose.returncode == 2
+    assert "Traceback" in verbose.stdout + verbose.stderr and "nosuchmodel" in verbose.stdout + verbose.stderr
