@@ -28,7 +28,7 @@ from bench.digests import digest_files
 from bench.errors import BenchError, NotApplicable
 from bench.hub import fetch_snapshot, snapshot_commit
 from bench.models import door
-from bench.models.door import check_custom_modules, check_remote_code, first_line, quiet_transformers  # noqa: F401
+from bench.models.door import first_line, quiet_transformers  # noqa: F401 -- quiet_transformers: training saves with it
 from bench.models.spec import ModelSpec, is_local_reference
 from bench.models.weights import (
     IGNORE_PATTERNS,
