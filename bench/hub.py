@@ -84,7 +84,8 @@ def fetch_snapshot(repo_id: str, revision: str, *, repo_type: str = "model", all
                       f"HF_HUB_CACHE at it)" + (local_copy_hint(repo_id, revision) if repo_type == "model" else ""))
         else:
             reason = f"{exc.__class__.__name__}: {_first_line(exc)}"
-        raise BenchError(f"could not fetch {label}{repo_type} '{repo_id}' at revision '{revision}': {reason}.") from None
+        log.debug("fetching %s '%s' at %s", repo_type, repo_id, revision, exc_info=exc)
+        raise BenchError(f"could not fetch {label}{repo_type} '{repo_id}' at revision '{revision}': {reason}.") from exc
     return Path(path)
 
 

@@ -21,9 +21,9 @@ from bench.encoding.device import pick_device, precision_flags
 from bench.errors import BenchError
 from bench.evaluators.base import check_scorable, with_interval
 from bench.identity import Identity, data_id, label_definition
-from bench.models.loading import LINEAGE_FILE, ResolvedModel, quiet_transformers, resolve
+from bench.models import door
+from bench.models.loading import LINEAGE_FILE, ResolvedModel, check_vocabulary, quiet_transformers, resolve
 from bench.models.spec import ModelSpec
-from bench.models.weights import restricted_unpickling
 from bench.plan import check_settings
 from bench.results.provenance import git_commit, package_versions, run_provenance
 from bench.results.record import Result, ResultKind, assemble_record, model_revision, result_path, settings_id
@@ -176,13 +176,11 @@ def trained_model(cfg: DictConfig, recipe: CrossRecipe, resolved: ResolvedModel,
                          f"{folder} to train it again.")
     cross_encoder = require_trainer()[0]
     device = pick_device(str(cfg.encode.device))
-    try:
-        with restricted_unpickling(), quiet_transformers():
-            model = cross_encoder(str(final), num_labels=head.num_labels, max_length=recipe.max_length, device=device,
-                                  trust_remote_code=resolved.spec.trust_remote_code, local_files_only=True)
-    except Exception as exc:
-        raise BenchError(f"cannot load the trained cross-encoder {final}: {exc.__class__.__name__}: {exc}; delete "
-                         f"{folder} to train it again.") from None
+    with door.open_model(resolved, f"cannot load the trained cross-encoder {final}",
+                         auto_class="AutoModelForSequenceClassification",
+                         hint=f"; delete {folder} to train it again.") as access:
+        model = cross_encoder(str(final), num_labels=head.num_labels, max_length=recipe.max_length, device=device,
+                              trust_remote_code=access.trust_remote_code, local_files_only=True)
     log.info("%s was trained with these exact settings already (recipe, base weights and files, data); scoring it "
              "without training again.", final)
     return model, lineage
@@ -192,14 +190,13 @@ def load_model(resolved: ResolvedModel, head: Head, recipe: CrossRecipe, device:
     """The base encoder with a freshly initialised head (sentence-transformers' CrossEncoder); pickled
     weights load through the restricted unpickler, remote code only when the model config allows it."""
     cross_encoder = require_trainer()[0]
-    try:
-        with restricted_unpickling(), quiet_transformers():
-            return cross_encoder(str(resolved.path), num_labels=head.num_labels, max_length=recipe.max_length,
-                                 device=device, trust_remote_code=resolved.spec.trust_remote_code,
-                                 model_kwargs={"use_safetensors": not resolved.weights.pickled or None})
-    except Exception as exc:
-        raise BenchError(f"cannot load '{resolved.spec.name}' from {resolved.path} as a cross-encoder: "
-                         f"{exc.__class__.__name__}: {exc}") from None
+    with door.open_model(resolved, f"cannot load '{resolved.spec.name}' from {resolved.path} as a cross-encoder",
+                         auto_class="AutoModelForSequenceClassification") as access:
+        model = cross_encoder(str(resolved.path), num_labels=head.num_labels, max_length=recipe.max_length,
+                              device=device, trust_remote_code=access.trust_remote_code,
+                              model_kwargs=access.model_kwargs)
+    check_vocabulary(resolved, model.tokenizer, getattr(model.model, "config", None))
+    return model
 
 
 def train_one(cfg: DictConfig, recipe: CrossRecipe, resolved: ResolvedModel, spec: TaskSpec, head: Head,

@@ -18,8 +18,6 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -29,6 +27,8 @@ import torch
 from bench.digests import digest_files
 from bench.errors import BenchError, NotApplicable
 from bench.hub import fetch_snapshot, snapshot_commit
+from bench.models import door
+from bench.models.door import first_line, quiet_transformers  # noqa: F401 -- quiet_transformers: training saves with it
 from bench.models.spec import ModelSpec, is_local_reference
 from bench.models.weights import (
     IGNORE_PATTERNS,
@@ -39,8 +39,7 @@ from bench.models.weights import (
     is_static,
     missing_pickled_patterns,
     pipeline_modules,
-    restricted_unpickling,
-    transformer_dir,
+        transformer_dir,
 )
 
 log = logging.getLogger(__name__)
@@ -268,30 +267,12 @@ def own_prompts(path: Path) -> tuple[tuple[tuple[str, str], ...], str]:
     return tuple(sorted(chosen.items())), reason
 
 
-@contextmanager
-def quiet_transformers() -> Iterator[None]:
-    """transformers without its per-file progress bars and load reports while bench loads or saves a
-    model (bench reports what matters in one line: format, files, commit)."""
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
-
-
 def _model_kwargs(resolved: ResolvedModel, dtype, attn_implementation: str | None = None) -> dict:
     """``attn_implementation``: a kernel a caller needs whatever the config says (an ONNX export traces eager);
     else the model config's (``model.attn_implementation``), else transformers' default."""
     kernel = attn_implementation or resolved.spec.attn_implementation
     attention = {"attn_implementation": kernel} if kernel else {}
-    return {"use_safetensors": not resolved.weights.pickled or None, "dtype": dtype, **attention}
+    return {**door.Access(resolved).model_kwargs, "dtype": dtype, **attention}
 
 
 def _tokenizer_kwargs(resolved: ResolvedModel) -> dict:
@@ -314,24 +295,6 @@ def check_append_eos(resolved: ResolvedModel, tokenizer) -> None:
                          f"add_eos_token.")
 
 
-def check_remote_code(resolved: ResolvedModel) -> None:
-    """A repository whose config.json maps AutoModel to its own code (``auto_map``) is that code's model: without
-    trust, transformers would load its built-in class for the same ``model_type`` instead, another model (e.g.
-    causal attention where the repository's code has its own), silently. Refused with the reason."""
-    if resolved.spec.trust_remote_code or getattr(resolved, "path", None) is None:
-        return
-    config = transformer_dir(resolved.path) / "config.json"
-    try:
-        mapped = json.loads(config.read_text(encoding="utf-8")).get("auto_map", {}).get("AutoModel")
-    except (OSError, ValueError, AttributeError):
-        return
-    if mapped:
-        raise BenchError(f"model '{resolved.spec.name}' needs its repository's own code: its config.json maps AutoModel "
-                         f"to {mapped}, which runs only with trust_remote_code (without it transformers would load "
-                         f"its built-in class, another model). Set model.trust_remote_code=true only if you trust "
-                         f"that repository.")
-
-
 def _placement_kwargs(max_memory: dict[str, int] | None) -> dict:
     """One copy spread over devices (``encode.shard``): transformers' ``device_map="auto"`` within ``max_memory``
     (:func:`bench.models.capacity.placement`), placed by accelerate, whole layers per device."""
@@ -350,17 +313,14 @@ def load_transformer(resolved: ResolvedModel, device: str, dtype=torch.float32, 
     instead of on ``device``."""
     from transformers import AutoModel, AutoTokenizer
 
-    check_remote_code(resolved)
     folder = transformer_dir(resolved.path)
-    trust = resolved.spec.trust_remote_code
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust, **_tokenizer_kwargs(resolved))
-        with restricted_unpickling(), quiet_transformers():
-            model, info = AutoModel.from_pretrained(folder, trust_remote_code=trust, output_loading_info=True,
-                                                    **_model_kwargs(resolved, dtype, attn_implementation),
-                                                    **_placement_kwargs(max_memory))
-    except Exception as exc:  # unreadable files, refused pickles, unknown architectures: one line, no traceback
-        raise BenchError(f"cannot load model from {folder}: {exc.__class__.__name__}: {_first_line(exc)}") from None
+    with door.open_model(resolved, f"cannot load model from {folder}") as access:
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=access.trust_remote_code,
+                                                  **_tokenizer_kwargs(resolved))
+        model, info = AutoModel.from_pretrained(folder, trust_remote_code=access.trust_remote_code,
+                                                output_loading_info=True,
+                                                **_model_kwargs(resolved, dtype, attn_implementation),
+                                                **_placement_kwargs(max_memory))
     check_usable(resolved, tokenizer, model.config)
     check_append_eos(resolved, tokenizer)
     placed = model if max_memory else model.to(device)  # a spread model stays where accelerate put it
@@ -372,11 +332,9 @@ def load_tokenizer(resolved: ResolvedModel):
     from transformers import AutoTokenizer
 
     folder = transformer_dir(resolved.path)
-    try:
-        return AutoTokenizer.from_pretrained(folder, trust_remote_code=resolved.spec.trust_remote_code,
+    with door.open_model(resolved, f"cannot load the tokenizer from {folder}", auto_class=None) as access:
+        return AutoTokenizer.from_pretrained(folder, trust_remote_code=access.trust_remote_code,
                                              **_tokenizer_kwargs(resolved))
-    except Exception as exc:
-        raise BenchError(f"cannot load the tokenizer from {folder}: {exc.__class__.__name__}: {_first_line(exc)}") from None
 
 
 def load_sentence_transformer(resolved: ResolvedModel, device: str, dtype=torch.float32,
@@ -390,43 +348,71 @@ def load_sentence_transformer(resolved: ResolvedModel, device: str, dtype=torch.
         )
     from sentence_transformers import SentenceTransformer
 
-    check_custom_modules(resolved)
-    check_remote_code(resolved)
     if max_memory and is_static(resolved.path):  # no transformer to spread: averaged token vectors, small
         max_memory, device = None, next(iter(max_memory))
     extra = {"tokenizer_kwargs": _tokenizer_kwargs(resolved)} if resolved.spec.append_eos else {}
-    try:
-        with restricted_unpickling(), quiet_transformers():
-            model = SentenceTransformer(str(resolved.path), device=None if max_memory else device,
-                                        trust_remote_code=resolved.spec.trust_remote_code, local_files_only=True,
-                                        model_kwargs={**_model_kwargs(resolved, dtype, attn_implementation),
-                                                      **_placement_kwargs(max_memory)}, **extra)
-    except Exception as exc:  # a module that cannot load: one line naming the model folder
-        raise BenchError(f"cannot load the sentence-transformers pipeline of '{resolved.spec.name}' from "
-                         f"{resolved.path}: {exc.__class__.__name__}: {_first_line(exc)}") from None
+    with door.open_model(resolved, f"cannot load the sentence-transformers pipeline of '{resolved.spec.name}' from "
+                                   f"{resolved.path}", pipeline=True) as access:
+        model = SentenceTransformer(str(resolved.path), device=None if max_memory else device,
+                                    trust_remote_code=access.trust_remote_code, local_files_only=True,
+                                    model_kwargs={**_model_kwargs(resolved, dtype, attn_implementation),
+                                                  **_placement_kwargs(max_memory)}, **extra)
     # Prompts are bench's (model.prompts, by task type): a default prompt in the model's own config
     # would be added on top of them, silently.
     if getattr(model, "default_prompt_name", None):
         log.info("ignoring the model's default prompt '%s'; bench applies model.prompts", model.default_prompt_name)
         model.default_prompt_name = None
-    transformer = model[0]
-    check_usable(resolved, model.tokenizer, getattr(getattr(transformer, "auto_model", None), "config", None))
+    check_usable(resolved, model.tokenizer, _pipeline_config(model))
     check_append_eos(resolved, model.tokenizer)
     if not is_static(resolved.path):  # a static embedding never truncates: it has no length to set
         model.max_seq_length = resolved.spec.max_seq_length
     return model.eval()
 
 
-def check_custom_modules(resolved: ResolvedModel) -> None:
-    """Modules outside sentence-transformers are code from the model's repository: refused without trust."""
-    if resolved.spec.trust_remote_code:
-        return
-    custom = [m for m in pipeline_modules(resolved.path) if not m.type.startswith(("sentence_transformers.",
-                                                                                     "transformers."))]
-    if custom:
-        names = ", ".join(f"{m.path or '.'} ({m.type})" for m in custom)
-        raise BenchError(f"model '{resolved.spec.name}' uses custom pipeline module(s) {names}, which run code from "
-                         f"the model's repository; set model.trust_remote_code=true only if you trust it.")
+def _pipeline_config(model):
+    """The transformer's config of a sentence-transformers pipeline (None for a static embedding)."""
+    return getattr(getattr(model[0], "auto_model", None), "config", None)
+
+
+def load_for_training(resolved: ResolvedModel, pooling: str, device: str):
+    """The base of a siamese fine-tuning (``bench.train``) as a sentence-transformers model: its own pipeline when
+    it has one, else the raw encoder with the recipe's ``pooling`` added. Not evaluation's pipeline: bench's
+    prompts only (the model's default prompt dropped), the model's length set, nothing else changed."""
+    from sentence_transformers import SentenceTransformer
+
+    modules = st_modules()
+    pipeline = (resolved.path / "modules.json").is_file()
+    with door.open_model(resolved, f"cannot load '{resolved.spec.name}' from {resolved.path} for training",
+                         pipeline=pipeline) as access:
+        if pipeline:
+            model = SentenceTransformer(str(resolved.path), device=device, trust_remote_code=access.trust_remote_code,
+                                        model_kwargs=access.model_kwargs)
+        else:
+            transformer = modules.Transformer(str(resolved.path), max_seq_length=resolved.spec.max_seq_length,
+                                              model_kwargs={**access.model_kwargs,
+                                                            "trust_remote_code": access.trust_remote_code})
+            dim = getattr(transformer, "get_embedding_dimension", None) or transformer.get_word_embedding_dimension
+            model = SentenceTransformer(modules=[transformer, modules.Pooling(dim(), pooling_mode=pooling)],
+                                        device=device)
+    check_usable(resolved, model.tokenizer, _pipeline_config(model))
+    model.default_prompt_name = None  # prompts are bench's (model.prompts)
+    model.max_seq_length = resolved.spec.max_seq_length
+    return model
+
+
+def load_masked_lm(resolved: ResolvedModel):
+    """Tokenizer and encoder with its masked-LM head (``AutoModelForMaskedLM``) for masked-LM pre-training."""
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    with door.open_model(resolved, f"cannot load '{resolved.spec.name}' from {resolved.path} for masked-LM training",
+                         auto_class="AutoModelForMaskedLM") as access:
+        tokenizer = AutoTokenizer.from_pretrained(str(resolved.path), trust_remote_code=access.trust_remote_code)
+        model = AutoModelForMaskedLM.from_pretrained(str(resolved.path), trust_remote_code=access.trust_remote_code,
+                                                     **access.model_kwargs)
+    if tokenizer.mask_token is None:
+        raise BenchError(f"'{resolved.spec.name}' has no mask token: masked-LM training needs one.")
+    check_usable(resolved, tokenizer, model.config)
+    return tokenizer, model
 
 
 def position_limit(config) -> int | None:
@@ -443,8 +429,18 @@ def check_usable(resolved: ResolvedModel, tokenizer, config) -> None:
     """Before any encoding: the tokenizer must have a real vocabulary that fits the model's, and the
     maximum length must fit the model's positions; otherwise every vector would be garbage or the
     run would crash halfway."""
-    name = resolved.spec.name
     check_length_limit(resolved)
+    check_vocabulary(resolved, tokenizer, config)
+    limit = position_limit(config) if config is not None else None
+    if limit is not None and resolved.spec.max_seq_length is not None and resolved.spec.max_seq_length > limit:
+        raise BenchError(f"model.max_seq_length={resolved.spec.max_seq_length} exceeds what '{resolved.spec.name}' "
+                         f"can take ({limit} tokens, from its {config.max_position_embeddings} position embeddings); "
+                         f"use model.max_seq_length={limit} or less.")
+
+
+def check_vocabulary(resolved: ResolvedModel, tokenizer, config) -> None:
+    """The tokenizer has a real vocabulary (more than its special tokens) that fits the model's embedding table."""
+    name = resolved.spec.name
     size = tokenizer.get_vocab_size() if hasattr(tokenizer, "get_vocab_size") else len(tokenizer)  # tokenizers' own
     specials = len(set(getattr(tokenizer, "all_special_tokens", ())))
     if size <= specials + 1:  # what transformers builds when the vocabulary files are missing
@@ -454,11 +450,6 @@ def check_usable(resolved: ResolvedModel, tokenizer, config) -> None:
     if isinstance(vocab, int) and size > vocab:
         raise BenchError(f"model '{name}': the tokenizer has {size} tokens but the model's embedding table only "
                          f"{vocab}: tokenizer and weights do not belong together.")
-    limit = position_limit(config) if config is not None else None
-    if limit is not None and resolved.spec.max_seq_length is not None and resolved.spec.max_seq_length > limit:
-        raise BenchError(f"model.max_seq_length={resolved.spec.max_seq_length} exceeds what '{name}' can take "
-                         f"({limit} tokens, from its {config.max_position_embeddings} position embeddings); "
-                         f"use model.max_seq_length={limit} or less.")
 
 
 def check_length_limit(resolved: ResolvedModel) -> None:
@@ -470,11 +461,6 @@ def check_length_limit(resolved: ResolvedModel) -> None:
     if static and resolved.spec.max_seq_length is not None:
         raise BenchError(f"model '{resolved.spec.name}' is a static embedding, which never truncates: set "
                          f"model.max_seq_length=null (it is part of the result's identity).")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else exc.__class__.__name__
 
 
 def st_modules():
@@ -517,18 +503,20 @@ def _encoding_tokenizer(resolved: ResolvedModel, pipeline: bool):
             return None
         return (lambda texts: tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"],
                 getattr(tokenizer, "unk_token_id", None))
-    first = pipeline_modules(resolved.path)[0] if pipeline else None
-    if first is not None and first.type.endswith("StaticEmbedding"):
-        from tokenizers import Tokenizer
+    where = transformer_dir(resolved.path)
+    with door.open_model(resolved, f"model '{resolved.spec.name}': cannot load the tokenizer in {where}",
+                         auto_class=None) as access:  # unreadable or inconsistent tokenizer files
+        first = pipeline_modules(resolved.path)[0] if pipeline else None
+        if first is not None and first.type.endswith("StaticEmbedding"):
+            from tokenizers import Tokenizer
 
-        tokenizer = Tokenizer.from_file(str(resolved.path / first.path / "tokenizer.json"))
-        unk = getattr(tokenizer.model, "unk_token", None)
-        return (lambda texts: [e.ids for e in tokenizer.encode_batch(texts, add_special_tokens=False)],
-                tokenizer.token_to_id(unk) if isinstance(unk, str) else None)
-    from transformers import AutoTokenizer
+            static = Tokenizer.from_file(str(resolved.path / first.path / "tokenizer.json"))
+            unk = getattr(static.model, "unk_token", None)
+            return (lambda texts: [e.ids for e in static.encode_batch(texts, add_special_tokens=False)],
+                    static.token_to_id(unk) if isinstance(unk, str) else None)
+        from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(transformer_dir(resolved.path),
-                                              trust_remote_code=resolved.spec.trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(where, trust_remote_code=access.trust_remote_code)
     return (lambda texts: tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"],
             tokenizer.unk_token_id)
 
@@ -547,11 +535,7 @@ def check_unknown_tokens(resolved: ResolvedModel, pipeline: bool, texts_by_task:
     and maps at most :data:`MAX_UNKNOWN_SHARE` of their tokens to the unknown token. Returns the share per task."""
     name = resolved.spec.name
     where = transformer_dir(resolved.path) if getattr(resolved, "path", None) is not None else "memory"
-    try:
-        found = _encoding_tokenizer(resolved, pipeline)
-    except Exception as exc:  # unreadable or inconsistent tokenizer files
-        raise BenchError(f"model '{name}': cannot load the tokenizer in {where}: "
-                         f"{exc.__class__.__name__}: {_first_line(exc)}") from exc
+    found = _encoding_tokenizer(resolved, pipeline)
     if found is None:  # an encode-only object: its tokenization is its own
         return {}
     tokenize, unk_id = found
@@ -561,8 +545,9 @@ def check_unknown_tokens(resolved: ResolvedModel, pipeline: bool, texts_by_task:
         try:
             shares[task] = unknown_share(tokenize, unk_id, sample)
         except Exception as exc:  # e.g. a WordPiece vocabulary without its unknown token
+            log.debug("%s's tokenizer on %s", name, task, exc_info=exc)
             raise BenchError(f"model '{name}': its tokenizer cannot tokenize the sentences of task '{task}' "
-                             f"({exc.__class__.__name__}: {_first_line(exc)}); the tokenizer files in "
+                             f"({exc.__class__.__name__}: {first_line(exc)}); the tokenizer files in "
                              f"{where} are broken (e.g. a vocab.txt without [UNK]).") from exc
         log.debug("%s on %s: %.4f%% of the tokens of %d sentences are unknown", name, task, 100 * shares[task],
                   len(sample))

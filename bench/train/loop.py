@@ -17,16 +17,8 @@ from bench.atomic import write_json_atomic
 from bench.digests import digest_json, sha256_file
 from bench.encoding.device import pick_device, precision_flags
 from bench.errors import BenchError
-from bench.models.loading import (
-    LINEAGE_FILE,
-    ResolvedModel,
-    check_custom_modules,
-    quiet_transformers,
-    resolve,
-    st_modules,
-)
+from bench.models.loading import LINEAGE_FILE, ResolvedModel, load_for_training, quiet_transformers, resolve
 from bench.models.spec import ModelSpec
-from bench.models.weights import restricted_unpickling
 from bench.tasks.spec import TaskSpec, task_specs
 from bench.train.callbacks import ElapsedTime, TrainingProgress, elapsed_before, latest_checkpoint, warmup_argument
 from bench.train.data import load_training_splits, training_dataset
@@ -58,37 +50,6 @@ def narrowed_tasks(task: DictConfig, names) -> DictConfig:
         node.tasks = {name: member for name, member in node.tasks.items()
                       if name in wanted or spec_name(member) in wanted}
     return node
-
-
-def build_model(resolved: ResolvedModel, pooling: str, device: str):
-    """The base as a sentence-transformers model: its own pipeline when it has one, else the raw
-    encoder with the recipe's pooling added. Pickled weights load through the restricted unpickler."""
-    from sentence_transformers import SentenceTransformer
-
-    models = st_modules()
-
-    trust = resolved.spec.trust_remote_code
-    model_kwargs = {"use_safetensors": not resolved.weights.pickled or None}
-    try:
-        with restricted_unpickling(), quiet_transformers():
-            if (resolved.path / "modules.json").is_file():
-                check_custom_modules(resolved)
-                model = SentenceTransformer(str(resolved.path), device=device, trust_remote_code=trust,
-                                            model_kwargs=model_kwargs)
-            else:
-                transformer = models.Transformer(str(resolved.path), max_seq_length=resolved.spec.max_seq_length,
-                                                 model_kwargs={**model_kwargs, "trust_remote_code": trust})
-                dim = getattr(transformer, "get_embedding_dimension", None) or transformer.get_word_embedding_dimension
-                model = SentenceTransformer(modules=[transformer, models.Pooling(dim(), pooling_mode=pooling)],
-                                            device=device)
-    except BenchError:
-        raise
-    except Exception as exc:
-        raise BenchError(f"cannot load '{resolved.spec.name}' from {resolved.path} for training: "
-                         f"{exc.__class__.__name__}: {exc}") from None
-    model.default_prompt_name = None  # prompts are bench's (model.prompts)
-    model.max_seq_length = resolved.spec.max_seq_length
-    return model
 
 
 def set_card_example(model, dataset) -> None:
@@ -243,7 +204,7 @@ def train_stage(cfg: DictConfig, recipe: Recipe, base: ModelSpec, specs: list[Ta
         (_, dataset), = objectives.values()
         return train_mlm(cfg, recipe, resolved, dataset["anchor"], splits, select_specs, out, device, precision,
                          stage.training_id)
-    model = build_model(resolved, recipe.pooling, device)
+    model = load_for_training(resolved, recipe.pooling, device)
     names = list(objectives)
     set_card_example(model, objectives[names[0]][1])
     losses = {name: build_loss(loss, model, list(recipe.matryoshka) or None) for name, (loss, _) in objectives.items()}

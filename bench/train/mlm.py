@@ -15,32 +15,13 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from bench.atomic import write_json_atomic
-from bench.errors import BenchError
-from bench.models.loading import LINEAGE_FILE, ResolvedModel, quiet_transformers
-from bench.models.weights import restricted_unpickling
+from bench.models.loading import LINEAGE_FILE, ResolvedModel, load_masked_lm, quiet_transformers
 from bench.train.callbacks import ElapsedTime, TrainingProgress, elapsed_before, latest_checkpoint, warmup_argument
 from bench.train.data import distinct
 from bench.train.lineage import selection_record
 from bench.train.recipe import Recipe
 
 log = logging.getLogger(__name__)
-
-
-def load_mlm(resolved: ResolvedModel):
-    from transformers import AutoModelForMaskedLM, AutoTokenizer
-
-    try:
-        with restricted_unpickling(), quiet_transformers():
-            tokenizer = AutoTokenizer.from_pretrained(str(resolved.path))
-            model = AutoModelForMaskedLM.from_pretrained(
-                str(resolved.path), trust_remote_code=resolved.spec.trust_remote_code,
-                use_safetensors=not resolved.weights.pickled or None)
-    except Exception as exc:
-        raise BenchError(f"cannot load '{resolved.spec.name}' from {resolved.path} for masked-LM training: "
-                         f"{exc.__class__.__name__}: {exc}") from None
-    if tokenizer.mask_token is None:
-        raise BenchError(f"'{resolved.spec.name}' has no mask token: masked-LM training needs one.")
-    return tokenizer, model
 
 
 def train_mlm(cfg: DictConfig, recipe: Recipe, resolved: ResolvedModel, sentences, splits, select_specs,
@@ -52,7 +33,7 @@ def train_mlm(cfg: DictConfig, recipe: Recipe, resolved: ResolvedModel, sentence
 
     from bench.results.provenance import git_commit, package_versions
 
-    tokenizer, model = load_mlm(resolved)
+    tokenizer, model = load_masked_lm(resolved)
     length = resolved.spec.max_seq_length
 
     def tokenize(batch):
