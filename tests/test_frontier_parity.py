@@ -19,6 +19,9 @@ FAMILIES = {
     "multilingual_e5_large_instruct": ({"model_kwargs": {"dtype": torch.float32}},
                                        f"Instruct: {STS_INSTRUCTION}\nQuery: "),
     "qwen3_embedding_0_6b": ({}, f"Instruct: {STS_INSTRUCTION}\nQuery:"),  # the decoder: last-token pooling
+    # the 4B and 8B: the same family's loader and template, each at its own pinned revision and replica
+    "qwen3_embedding_4b": ({}, f"Instruct: {STS_INSTRUCTION}\nQuery:"),
+    "qwen3_embedding_8b": ({}, f"Instruct: {STS_INSTRUCTION}\nQuery:"),
     "bge_m3": ({}, ""),
     "mmlw_roberta_large": ({}, ""),
     "static_similarity_mrl_multilingual": ({}, ""),  # a static embedding: MTEB's loader runs it on the CPU
