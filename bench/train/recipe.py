@@ -82,6 +82,7 @@ class Recipe:
         c = domain_values(RecipeConfig, {**conf_values("train", "_recipe", with_defaults=True), **given}, "train")
         if c["stages"]:
             c["loss"] = STAGED
+            c.setdefault("tasks", ())  # each stage names its own
         elif c["objectives"]:
             c["loss"] = MULTITASK
             c["tasks"] = tuple(dict.fromkeys(t for o in c["objectives"] if isinstance(o, dict) for t in o.get("tasks") or ()))
