@@ -64,6 +64,7 @@ class Decisions:
     compression: CompressionSpec
     evaluator: Evaluator
     specs: list[TaskSpec]
+    splits: dict[str, tuple[str, ...]]  # the splits each task's run reads (:func:`splits_needed`)
     device: str
     dtype: str
     devices: list[str] | None  # data-parallel encoding: one process per device (bench.encoding.parallel)
@@ -168,7 +169,8 @@ def decide(cfg: DictConfig, model: ResolvedModel | None = None) -> Decisions:
     encode = EncodeSettings(int(cfg.encode.batch_size), bool(cfg.encode.progress),
                             int(cfg.encode.threads) if cfg.encode.threads else None, str(cfg.cache.dir),
                             bool(cfg.cache.enabled))
-    return Decisions(model_spec=model_spec, compression=compression, evaluator=evaluator, specs=specs, device=device,
+    return Decisions(model_spec=model_spec, compression=compression, evaluator=evaluator, specs=specs,
+                     splits=splits_needed(specs, cfg.data.root, evaluator, compression), device=device,
                      dtype=dtype, devices=devices, backend=backend, shard=shard,
                      max_memory=memory_cap(cfg.encode.get("max_memory")), encode=encode, seed=int(cfg.seed),
                      bootstrap=int(cfg.stats.bootstrap), level=float(cfg.stats.level),
@@ -196,8 +198,8 @@ def check_backend(cfg: DictConfig, backend: BackendSpec) -> None:
 def read_task(cfg: DictConfig, spec: TaskSpec, decided: Decisions) -> dict[str, PairData]:
     """One task's data: the splits this run reads (:func:`splits_needed`), validated, then the evaluation
     mode's own checks (a split on which the main score is undefined is refused)."""
-    wanted = splits_needed(decided.specs, cfg.data.root, decided.evaluator, decided.compression)
-    parts = load_task(spec, cfg.data.root, splits=wanted[spec.result_name], check_rows=bool(cfg.data.check_rows))
+    parts = load_task(spec, cfg.data.root, splits=decided.splits[spec.result_name],
+                      check_rows=bool(cfg.data.check_rows))
     decided.evaluator.check(spec, parts)
     return parts
 
