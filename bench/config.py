@@ -166,6 +166,7 @@ class EncodeConfig:
     max_memory: str | None = None  # the most to take of each device (20GiB, bytes); null: its free memory
     backend: str = MISSING
     quantize: str | None = MISSING
+    streams: int | None = None  # batches an exported backend computes at once (bench/encoding/backends.py)
 
 
 @dataclass

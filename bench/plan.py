@@ -39,6 +39,8 @@ class EncodeSettings:
     batch_size: int
     progress: bool
     threads: int | None
+    #: batches an exported backend computes at once (null: its default, bench.encoding.backends.stream_plan)
+    streams: int | None
     cache_dir: str
     cache_enabled: bool
 
@@ -103,6 +105,7 @@ RANGES = (
     ("seed", int, lambda v: 0 <= v <= MAX_SEED, f"an integer from 0 to {MAX_SEED} (numpy's seed range)"),
     ("encode.batch_size", int, lambda v: v >= 1, "an integer >= 1"),
     ("encode.threads", int, lambda v: v >= 1, "null or an integer >= 1"),
+    ("encode.streams", int, lambda v: v >= 1, "null or an integer >= 1"),
     ("stats.bootstrap", int, lambda v: v >= 0, "an integer >= 0 (0: no intervals)"),
     ("leaderboard.resamples", int, lambda v: v >= 0, "an integer >= 0 (0: no significance marks)"),
     ("stats.level", float, lambda v: 0 < v < 1, "a confidence level between 0 and 1, e.g. 0.95"),
@@ -167,7 +170,8 @@ def decide(cfg: DictConfig, model: ResolvedModel | None = None) -> Decisions:
                          f"[{','.join(devices)}] names one twice; list each device once.")
     dtype = str(pick_dtype((devices or [device])[0], bool(cfg.encode.half))).removeprefix("torch.")
     encode = EncodeSettings(int(cfg.encode.batch_size), bool(cfg.encode.progress),
-                            int(cfg.encode.threads) if cfg.encode.threads else None, str(cfg.cache.dir),
+                            int(cfg.encode.threads) if cfg.encode.threads else None,
+                            int(cfg.encode.streams) if cfg.encode.get("streams") else None, str(cfg.cache.dir),
                             bool(cfg.cache.enabled))
     return Decisions(model_spec=model_spec, compression=compression, evaluator=evaluator, specs=specs,
                      splits=splits_needed(specs, cfg.data.root, evaluator, compression), device=device,
@@ -193,6 +197,10 @@ def check_outputs(decided: Decisions) -> None:
 def check_backend(cfg: DictConfig, backend: BackendSpec) -> None:
     """The runtime can run here: its package is installed, and the device and precision asked for suit it."""
     backend.check(str(cfg.encode.device), bool(cfg.encode.half))
+    if cfg.encode.get("streams") is not None and not backend.exported:
+        raise BenchError("encode.streams sets how many batches an exported backend (encode.backend=onnx or openvino) "
+                         "computes at once; PyTorch runs one batch at a time on encode.threads threads (or one "
+                         "process per device with encode.devices=[cpu,cpu]). Remove encode.streams or choose a backend.")
 
 
 def read_task(cfg: DictConfig, spec: TaskSpec, decided: Decisions) -> dict[str, PairData]:

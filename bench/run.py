@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from bench.encoding.backends import stream_plan
 from bench.encoding.cache import EmbeddingCache
 from bench.encoding.encode import Encoded, encode_by_prompt
 from bench.encoding.vectors import TaskVectors
@@ -98,7 +99,7 @@ def encode(planned: Plan, specs: list[TaskSpec]) -> dict[str, Encoded]:
                             device=planned.device, dtype=getattr(torch, planned.dtype),
                             batch_size=settings.batch_size, progress=settings.progress,
                             devices=planned.devices, runtime=planned.backend,
-                            export_root=settings.export_root, threads=settings.threads,
+                            export_root=settings.export_root, threads=settings.threads, streams=settings.streams,
                             shard=planned.shard, max_memory=planned.max_memory)
 
 
@@ -122,7 +123,9 @@ def evaluate(planned: Plan, spec: TaskSpec, encoded: dict[str, Encoded],
         **({"prompts_reason": own["prompts"]} if "prompts" in (own := getattr(planned.resolved, "reasons", {})) else {}),
         "encoding": {**encoded[prompt].stats(), "prompt": prompt, "device": planned.device, "devices": planned.devices,
                      **({"sharded": True} if planned.shard else {}), "dtype": planned.dtype,
-                     "batch_size": planned.encode.batch_size, **planned.backend.provenance()},
+                     "batch_size": planned.encode.batch_size, **planned.backend.provenance(),
+                     **({"streams": stream_plan(planned.encode.threads, planned.encode.streams)[0]}
+                        if planned.backend.exported else {})},
         "settings": identity.settings,
         "settings_id": identity.settings_id,
         "identity": identity.identity,

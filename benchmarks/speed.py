@@ -16,8 +16,8 @@ each in a fresh subprocess so that its peak resident memory is its own:
 * ``mteb``: MTEB 2.x (if installed) on the same six tasks, given the same local data.
 * ``floor_onnx`` / ``floor_openvino`` / ``floor_onnx_int8`` / ``floor_openvino_int8``: the floor's forward pass
   under ONNX Runtime, OpenVINO (fp32), ONNX Runtime's dynamic int8 model and OpenVINO's static int8 model
-  (NNCF, calibrated on train-split sentences); same tokenisation, batches and sentences; the exports are made
-  once, untimed, before the first attempt.
+  (NNCF, calibrated on train-split sentences); same tokenisation, batches and sentences, run as a run does
+  (``encode.streams`` batches at once, ``--streams``); the exports are made once, untimed, before the first attempt.
 * ``harness_onnx`` / ``harness_openvino`` / ``harness_onnx_int8`` / ``harness_openvino_int8``: ``harness_cold``
   with ``encode.backend=...``; their main scores are compared with ``harness_cold``'s (PyTorch).
 
@@ -147,7 +147,12 @@ def _exported(name: str, work: Path, data_root: str):
 
     n_states = AutoConfig.from_pretrained(resolved.path).num_hidden_layers + 1
     folder = exported_model(resolved, spec, [n_states - 1], False, _exports(work))
-    return resolved, Runner(folder, spec.name, None)
+    return resolved, Runner(folder, spec.name, None, _streams())
+
+
+def _streams() -> int | None:
+    """``--streams``: the batches a backend computes at once (None: its default, as a run with encode.streams=null)."""
+    return int(os.environ["BENCH_SPEED_STREAMS"]) if os.environ.get("BENCH_SPEED_STREAMS") else None
 
 
 def _exports(work: Path) -> Path:
@@ -183,11 +188,12 @@ def scenario_floor_backend(name: str, work: Path, data_root: str, batch: int) ->
     tokenizer = AutoTokenizer.from_pretrained(resolved.path)
     lengths = np.array([len(x) for x in tokenizer(texts, truncation=False)["input_ids"]])
     order = np.argsort(-lengths, kind="stable")
+    feeds = (dict(tokenizer([texts[i] for i in order[begin:begin + batch]], padding=True, truncation=True,
+                            max_length=256, return_tensors="np")) for begin in range(0, len(order), batch))
     with _Clock() as clock:
-        for begin in range(0, len(order), batch):
-            batch_texts = [texts[i] for i in order[begin:begin + batch]]
-            runner(dict(tokenizer(batch_texts, padding=True, truncation=True, max_length=256, return_tensors="np")))
-    return {**clock.asdict(), "sentences": len(texts)}
+        for _ in runner.map(feeds):  # as a run computes them: up to encode.streams batches at once
+            pass
+    return {**clock.asdict(), "sentences": len(texts), "streams": runner.streams}
 
 
 def scenario_harness_backend(name: str, work: Path, data_root: str, batch: int) -> dict:
@@ -197,7 +203,8 @@ def scenario_harness_backend(name: str, work: Path, data_root: str, batch: int) 
         link.symlink_to(_exports(work), target_is_directory=True)
     runtime, quantize = BACKENDS[name]
     return scenario_harness(work, data_root, batch, (f"encode.backend={runtime}",
-                                                     f"encode.quantize={quantize or 'null'}"))
+                                                     f"encode.quantize={quantize or 'null'}",
+                                                     f"encode.streams={_streams() or 'null'}"))
 
 
 def scenario_harness(work: Path, data_root: str, batch: int, extra: tuple[str, ...] = ()) -> dict:
@@ -302,6 +309,9 @@ def main(argv=None) -> int:
     parser.add_argument("--sample", type=int, default=None,
                         help="the floors (PyTorch and backends) over N of the distinct sentences, evenly spaced in "
                              "length, instead of all (for loaded machines; the harness runs stay whole)")
+    parser.add_argument("--streams", type=int, default=None,
+                        help="batches the ONNX Runtime / OpenVINO scenarios compute at once (encode.streams; default: "
+                             "the backends' own default, 2 on a CPU with 2 or more threads)")
     parser.add_argument("--scenario", choices=list(SCENARIOS), help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -313,6 +323,8 @@ def main(argv=None) -> int:
     names = [name for name in args.only or list(SCENARIOS) if name != "prepare"]
     if args.sample:
         os.environ["BENCH_SPEED_SAMPLE"] = str(args.sample)  # the scenarios' subprocesses inherit it
+    if args.streams:
+        os.environ["BENCH_SPEED_STREAMS"] = str(args.streams)
     root = Path(tempfile.mkdtemp(prefix="bench-speed-"))
     try:
         if any(name.removeprefix("floor_").removeprefix("harness_") in BACKENDS for name in names):

@@ -4,7 +4,14 @@ cached by what made them, impossible combinations refused before any work."""
 import numpy as np
 import pytest
 
-from bench.encoding.backends import BackendSpec, Calibration, build_exported_backend, calibration_corpus, hidden_layers
+from bench.encoding.backends import (
+    BackendSpec,
+    Calibration,
+    build_exported_backend,
+    calibration_corpus,
+    hidden_layers,
+    stream_plan,
+)
 from bench.encoding.encode import build_backend
 from bench.encoding.pooling import PoolingSpec
 from bench.errors import BenchError
@@ -43,6 +50,34 @@ def test_fp32_export_gives_pytorch_vectors_for_every_strategy(tiny_models, tmp_p
     for slug, vectors in reference.items():
         np.testing.assert_allclose(got[slug], vectors, atol=2e-5, err_msg=slug)
     assert exported.layers == [1, 2]  # only the hidden states the strategies pool over are exported (and the pooler)
+
+
+@pytest.mark.parametrize("name", ["onnx", "openvino"])
+def test_streams_give_each_batch_the_one_stream_vectors_in_order(tiny_models, tmp_path, name):
+    """Several batches at once (encode.streams) return every batch's own vectors, in the order asked, equal to one
+    batch at a time; three streams on this machine's cores force requests to overlap."""
+    if name == "openvino":
+        pytest.importorskip("openvino")
+    resolved = resolved_model(tiny_models["bert"])
+    batches = [CORPUS[i:i + 2] for i in range(0, len(CORPUS), 2)][::-1]  # batches of different lengths and words
+    one = build_exported_backend(resolved, STRATEGIES, BackendSpec(name), tmp_path, streams=1)
+    three = build_exported_backend(resolved, STRATEGIES, BackendSpec(name), tmp_path, streams=3)
+    assert (one.runner.streams, three.runner.streams) == (1, 3)
+    alone = [one.embed_batch(texts) for texts in batches]
+    together = list(three.embed_batches(iter(batches)))
+    assert len(together) == len(batches)
+    for got, expected in zip(together, alone):
+        for slug in expected:
+            np.testing.assert_allclose(got[slug], expected[slug], atol=1e-6, err_msg=slug)
+    assert not np.allclose(together[0]["mean"][0], together[1]["mean"][0])  # distinct batches, so order is checked
+
+
+def test_stream_plan_splits_the_threads_between_the_streams():
+    assert stream_plan(4, None) == (2, 2)
+    assert stream_plan(1, None) == (1, 1)
+    assert stream_plan(4, 3) == (3, 1)
+    assert stream_plan(2, 1) == (1, 2)
+    assert stream_plan(8, 4) == (4, 2)
 
 
 def test_sbert_pipeline_runs_its_modules_after_the_exported_transformer(tiny_sbert, tmp_path):
@@ -173,6 +208,8 @@ def test_backend_and_precision_are_in_the_identity(make_cfg, tiny_models, tiny_d
     assert onnx_run["bench"]["settings"]["model"]["precision"] == "fp32"
     assert onnx_run["bench"]["settings"]["model"]["backend_version"]
     assert onnx_run["bench"]["encoding"]["backend"] == "onnx" and onnx_run["bench"]["encoding"]["export"]["opset"] == 17
+    assert onnx_run["bench"]["encoding"]["streams"] == stream_plan(None, None)[0]  # how it ran, not in the identity
+    assert "streams" not in torch_run["bench"]["encoding"] and "streams" not in str(onnx_run["bench"]["settings"])
     assert int8_run["bench"]["settings"]["model"]["precision"] == "int8-dynamic"
     assert int8_run["bench"]["strategy"] == "mean+onnx-int8" and torch_run["bench"]["strategy"] == "mean"
     ids = {r["bench"]["settings_id"] for r in (torch_run, onnx_run, int8_run)}
@@ -196,6 +233,8 @@ def test_backend_and_precision_are_in_the_identity(make_cfg, tiny_models, tiny_d
     (["encode.backend=onnx", "model.attn_implementation=sdpa"], "does not apply to encode.backend=onnx"),
     (["encode.backend=onnx", "encode.device=cuda"], "runs on the CPU here"),
     (["encode.backend=onnx", "encode.half=true"], "encode.half=true is a GPU setting"),
+    (["encode.streams=2"], "encode.streams sets how many batches an exported backend"),
+    (["encode.backend=onnx", "encode.streams=0"], "encode.streams=0 is not valid: expected null or an integer >= 1"),
 ])
 def test_impossible_combinations_fail_before_any_work(make_cfg, tiny_models, tiny_data_root, tmp_path, overrides,
                                                        message):

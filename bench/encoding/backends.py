@@ -36,7 +36,8 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -330,36 +331,97 @@ def _quantize_static(model, tokenizer, names: Sequence[str], calibration: Calibr
 # --- running --------------------------------------------------------------------------------------------
 
 
-class Runner:
-    """One compiled encoder: numpy inputs by name -> list of numpy outputs."""
+def cpu_count() -> int:
+    """The CPUs this process may run on (its affinity, as a SLURM job or ``taskset`` sets it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
-    def __init__(self, folder: Path, name: str, threads: int | None):
+
+def stream_plan(threads: int | None, streams: int | None) -> tuple[int, int]:
+    """How many inference requests run at once (``encode.streams``) and the CPU threads each gets.
+
+    ``streams=None``: two when the runtime has two or more CPU threads, else one. Two single-threaded requests
+    keep both cores busy on whole batches of their own instead of splitting every small matrix product between
+    them (OpenVINO's throughput mode); each batch is still computed alone, so the vectors are the same."""
+    cores = int(threads) if threads else cpu_count()
+    count = int(streams) if streams else (2 if cores >= 2 else 1)
+    return count, max(1, cores // count)
+
+
+class Runner:
+    """One compiled encoder: numpy inputs by name -> list of numpy outputs, one batch at a time (``__call__``) or
+    ``streams`` batches at once (:meth:`map`)."""
+
+    def __init__(self, folder: Path, name: str, threads: int | None, streams: int | None = 1):
         self.name = name
+        self.streams, per_stream = stream_plan(threads, streams)
         if name == "onnx":
             import onnxruntime as ort
 
             options = ort.SessionOptions()
-            if threads:
-                options.intra_op_num_threads = int(threads)
+            options.intra_op_num_threads = per_stream if self.streams > 1 or threads else 0
             path = next(folder.glob("*.onnx"))
+            # one session, run by several threads at once (ONNX Runtime's Run is thread-safe)
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
             self.inputs = [i.name for i in self.session.get_inputs()]
         else:
             import openvino as ov
 
             core = ov.Core()
-            config = {"INFERENCE_NUM_THREADS": int(threads)} if threads else {}
             # fp32 means fp32: OpenVINO would otherwise run in bf16 on CPUs that have it
-            config["INFERENCE_PRECISION_HINT"] = "f32"
+            config = {"INFERENCE_PRECISION_HINT": "f32"}
+            if threads or self.streams > 1:
+                config["INFERENCE_NUM_THREADS"] = per_stream * self.streams
+            if self.streams > 1:
+                config.update(PERFORMANCE_HINT="THROUGHPUT", NUM_STREAMS=str(self.streams))
             self.compiled = core.compile_model(core.read_model(str(folder / "openvino_model.xml")), "CPU", config)
             self.inputs = [i.get_any_name() for i in self.compiled.inputs]
 
+    def _feeds(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {n: np.ascontiguousarray(feeds[n], dtype=np.int64) for n in self.inputs}
+
     def __call__(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        feeds = {n: np.ascontiguousarray(feeds[n], dtype=np.int64) for n in self.inputs}
         if self.name == "onnx":
-            return self.session.run(None, feeds)
-        result = self.compiled(feeds)
+            return self.session.run(None, self._feeds(feeds))
+        result = self.compiled(self._feeds(feeds))
         return [result[output] for output in self.compiled.outputs]
+
+    def map(self, feeds: Iterable[dict[str, np.ndarray]]) -> Iterator[list[np.ndarray]]:
+        """Each batch's outputs, in order, with up to ``streams`` batches computed at once; the next batch's
+        inputs are read (tokenised) and the finished one's outputs used (pooled) while the others run."""
+        if self.streams == 1:
+            yield from map(self, feeds)
+            return
+        if self.name == "onnx":
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(self.streams, thread_name_prefix="bench-onnx") as pool:
+                yield from _in_order(feeds, self.streams, lambda f: pool.submit(self.session.run, None, self._feeds(f)),
+                                     lambda future: future.result())
+            return
+        requests = [self.compiled.create_infer_request() for _ in range(self.streams)]
+        turn = iter(range(1 << 62))
+
+        def submit(f):
+            request = requests[next(turn) % self.streams]  # its previous batch was collected before this one
+            request.start_async(self._feeds(f))
+            return request
+
+        def collect(request):
+            request.wait()
+            return [request.get_tensor(output).data.copy() for output in self.compiled.outputs]
+
+        yield from _in_order(feeds, self.streams, submit, collect)
+
+
+def _in_order(feeds: Iterable, window: int, submit: Callable, collect: Callable) -> Iterator:
+    """``collect(submit(f))`` for each of ``feeds`` in order, keeping up to ``window`` submitted at once."""
+    running: deque = deque()
+    for f in feeds:
+        if len(running) == window:
+            yield collect(running.popleft())
+        running.append(submit(f))
+    while running:
+        yield collect(running.popleft())
 
 
 class ExportedHiddenStateBackend:
@@ -378,9 +440,18 @@ class ExportedHiddenStateBackend:
         return np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
 
     def embed_batch(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        return next(self.embed_batches([texts]))
+
+    def embed_batches(self, batches: Iterable[Sequence[str]]) -> Iterator[dict[str, np.ndarray]]:
+        """Each batch's vectors, in order; the runner computes up to ``encode.streams`` batches at once."""
+        return _streamed(self.runner, batches, self._inputs, self._pool)
+
+    def _inputs(self, texts: Sequence[str]):
         inputs = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length,
                                 return_tensors="np")
-        outputs = self.runner(dict(inputs))
+        return dict(inputs), inputs
+
+    def _pool(self, inputs, outputs: list[np.ndarray]) -> dict[str, np.ndarray]:
         hidden: list[torch.Tensor | None] = [None] * self.n_states
         for j, index in enumerate(self.layers):
             hidden[index] = torch.from_numpy(outputs[0][j])
@@ -397,6 +468,21 @@ class ExportedHiddenStateBackend:
         return out
 
 
+def _streamed(runner: Runner, batches: Iterable[Sequence[str]], prepare: Callable, finish: Callable) -> Iterator:
+    """``finish(kept, outputs)`` of each batch, in order, where ``prepare(texts)`` gives the runner's inputs and what
+    ``finish`` keeps of them (the attention mask, the features), and the runner computes several batches at once."""
+    kept: deque = deque()
+
+    def feeds():
+        for texts in batches:
+            inputs, keep = prepare(texts)
+            kept.append(keep)
+            yield inputs
+
+    for outputs in runner.map(feeds()):
+        yield finish(kept.popleft(), outputs)
+
+
 class ExportedPipelineBackend:
     """The model's sentence-transformers pipeline (``sbert``) with its transformer module run by ONNX Runtime
     or OpenVINO and the modules after it (Pooling, Dense, Normalize) by sentence-transformers itself, as
@@ -410,11 +496,20 @@ class ExportedPipelineBackend:
         ids = self.model.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
         return np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
 
-    @torch.inference_mode()
     def embed_batch(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        return next(self.embed_batches([texts]))
+
+    def embed_batches(self, batches: Iterable[Sequence[str]]) -> Iterator[dict[str, np.ndarray]]:
+        """Each batch's vectors, in order; the runner computes up to ``encode.streams`` batches at once."""
+        return _streamed(self.runner, batches, self._inputs, self._finish)
+
+    def _inputs(self, texts: Sequence[str]):
         prepare = getattr(self.model, "preprocess", None) or self.model.tokenize  # sentence-transformers < 6: tokenize
         features = prepare(list(texts))
-        outputs = self.runner({n: features[n].numpy() for n in self.runner.inputs})
+        return {n: features[n].numpy() for n in self.runner.inputs}, features
+
+    @torch.inference_mode()
+    def _finish(self, features, outputs: list[np.ndarray]) -> dict[str, np.ndarray]:
         features["token_embeddings"] = torch.from_numpy(outputs[0][0])
         for module in list(self.model)[1:]:
             features = module(features)
@@ -436,7 +531,7 @@ def hidden_layers(strategies: Sequence[PoolingSpec], n_states: int) -> tuple[lis
 
 
 def build_exported_backend(resolved, strategies: list[PoolingSpec], spec: BackendSpec, root: Path,
-                           threads: int | None = None):
+                           threads: int | None = None, streams: int | None = None):
     """The encoding backend for ``spec`` (an exported one), exporting the model first if its export is not cached."""
     from bench.encoding.encode import HiddenStateBackend
     from bench.models.loading import load_sentence_transformer, load_transformer
@@ -451,7 +546,7 @@ def build_exported_backend(resolved, strategies: list[PoolingSpec], spec: Backen
                              f"encode.backend=torch, or a hidden-state pooling such as mean.")
         n_states = int(first.auto_model.config.num_hidden_layers) + 1
         folder = exported_model(resolved, spec, [n_states - 1], False, root)
-        return ExportedPipelineBackend(model, Runner(folder, spec.name, threads), strategies[0])
+        return ExportedPipelineBackend(model, Runner(folder, spec.name, threads, streams), strategies[0])
     # the PyTorch backend's checks (an untrained pooler, layers the model lacks) decide which strategies run
     tokenizer, model, untrained = load_transformer(resolved, "cpu", torch.float32)
     checked = HiddenStateBackend(tokenizer, model, "cpu", resolved.spec.max_seq_length, strategies, untrained,
@@ -460,5 +555,5 @@ def build_exported_backend(resolved, strategies: list[PoolingSpec], spec: Backen
     del model, checked.model
     layers, pooler = hidden_layers(checked.strategies, n_states)
     folder = exported_model(resolved, spec, layers, pooler, root)
-    return ExportedHiddenStateBackend(tokenizer, Runner(folder, spec.name, threads), n_states, layers, pooler,
+    return ExportedHiddenStateBackend(tokenizer, Runner(folder, spec.name, threads, streams), n_states, layers, pooler,
                                       resolved.spec.max_seq_length, checked.strategies)

@@ -168,7 +168,7 @@ def forward(texts: Sequence[str], backend: Backend, *, batch_size: int, progress
     pending: list[np.ndarray] = []
     last_flush = time.monotonic()
     batches = [order[begin : begin + batch_size] for begin in range(0, len(order), batch_size)]
-    if hasattr(backend, "embed_batches"):  # bench.encoding.parallel: the same batches, run by several processes
+    if hasattr(backend, "embed_batches"):  # several batches at once (processes, or an exported model's streams)
         results = backend.embed_batches([[texts[i] for i in rows] for rows in batches])
     else:
         results = (backend.embed_batch([texts[i] for i in rows]) for rows in batches)
@@ -346,7 +346,7 @@ def check_pooler(model, untrained: frozenset[str], name: str) -> None:
 def encode_by_prompt(texts_by_prompt: Mapping[str, list[str]], resolved, strategies: list[PoolingSpec], *,
                      cache, device: str, dtype: torch.dtype, batch_size: int, progress: bool,
                      devices: list[str] | None = None, runtime=None, export_root=None,
-                     threads: int | None = None, shard: bool = False,
+                     threads: int | None = None, streams: int | None = None, shard: bool = False,
                      max_memory: int | None = None) -> dict[str, Encoded]:
     """Every text under its prompt, one deduplicated pass per prompt; the model is loaded once for all of
     them, and not at all when the cache holds every vector. The first strategy is the one asked for; the
@@ -360,7 +360,8 @@ def encode_by_prompt(texts_by_prompt: Mapping[str, list[str]], resolved, strateg
     if runtime is not None and runtime.exported:
         from bench.encoding.backends import build_exported_backend
 
-        backend = functools.cache(lambda: build_exported_backend(resolved, strategies, runtime, export_root, threads))
+        backend = functools.cache(lambda: build_exported_backend(resolved, strategies, runtime, export_root, threads,
+                                                                          streams))
     elif shard:
         backend = functools.cache(lambda: build_backend(resolved, strategies, device, dtype, shard=devices or [device],
                                                         max_memory=max_memory))
