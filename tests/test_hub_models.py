@@ -5,8 +5,10 @@ and the session's Hugging Face cache holding the replicas (tests/hub_replica.py)
 make huggingface_hub refuse a download that asks for a file bench should not fetch.
 """
 
+import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -337,3 +339,24 @@ def test_preflight_shows_each_tasks_resolved_instruction(make_cfg, tiny_data_roo
     report = report("cdsc_r")
     assert report["prompts"] == {"cdsc_r": "Instruct: Retrieve semantically similar text.\nQuery:"}
     assert report["tokenizer"] == "Qwen2Tokenizer" and report["pipeline"] == ["Transformer", "Pooling", "Normalize"]
+
+
+def test_training_tokenizes_with_the_eos_token_as_evaluation_does(make_cfg, hub_models, tmp_path):
+    """model.append_eos also holds for training (bench.train's base, either path) and for the saved model's
+    evaluation, so a model is fine-tuned on the inputs it is evaluated on."""
+    from bench.train.loop import saved_model_spec
+
+    spec = ModelSpec.from_config(make_cfg("model=gte_qwen2_7b_instruct", "model.trust_remote_code=true").model)
+    resolved = loading.resolve(spec)
+    eos = loading.load_tokenizer(resolved).eos_token_id
+    raw = tmp_path / "raw"  # the same repository without its sentence-transformers pipeline: the raw-encoder path
+    shutil.copytree(hub_models["gte_qwen2_7b_instruct"], raw, ignore=shutil.ignore_patterns("modules.json"))
+    raw_spec = ModelSpec.from_config({"name": "raw", "name_or_path": str(raw), "revision": "local", "hub_id": None,
+                                      "trust_remote_code": True, "append_eos": True, "max_seq_length": 32})
+    for model in (loading.load_for_training(resolved, "lasttoken", "cpu"),
+                  loading.load_for_training(loading.resolve(raw_spec), "lasttoken", "cpu")):
+        assert model.tokenize(["Pies biegnie"])["input_ids"][0][-1].item() == eos
+    without = loading.resolve(dataclasses.replace(spec, append_eos=False))
+    assert loading.load_for_training(without, "lasttoken", "cpu").tokenize(["Pies"])["input_ids"][0][-1].item() != eos
+    assert saved_model_spec(tmp_path, spec, "sts").append_eos is True
+    assert saved_model_spec(tmp_path, dataclasses.replace(spec, append_eos=False), "sts").append_eos is False

@@ -377,7 +377,8 @@ def _pipeline_config(model):
 def load_for_training(resolved: ResolvedModel, pooling: str, device: str):
     """The base of a siamese fine-tuning (``bench.train``) as a sentence-transformers model: its own pipeline when
     it has one, else the raw encoder with the recipe's ``pooling`` added. Not evaluation's pipeline: bench's
-    prompts only (the model's default prompt dropped), the model's length set, nothing else changed."""
+    prompts only (the model's default prompt dropped), the model's length set, the EOS token appended when
+    ``model.append_eos`` asks (as evaluation tokenizes), nothing else changed."""
     from sentence_transformers import SentenceTransformer
 
     modules = st_modules()
@@ -386,15 +387,20 @@ def load_for_training(resolved: ResolvedModel, pooling: str, device: str):
                          pipeline=pipeline) as access:
         if pipeline:
             model = SentenceTransformer(str(resolved.path), device=device, trust_remote_code=access.trust_remote_code,
-                                        model_kwargs=access.model_kwargs)
+                                        model_kwargs=access.model_kwargs,
+                                        **({"tokenizer_kwargs": _tokenizer_kwargs(resolved)} if resolved.spec.append_eos
+                                           else {}))
         else:
             transformer = modules.Transformer(str(resolved.path), max_seq_length=resolved.spec.max_seq_length,
                                               model_kwargs={**access.model_kwargs,
-                                                            "trust_remote_code": access.trust_remote_code})
+                                                            "trust_remote_code": access.trust_remote_code},
+                                              **({"tokenizer_args": _tokenizer_kwargs(resolved)}
+                                                 if resolved.spec.append_eos else {}))
             dim = getattr(transformer, "get_embedding_dimension", None) or transformer.get_word_embedding_dimension
             model = SentenceTransformer(modules=[transformer, modules.Pooling(dim(), pooling_mode=pooling)],
                                         device=device)
     check_usable(resolved, model.tokenizer, _pipeline_config(model))
+    check_append_eos(resolved, model.tokenizer)  # trained on the inputs it is evaluated on (model.append_eos)
     model.default_prompt_name = None  # prompts are bench's (model.prompts)
     model.max_seq_length = resolved.spec.max_seq_length
     return model

@@ -126,6 +126,7 @@ def saved_model_overrides(final: Path, base: ModelSpec, name: str) -> list[str]:
                  "model.revision=local",
                  f"model.max_seq_length={'null' if base.max_seq_length is None else base.max_seq_length}"]
     template = [f"model.instruction_template='{base.instruction_template}'"] if base.instruction_template else []
+    template += ["model.append_eos=true"] if base.append_eos else []  # tokenized as the base was trained
     # the base's prompts, always given: left null, the saved pipeline's own config would decide them
     return overrides + ["model.prompts={" + ",".join(f"{kind}:'{text}'" for kind, text in base.prompts) + "}"] + template
 
