@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from omegaconf import DictConfig
 
-from bench.encoding.encode import build_backend
+from bench.encoding.build import build_backend
 from bench.errors import BenchError, NotApplicable
 from bench.plan import companions, decide, prepare_model, read_task, requested_pooling
 from bench.tasks.spec import TaskSpec

@@ -2,7 +2,7 @@
 
 For one model and strategy (default: the embedded model, ``mean``) over the Polish suite's distinct test
 sentences (length-sorted batches, as bench encodes), it measures sentences per second of bench's own encoding
-backend (:func:`bench.encoding.encode.build_backend` + :func:`bench.encoding.encode.forward`: tokenise, forward, pool) in
+backend (:func:`bench.encoding.build.build_backend` + :func:`bench.encoding.encode.forward`: tokenise, forward, pool) in
 fp32, bf16 and fp16, each with PyTorch's default attention (sdpa) and, where installed, FlashAttention-2
 (``attn_implementation=flash_attention_2``, the ``model.attn_implementation`` setting), fastest of N with
 ``torch.cuda.synchronize``; and each variant's main scores on the suite minus fp32's (the scores bench would
@@ -44,7 +44,8 @@ def measure(resolved, pooling, tasks, dtype_name: str, attn: str, batch: int, re
     import numpy as np
     import torch
 
-    from bench.encoding.encode import build_backend, forward
+    from bench.encoding.build import build_backend
+    from bench.encoding.encode import forward
     from bench.scoring import SCORERS
 
     kernel = dataclasses.replace(resolved, spec=dataclasses.replace(resolved.spec, attn_implementation=attn))

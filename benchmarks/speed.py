@@ -100,7 +100,7 @@ def scenario_floor(work: Path, data_root: str, batch: int) -> None:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from bench.encoding.encode import pick_device
+    from bench.encoding.device import pick_device
     from bench.models.loading import package_dir
 
     texts = _floor_texts(data_root)

@@ -81,3 +81,67 @@ def test_the_rule_catches_an_arrow_back_up(tmp_path):
     (line, target), = bench_imports(sample)
     assert (line, target) == (2, "bench.results.store")
     assert LEVEL[part_of(target)] > LEVEL["encoding"]
+
+
+def module_graph() -> dict[str, set[str]]:
+    """Which bench modules each module imports at run time (``from pkg import module`` counts as that module;
+    imports under ``if TYPE_CHECKING:`` do not run, so they do not count)."""
+    known = dict(modules())
+    graph = {}
+    for module, path in known.items():
+        tree = ast.parse(path.read_text(), str(path))
+        typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                       and getattr(node.test, "id", getattr(node.test, "attr", "")) == "TYPE_CHECKING"
+                       for n in ast.walk(node)}
+        targets = set()
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "bench":
+                names = [f"{node.module}.{alias.name}" for alias in node.names]
+                targets |= {n for n in names if n in known} or {node.module}
+                targets |= {node.module} if any(n not in known for n in names) else set()
+            elif isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names if alias.name.split(".")[0] == "bench"}
+        graph[module] = {t for t in targets if t in known and t != module}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_module_imports_itself_in_a_circle():
+    """Within a part too the imports form no circle (a lazy import inside a function counts: it hides one)."""
+    assert cycles(module_graph()) == []
+
+
+def test_the_circle_check_can_fail():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

@@ -12,7 +12,7 @@ from bench.encoding.backends import (
     hidden_layers,
     stream_plan,
 )
-from bench.encoding.encode import build_backend
+from bench.encoding.build import build_backend
 from bench.encoding.pooling import PoolingSpec
 from bench.errors import BenchError
 from bench.models.loading import resolve

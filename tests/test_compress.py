@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from bench.encoding.build import build_backend
 from bench.encoding.compress import PCA, CompressionSpec, Compressor
-from bench.encoding.encode import build_backend, encode_distinct
+from bench.encoding.encode import encode_distinct
 from bench.encoding.pooling import PoolingSpec
 from bench.errors import BenchError
 from bench.models.loading import resolve

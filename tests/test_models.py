@@ -4,8 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from bench.encoding.encode import SentenceTransformerBackend, build_backend, encode_distinct, pick_device, pick_dtype
+from bench.encoding.build import build_backend
+from bench.encoding.device import pick_device, pick_dtype
+from bench.encoding.encode import encode_distinct
 from bench.encoding.pooling import PoolingSpec
+from bench.encoding.torch_backend import SentenceTransformerBackend
 from bench.errors import BenchError
 from bench.models import loading
 from bench.models.spec import ModelSpec

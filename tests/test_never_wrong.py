@@ -144,8 +144,9 @@ def test_a_folder_where_a_data_file_should_be(make_cfg, tiny_models, tiny_data_r
 def test_an_interrupted_encoding_resumes_from_the_cache(tiny_models, tmp_path, monkeypatch):
     import bench.encoding.encode
     from bench.encoding.cache import EmbeddingCache
-    from bench.encoding.encode import HiddenStateBackend, encode_distinct
+    from bench.encoding.encode import encode_distinct
     from bench.encoding.pooling import PoolingSpec
+    from bench.encoding.torch_backend import HiddenStateBackend
     from bench.models import loading
     from bench.models.spec import ModelSpec
 

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from bench.encoding.encode import build_backend, encode_distinct
+from bench.encoding.build import build_backend
+from bench.encoding.encode import encode_distinct
 from bench.encoding.parallel import ParallelBackend, pick_devices
 from bench.encoding.pooling import PoolingSpec
 from bench.errors import BenchError

@@ -97,8 +97,8 @@ def tiny_decoder(tiny_model):
 def test_last_token_equals_sentence_transformers_lasttoken(tiny_decoder, side):
     from sentence_transformers import SentenceTransformer
 
-    from bench.encoding.encode import HiddenStateBackend
     from bench.encoding.pooling import PoolingSpec
+    from bench.encoding.torch_backend import HiddenStateBackend
     from bench.models.loading import load_transformer, resolve
     from bench.models.spec import ModelSpec
     from tests.conftest import CORPUS
@@ -117,8 +117,8 @@ def test_last_token_equals_sentence_transformers_lasttoken(tiny_decoder, side):
 
 
 def test_decoders_refuse_cls_and_drop_it_as_a_companion(tiny_decoder, caplog):
-    from bench.encoding.encode import HiddenStateBackend
     from bench.encoding.pooling import PoolingSpec
+    from bench.encoding.torch_backend import HiddenStateBackend
     from bench.models.loading import load_transformer, resolve
     from bench.models.spec import ModelSpec
 

@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from bench.encoding.encode import HiddenStateBackend, build_backend, encode_distinct
+from bench.encoding.build import build_backend
+from bench.encoding.encode import encode_distinct
 from bench.encoding.pooling import PoolingSpec
+from bench.encoding.torch_backend import HiddenStateBackend
 from bench.errors import BenchError
 from bench.models.capacity import GIB, accelerate_memory, memory_cap, placement
 from bench.models.loading import resolve

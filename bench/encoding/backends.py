@@ -425,7 +425,7 @@ def _in_order(feeds: Iterable, window: int, submit: Callable, collect: Callable)
 
 
 class ExportedHiddenStateBackend:
-    """:class:`bench.encoding.encode.HiddenStateBackend` with the encoder run by ONNX Runtime or OpenVINO: the same
+    """:class:`bench.encoding.torch_backend.HiddenStateBackend` with the encoder run by ONNX Runtime or OpenVINO: the same
     tokenisation and the same pooling code over the hidden states it exports."""
 
     def __init__(self, tokenizer, runner: Runner, n_states: int, layers: Sequence[int], pooler: bool,
@@ -533,7 +533,7 @@ def hidden_layers(strategies: Sequence[PoolingSpec], n_states: int) -> tuple[lis
 def build_exported_backend(resolved, strategies: list[PoolingSpec], spec: BackendSpec, root: Path,
                            threads: int | None = None, streams: int | None = None):
     """The encoding backend for ``spec`` (an exported one), exporting the model first if its export is not cached."""
-    from bench.encoding.encode import HiddenStateBackend
+    from bench.encoding.torch_backend import HiddenStateBackend
     from bench.models.loading import load_sentence_transformer, load_transformer
 
     if strategies[0].uses_pipeline:

@@ -18,15 +18,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from bench.encoding.backends import build_exported_backend
+from bench.encoding.build import build_backend
 from bench.encoding.cache import CacheNamespace
-from bench.encoding.device import pick_device, pick_dtype  # noqa: F401 -- re-exported for callers
-from bench.encoding.pooling import PoolingSpec, check_layers, pool_many
+from bench.encoding.parallel import ParallelBackend
+from bench.encoding.pooling import PoolingSpec
+from bench.encoding.torch_backend import NO_LIMIT
 from bench.errors import BenchError
 
 log = logging.getLogger(__name__)
-
-#: The length limit of a model that never truncates (static embeddings, ``model.max_seq_length: null``).
-NO_LIMIT = 2**62
 
 
 class Backend(Protocol):
@@ -37,78 +37,6 @@ class Backend(Protocol):
     def token_lengths(self, texts: Sequence[str]) -> np.ndarray: ...
 
     def embed_batch(self, texts: Sequence[str]) -> dict[str, np.ndarray]: ...
-
-
-class HiddenStateBackend:
-    """A bare transformer encoder pooled by one or more :class:`PoolingSpec` strategies."""
-
-    def __init__(self, tokenizer, model, device: str, max_length: int, strategies: Sequence[PoolingSpec],
-                 untrained: frozenset[str] = frozenset(), name: str = "the model"):
-        if any(s.uses_pipeline for s in strategies):
-            raise BenchError("the sbert strategy needs the sentence-transformers backend, not hidden states.")
-        strategies = list(strategies)
-        if strategies and strategies[0].uses_head:  # the strategy asked for: refused without a trained pooler
-            check_pooler(model, untrained, name)
-        elif any(s.uses_head for s in strategies):  # only a companion (encode.precompute): left out instead
-            try:
-                check_pooler(model, untrained, name)
-            except BenchError as error:
-                log.info("encode.precompute: 'pooler' left out for %s (%s)", name, error)
-                strategies = [s for s in strategies if not s.uses_head]
-        strategies = first_token_strategies(model, strategies, name)
-        self.tokenizer, self.model, self.device = tokenizer, model, device
-        self.max_length = max_length
-        self.strategies = strategies
-        layers = getattr(model.config, "num_hidden_layers", None)
-        if isinstance(layers, int):  # a layer the model lacks fails now, not in the first batch
-            for strategy in self.strategies:
-                check_layers(strategy.layers, layers + 1)
-
-    def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
-        ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
-        return np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-
-    @torch.inference_mode()
-    def embed_batch(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        inputs = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
-        inputs = {k: v.to(self.device) for k, v in inputs.items()}
-        outputs = self.model(**inputs, output_hidden_states=True)
-        pooled = pool_many(outputs.hidden_states, inputs["attention_mask"],
-                           [(s.fn, s.layers) for s in self.strategies if not s.uses_head])
-        pooled[("pooler", (-1,))] = outputs.get("pooler_output")
-        out = {}
-        for strategy in self.strategies:
-            vectors = pooled[(strategy.fn, strategy.layers)].float()
-            if strategy.normalize:
-                vectors = torch.nn.functional.normalize(vectors, p=2, dim=-1)
-            out[strategy.slug] = vectors.cpu().numpy()
-        return out
-
-
-class SentenceTransformerBackend:
-    """The model's own sentence-transformers pipeline (strategy ``sbert``)."""
-
-    def __init__(self, model, strategy: PoolingSpec):
-        self.model, self.strategy = model, strategy
-        limit = model.max_seq_length  # a static embedding's is infinite: it never truncates
-        self.max_length = NO_LIMIT if limit is None or limit == float("inf") else int(limit)
-
-    def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
-        from tokenizers import Tokenizer
-
-        tokenizer = self.model.tokenizer
-        if isinstance(tokenizer, Tokenizer):  # a static embedding's own tokenizer, as it encodes (no specials)
-            ids = [e.ids for e in tokenizer.encode_batch(list(texts), add_special_tokens=False)]
-        else:
-            ids = tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
-        return np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-
-    def embed_batch(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        vectors = self.model.encode(
-            list(texts), batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False,
-            normalize_embeddings=self.strategy.normalize,
-        )
-        return {self.strategy.slug: vectors.astype(np.float32, copy=False)}
 
 
 @dataclass
@@ -278,71 +206,6 @@ def _store(fresh: dict[str, np.ndarray], texts: list[str], lengths: np.ndarray,
             space.store([texts[j] for j in absent], vectors[absent], lengths[absent])
 
 
-def build_backend(resolved, strategies: list[PoolingSpec], device: str, dtype, *, shard: list[str] | None = None,
-                  max_memory: int | None = None):
-    """The model's backend for these strategies: its sentence-transformers pipeline, or the bare encoder.
-
-    ``shard``: one copy spread over these devices (``encode.shard``, accelerate's ``device_map``); the inputs go to
-    the first, where accelerate also returns the outputs. ``max_memory``: the most to take of each device."""
-    from bench.models.capacity import check_fits
-    from bench.models.loading import load_sentence_transformer, load_transformer
-    from bench.models.memory import InMemoryModel
-
-    if isinstance(resolved, InMemoryModel):  # a model object in memory: nothing to load
-        from bench.encoding.in_memory import in_memory_backend
-
-        return in_memory_backend(resolved, strategies, device, dtype)
-    # before loading: a model too big for the device(s) fails in a second
-    spread = check_fits(resolved, shard or [device], dtype, shard=shard is not None, cap=max_memory)
-    device = shard[0] if shard else device
-    if strategies[0].uses_pipeline:
-        return SentenceTransformerBackend(load_sentence_transformer(resolved, device, dtype, max_memory=spread),
-                                          strategies[0])
-    tokenizer, model, untrained = load_transformer(resolved, device, dtype, max_memory=spread)
-    return HiddenStateBackend(tokenizer, model, device, resolved.spec.max_seq_length, strategies, untrained,
-                              resolved.spec.name)
-
-
-def is_decoder(config) -> bool:
-    """A decoder-only checkpoint (Qwen2/3, Gemma, Mistral, Llama, ...): its type has a causal-LM head class and
-    no masked-LM one (BERT-likes have both)."""
-    from transformers.models.auto.modeling_auto import (
-        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
-        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
-    )
-
-    kind = getattr(config, "model_type", None)
-    return kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
-
-
-def first_token_strategies(model, strategies: list[PoolingSpec], name: str) -> list[PoolingSpec]:
-    """``cls`` on a decoder is refused (asked for) or left out (a companion from encode.precompute): its first
-    token is the start token or the first word, not a sentence summary; under causal attention it sees no
-    other token."""
-    if not is_decoder(model.config) or not any(s.fn == "cls" for s in strategies):
-        return strategies
-    if strategies[0].fn == "cls":
-        raise BenchError(f"model '{name}' is a decoder ({model.config.model_type}): pooling=cls would read its first "
-                         f"token, which is not a sentence vector (it sees no other token under causal attention). "
-                         f"Use pooling=last_token (decoder embedders: the EOS token), mean, or sbert for the "
-                         f"model's own pipeline.")
-    log.info("encode.precompute: 'cls' left out for %s, a decoder (its first token is not a sentence vector)", name)
-    return [s for s in strategies if s.fn != "cls"]
-
-
-def check_pooler(model, untrained: frozenset[str], name: str) -> None:
-    """``pooling=pooler`` only on a pooler the checkpoint trained: transformers silently initialises a missing
-    one with random weights (masked-LM-only checkpoints such as HerBERT's or RoBERTa's have none)."""
-    if getattr(model, "pooler", None) is None:
-        raise BenchError(f"model '{name}' ({model.__class__.__name__}) has no pooler layer; pooling=pooler needs "
-                         f"a BERT-style pooler. Use pooling=cls for the first token's vector.")
-    missing = sorted(k for k in untrained if k.split(".")[0] == "pooler" or ".pooler." in f".{k}")
-    if missing:
-        raise BenchError(f"model '{name}' has no trained pooler: its checkpoint lacks {', '.join(missing)}, so "
-                         f"transformers would fill the layer with random weights. Use pooling=cls (the same "
-                         f"position without the untrained layer) or another strategy.")
-
-
 def encode_by_prompt(texts_by_prompt: Mapping[str, list[str]], resolved, strategies: list[PoolingSpec], *,
                      cache, device: str, dtype: torch.dtype, batch_size: int, progress: bool,
                      devices: list[str] | None = None, runtime=None, export_root=None,
@@ -358,16 +221,12 @@ def encode_by_prompt(texts_by_prompt: Mapping[str, list[str]], resolved, strateg
 
     dtype_name = str(dtype).removeprefix("torch.")
     if runtime is not None and runtime.exported:
-        from bench.encoding.backends import build_exported_backend
-
         backend = functools.cache(lambda: build_exported_backend(resolved, strategies, runtime, export_root, threads,
                                                                           streams))
     elif shard:
         backend = functools.cache(lambda: build_backend(resolved, strategies, device, dtype, shard=devices or [device],
                                                         max_memory=max_memory))
     elif devices:
-        from bench.encoding.parallel import ParallelBackend
-
         backend = functools.cache(lambda: ParallelBackend(resolved, strategies, devices, dtype, threads, max_memory))
     else:
         backend = functools.cache(lambda: build_backend(resolved, strategies, device, dtype, max_memory=max_memory))

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bench.encoding.encode import HiddenStateBackend
 from bench.encoding.pooling import PoolingSpec
+from bench.encoding.torch_backend import HiddenStateBackend
 from bench.errors import BenchError
 from bench.models.memory import InMemoryModel, model_device, model_dtype
 

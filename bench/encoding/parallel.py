@@ -2,7 +2,7 @@
 CPU processes), the distinct sentences' batches dealt out to them.
 
 The engine is ``torch.multiprocessing`` (spawned processes, as sentence-transformers' multi-process pool uses):
-each process loads the same backend (:func:`bench.encoding.encode.build_backend`) on its device once, then embeds whole
+each process loads the same backend (:func:`bench.encoding.build.build_backend`) on its device once, then embeds whole
 batches. The main process sorts by length and cuts the batches exactly as one process would, so every sentence
 is embedded in the same batch, beside the same sentences, as without parallelism: the vectors are the same
 (up to the device's arithmetic), and the cache, the truncation count and the result identity do not change.
@@ -47,7 +47,7 @@ def pick_devices(devices: Sequence[str] | None) -> list[str] | None:
 
 def _init(devices, resolved, strategies, dtype, threads, max_memory=None) -> None:
     """In each process: take a device, load the backend there once."""
-    from bench.encoding.encode import build_backend
+    from bench.encoding.build import build_backend
 
     device = devices.get()
     if threads:
