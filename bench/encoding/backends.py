@@ -30,6 +30,7 @@ on transformers 5; the runtimes and NNCF themselves have no such pin. ``nncf.qua
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 import os
@@ -398,11 +399,10 @@ class Runner:
                 yield from _in_order(feeds, self.streams, lambda f: pool.submit(self.session.run, None, self._feeds(f)),
                                      lambda future: future.result())
             return
-        requests = [self.compiled.create_infer_request() for _ in range(self.streams)]
-        turn = iter(range(1 << 62))
+        requests = itertools.cycle([self.compiled.create_infer_request() for _ in range(self.streams)])
 
         def submit(f):
-            request = requests[next(turn) % self.streams]  # its previous batch was collected before this one
+            request = next(requests)  # its previous batch was collected before this one (the window is the cycle)
             request.start_async(self._feeds(f))
             return request
 
