@@ -373,10 +373,17 @@ def launch_stamp() -> str:
 def register_resolvers() -> None:
     """``${bench_launch:}``: :func:`launch_stamp`, cached like Hydra's ``${now:}`` (one value per launch, which
     Hydra copies into every job's config, other processes included)."""
+    import inspect
+
     from omegaconf import OmegaConf
 
-    if not OmegaConf.has_resolver("bench_launch"):
-        OmegaConf.register_new_resolver("bench_launch", launch_stamp, use_cache=True)
+    if OmegaConf.has_resolver("bench_launch"):
+        return
+    # omegaconf 2.4 renamed register_new_resolver (now deprecated) to register_resolver, which in 2.3 is the old,
+    # deprecated string-argument API: the one that takes use_cache is the right one
+    modern = "use_cache" in inspect.signature(OmegaConf.register_resolver).parameters
+    register = OmegaConf.register_resolver if modern else OmegaConf.register_new_resolver
+    register("bench_launch", launch_stamp, use_cache=True)
 
 
 register_resolvers()

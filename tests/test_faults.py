@@ -534,3 +534,20 @@ def test_a_full_results_disk_is_refused_before_hydra_starts(full_disk, tmp_path)
     done = bench_cli(f"results_dir={full_disk}", "task=cdsc_r", cwd=tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
     assert f"error: results_dir={full_disk} is not writable (No space left on device)" in done.stderr
+
+
+def test_the_launch_resolver_registers_without_a_deprecation_warning_and_caches():
+    """${bench_launch:} is registered through the API this omegaconf offers (register_resolver from 2.4,
+    register_new_resolver before it), silently, and gives one value per launch."""
+    import warnings
+
+    from omegaconf import OmegaConf
+
+    from bench.config import register_resolvers
+
+    OmegaConf.clear_resolver("bench_launch")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        register_resolvers()
+    cfg = OmegaConf.create({"a": "${bench_launch:}", "b": "${bench_launch:}"})
+    assert OmegaConf.has_resolver("bench_launch") and cfg.a == cfg.b and len(cfg.a.split("-")[-1]) == 6
