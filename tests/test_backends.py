@@ -189,6 +189,36 @@ def test_exports_are_cached_by_what_made_them(tiny_models, tmp_path, caplog):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+def test_a_cached_export_runs_without_loading_the_weights_unless_the_pooler_is_asked(tiny_models, tmp_path,
+                                                                                      monkeypatch):
+    """The export holds the weights: once it is cached, a run reads only the tokenizer and the config (the PyTorch
+    backend's checks need no more), except for the pooler, whose trained weights only the checkpoint can show."""
+    import transformers
+
+    resolved = resolved_model(tiny_models["bert"])
+    strategies = [PoolingSpec("mean", "mean"), PoolingSpec("cls", "cls"), PoolingSpec("first_last_avg", "mean", (1, -1))]
+    first = embed(build_exported_backend(resolved, strategies, BackendSpec("onnx"), tmp_path), CORPUS)  # exports
+    loads = []
+    real = transformers.AutoModel.from_pretrained.__func__
+
+    def spy(cls, *args, **kwargs):
+        loads.append(args[0])
+        return real(cls, *args, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoModel, "from_pretrained", classmethod(spy))
+    again = embed(build_exported_backend(resolved, strategies, BackendSpec("onnx"), tmp_path), CORPUS)
+    assert loads == []
+    for slug, vectors in first.items():
+        np.testing.assert_array_equal(again[slug], vectors)
+    with pytest.raises(BenchError, match="layer"):  # a layer the model lacks, found from the config alone
+        build_exported_backend(resolved, [PoolingSpec("l9", "mean", (9,))], BackendSpec("onnx"), tmp_path)
+    with_pooler = [PoolingSpec("mean", "mean"), PoolingSpec("pooler", "pooler")]
+    build_exported_backend(resolved, with_pooler, BackendSpec("onnx"), tmp_path)  # another export (the pooler's output)
+    loads.clear()
+    build_exported_backend(resolved, with_pooler, BackendSpec("onnx"), tmp_path)
+    assert len(loads) == 1  # cached, but the pooler's check reads the checkpoint
+
+
 def test_hidden_layers_are_the_union_of_the_strategies():
     assert hidden_layers(STRATEGIES, 3) == ([1, 2], True)
     assert hidden_layers([PoolingSpec("mean", "mean", (0, -2))], 7) == ([0, 5], False)

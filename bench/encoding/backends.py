@@ -533,8 +533,8 @@ def hidden_layers(strategies: Sequence[PoolingSpec], n_states: int) -> tuple[lis
 def build_exported_backend(resolved, strategies: list[PoolingSpec], spec: BackendSpec, root: Path,
                            threads: int | None = None, streams: int | None = None):
     """The encoding backend for ``spec`` (an exported one), exporting the model first if its export is not cached."""
-    from bench.encoding.torch_backend import HiddenStateBackend
-    from bench.models.loading import load_sentence_transformer, load_transformer
+    from bench.encoding.torch_backend import check_pooler, usable_strategies
+    from bench.models.loading import load_sentence_transformer, load_tokenizer_and_config, load_transformer
 
     if strategies[0].uses_pipeline:
         model = load_sentence_transformer(resolved, "cpu", torch.float32)
@@ -547,13 +547,18 @@ def build_exported_backend(resolved, strategies: list[PoolingSpec], spec: Backen
         n_states = int(first.auto_model.config.num_hidden_layers) + 1
         folder = exported_model(resolved, spec, [n_states - 1], False, root)
         return ExportedPipelineBackend(model, Runner(folder, spec.name, threads, streams), strategies[0])
-    # the PyTorch backend's checks (an untrained pooler, layers the model lacks) decide which strategies run
-    tokenizer, model, untrained = load_transformer(resolved, "cpu", torch.float32)
-    checked = HiddenStateBackend(tokenizer, model, "cpu", resolved.spec.max_seq_length, strategies, untrained,
-                                 resolved.spec.name)
-    n_states = int(model.config.num_hidden_layers) + 1
-    del model, checked.model
-    layers, pooler = hidden_layers(checked.strategies, n_states)
+    # the PyTorch backend's checks decide which strategies run; only the pooler's needs the weights (is it trained?)
+    if any(s.uses_head for s in strategies):
+        tokenizer, model, untrained = load_transformer(resolved, "cpu", torch.float32)
+        config = model.config
+        checked = usable_strategies(strategies, config, resolved.spec.name,
+                                    lambda: check_pooler(model, untrained, resolved.spec.name))
+        del model
+    else:
+        tokenizer, config = load_tokenizer_and_config(resolved)
+        checked = usable_strategies(strategies, config, resolved.spec.name)
+    n_states = int(config.num_hidden_layers) + 1
+    layers, pooler = hidden_layers(checked, n_states)
     folder = exported_model(resolved, spec, layers, pooler, root)
     return ExportedHiddenStateBackend(tokenizer, Runner(folder, spec.name, threads, streams), n_states, layers, pooler,
-                                      resolved.spec.max_seq_length, checked.strategies)
+                                      resolved.spec.max_seq_length, checked)

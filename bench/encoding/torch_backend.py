@@ -5,7 +5,7 @@ strategies a model can give (a trained pooler, a decoder's first token)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -24,25 +24,9 @@ class HiddenStateBackend:
 
     def __init__(self, tokenizer, model, device: str, max_length: int, strategies: Sequence[PoolingSpec],
                  untrained: frozenset[str] = frozenset(), name: str = "the model"):
-        if any(s.uses_pipeline for s in strategies):
-            raise BenchError("the sbert strategy needs the sentence-transformers backend, not hidden states.")
-        strategies = list(strategies)
-        if strategies and strategies[0].uses_head:  # the strategy asked for: refused without a trained pooler
-            check_pooler(model, untrained, name)
-        elif any(s.uses_head for s in strategies):  # only a companion (encode.precompute): left out instead
-            try:
-                check_pooler(model, untrained, name)
-            except BenchError as error:
-                log.info("encode.precompute: 'pooler' left out for %s (%s)", name, error)
-                strategies = [s for s in strategies if not s.uses_head]
-        strategies = first_token_strategies(model, strategies, name)
         self.tokenizer, self.model, self.device = tokenizer, model, device
         self.max_length = max_length
-        self.strategies = strategies
-        layers = getattr(model.config, "num_hidden_layers", None)
-        if isinstance(layers, int):  # a layer the model lacks fails now, not in the first batch
-            for strategy in self.strategies:
-                check_layers(strategy.layers, layers + 1)
+        self.strategies = usable_strategies(strategies, model.config, name, lambda: check_pooler(model, untrained, name))
 
     def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
         ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
@@ -103,14 +87,39 @@ def is_decoder(config) -> bool:
     return kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 
-def first_token_strategies(model, strategies: list[PoolingSpec], name: str) -> list[PoolingSpec]:
+def usable_strategies(strategies: Sequence[PoolingSpec], config, name: str,
+                      check_head: Callable[[], None] | None = None) -> list[PoolingSpec]:
+    """The strategies a bare encoder with this ``config`` can give, the asked one (first) refused with the reason
+    and a companion (``encode.precompute``) left out: the pooler only where ``check_head()`` passes (it raises when
+    the model has none, or an untrained one; needed only when a strategy reads it), no ``cls`` on a decoder, no layer
+    the model lacks."""
+    if any(s.uses_pipeline for s in strategies):
+        raise BenchError("the sbert strategy needs the sentence-transformers backend, not hidden states.")
+    strategies = list(strategies)
+    if strategies and strategies[0].uses_head:  # the strategy asked for: refused without a trained pooler
+        check_head()
+    elif any(s.uses_head for s in strategies):  # only a companion (encode.precompute): left out instead
+        try:
+            check_head()
+        except BenchError as error:
+            log.info("encode.precompute: 'pooler' left out for %s (%s)", name, error)
+            strategies = [s for s in strategies if not s.uses_head]
+    strategies = first_token_strategies(config, strategies, name)
+    layers = getattr(config, "num_hidden_layers", None)
+    if isinstance(layers, int):  # a layer the model lacks fails now, not in the first batch
+        for strategy in strategies:
+            check_layers(strategy.layers, layers + 1)
+    return strategies
+
+
+def first_token_strategies(config, strategies: list[PoolingSpec], name: str) -> list[PoolingSpec]:
     """``cls`` on a decoder is refused (asked for) or left out (a companion from encode.precompute): its first
     token is the start token or the first word, not a sentence summary; under causal attention it sees no
     other token."""
-    if not is_decoder(model.config) or not any(s.fn == "cls" for s in strategies):
+    if not is_decoder(config) or not any(s.fn == "cls" for s in strategies):
         return strategies
     if strategies[0].fn == "cls":
-        raise BenchError(f"model '{name}' is a decoder ({model.config.model_type}): pooling=cls would read its first "
+        raise BenchError(f"model '{name}' is a decoder ({config.model_type}): pooling=cls would read its first "
                          f"token, which is not a sentence vector (it sees no other token under causal attention). "
                          f"Use pooling=last_token (decoder embedders: the EOS token), mean, or sbert for the "
                          f"model's own pipeline.")

@@ -327,6 +327,21 @@ def load_transformer(resolved: ResolvedModel, device: str, dtype=torch.float32, 
     return tokenizer, placed.eval(), frozenset(info.get("missing_keys", ()))
 
 
+def load_tokenizer_and_config(resolved: ResolvedModel):
+    """Tokenizer and encoder config, checked as :func:`load_transformer` checks them, without the weights (an
+    exported model's run: the export holds them)."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    folder = transformer_dir(resolved.path)
+    with door.open_model(resolved, f"cannot load model from {folder}") as access:
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=access.trust_remote_code,
+                                                  **_tokenizer_kwargs(resolved))
+        config = AutoConfig.from_pretrained(folder, trust_remote_code=access.trust_remote_code)
+    check_usable(resolved, tokenizer, config)
+    check_append_eos(resolved, tokenizer)
+    return tokenizer, config
+
+
 def load_tokenizer(resolved: ResolvedModel):
     """The model's tokenizer alone (data-parallel encoding sorts by length in the main process, without weights)."""
     from transformers import AutoTokenizer
