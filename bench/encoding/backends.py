@@ -48,6 +48,7 @@ import torch
 
 from bench.digests import digest_json
 from bench.encoding.pooling import PoolingSpec, check_layers, pool_many
+from bench.encoding.torch_backend import count_tokens
 from bench.errors import BenchError, unknown_choice
 
 log = logging.getLogger(__name__)
@@ -436,8 +437,7 @@ class ExportedHiddenStateBackend:
         self.strategies = list(strategies)
 
     def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
-        ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
-        return np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        return count_tokens(self.tokenizer, texts)
 
     def embed_batch(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         return next(self.embed_batches([texts]))
@@ -493,8 +493,7 @@ class ExportedPipelineBackend:
         self.max_length = int(model.max_seq_length)
 
     def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
-        ids = self.model.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
-        return np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        return count_tokens(self.model.tokenizer, texts)
 
     def embed_batch(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         return next(self.embed_batches([texts]))

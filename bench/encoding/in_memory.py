@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from bench.encoding.pooling import PoolingSpec
-from bench.encoding.torch_backend import HiddenStateBackend
+from bench.encoding.torch_backend import HiddenStateBackend, count_tokens
 from bench.errors import BenchError
 from bench.models.memory import InMemoryModel, model_device, model_dtype
 
@@ -45,8 +45,7 @@ class PromptlessSentenceTransformerBackend:
         self.model, self.strategy, self.max_length = model, strategy, max_length
 
     def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
-        ids = self.model.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
-        return np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        return count_tokens(self.model.tokenizer, texts)
 
     def embed_batch(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         before = self.model.max_seq_length

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from bench.encoding.device import pick_device
+from bench.encoding.torch_backend import count_tokens
 from bench.errors import BenchError
 
 log = logging.getLogger(__name__)
@@ -77,8 +78,7 @@ class ParallelBackend:
         self.threads = threads or (max(1, (os.cpu_count() or 1) // cpus) if cpus else None)
 
     def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
-        ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
-        return np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        return count_tokens(self.tokenizer, texts)
 
     def embed_batch(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         return next(self.embed_batches([list(texts)]))

@@ -19,6 +19,13 @@ log = logging.getLogger(__name__)
 NO_LIMIT = 2**62
 
 
+def count_tokens(tokenizer, texts: Sequence[str]) -> np.ndarray:
+    """Each text's token count with the special tokens and without truncation: the length sort's key and what
+    counts a text as truncated."""
+    ids = tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+    return np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+
+
 class HiddenStateBackend:
     """A bare transformer encoder pooled by one or more :class:`PoolingSpec` strategies."""
 
@@ -29,8 +36,7 @@ class HiddenStateBackend:
         self.strategies = usable_strategies(strategies, model.config, name, lambda: check_pooler(model, untrained, name))
 
     def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
-        ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
-        return np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        return count_tokens(self.tokenizer, texts)
 
     @torch.inference_mode()
     def embed_batch(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
@@ -61,10 +67,10 @@ class SentenceTransformerBackend:
         from tokenizers import Tokenizer
 
         tokenizer = self.model.tokenizer
-        if isinstance(tokenizer, Tokenizer):  # a static embedding's own tokenizer, as it encodes (no specials)
-            ids = [e.ids for e in tokenizer.encode_batch(list(texts), add_special_tokens=False)]
-        else:
-            ids = tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        if not isinstance(tokenizer, Tokenizer):
+            return count_tokens(tokenizer, texts)
+        # a static embedding's own tokenizer, as it encodes (no special tokens)
+        ids = [e.ids for e in tokenizer.encode_batch(list(texts), add_special_tokens=False)]
         return np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
 
     def embed_batch(self, texts: Sequence[str]) -> dict[str, np.ndarray]:

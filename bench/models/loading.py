@@ -281,6 +281,15 @@ def _tokenizer_kwargs(resolved: ResolvedModel) -> dict:
     return {"add_eos_token": True} if resolved.spec.append_eos else {}
 
 
+def _auto_tokenizer(resolved: ResolvedModel, folder, access: door.Access):
+    """The tokenizer of an encoder folder, as every evaluation load reads it (trust as the door gives it, the EOS token
+    when ``model.append_eos`` asks)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(folder, trust_remote_code=access.trust_remote_code,
+                                         **_tokenizer_kwargs(resolved))
+
+
 def check_append_eos(resolved: ResolvedModel, tokenizer) -> None:
     """With ``model.append_eos`` the tokenizer must really end every input with its EOS token (a tokenizer class
     that ignores ``add_eos_token`` would give another model's inputs, silently)."""
@@ -311,12 +320,11 @@ def load_transformer(resolved: ResolvedModel, device: str, dtype=torch.float32, 
     weights that the checkpoint lacked (transformers initialised them randomly: e.g. a pooler of a model
     trained with masked-LM only). ``max_memory`` (device: bytes): one copy spread over those devices
     instead of on ``device``."""
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel
 
     folder = transformer_dir(resolved.path)
     with door.open_model(resolved, f"cannot load model from {folder}") as access:
-        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=access.trust_remote_code,
-                                                  **_tokenizer_kwargs(resolved))
+        tokenizer = _auto_tokenizer(resolved, folder, access)
         model, info = AutoModel.from_pretrained(folder, trust_remote_code=access.trust_remote_code,
                                                 output_loading_info=True,
                                                 **_model_kwargs(resolved, dtype, attn_implementation),
@@ -330,12 +338,11 @@ def load_transformer(resolved: ResolvedModel, device: str, dtype=torch.float32, 
 def load_tokenizer_and_config(resolved: ResolvedModel):
     """Tokenizer and encoder config, checked as :func:`load_transformer` checks them, without the weights (an
     exported model's run: the export holds them)."""
-    from transformers import AutoConfig, AutoTokenizer
+    from transformers import AutoConfig
 
     folder = transformer_dir(resolved.path)
     with door.open_model(resolved, f"cannot load model from {folder}") as access:
-        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=access.trust_remote_code,
-                                                  **_tokenizer_kwargs(resolved))
+        tokenizer = _auto_tokenizer(resolved, folder, access)
         config = AutoConfig.from_pretrained(folder, trust_remote_code=access.trust_remote_code)
     check_usable(resolved, tokenizer, config)
     check_append_eos(resolved, tokenizer)
@@ -344,12 +351,10 @@ def load_tokenizer_and_config(resolved: ResolvedModel):
 
 def load_tokenizer(resolved: ResolvedModel):
     """The model's tokenizer alone (data-parallel encoding sorts by length in the main process, without weights)."""
-    from transformers import AutoTokenizer
 
     folder = transformer_dir(resolved.path)
     with door.open_model(resolved, f"cannot load the tokenizer from {folder}", auto_class=None) as access:
-        return AutoTokenizer.from_pretrained(folder, trust_remote_code=access.trust_remote_code,
-                                             **_tokenizer_kwargs(resolved))
+        return _auto_tokenizer(resolved, folder, access)
 
 
 def load_sentence_transformer(resolved: ResolvedModel, device: str, dtype=torch.float32,
